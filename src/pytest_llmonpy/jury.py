@@ -1,0 +1,163 @@
+"""The jury: ask several judges about one output and combine their votes under a quorum rule.
+
+No pytest import here: the plugin wires a Jury into the `jury` fixture.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from pytest_llmonpy.prompts import Case
+from pytest_llmonpy.quorum import decide
+from pytest_llmonpy.settings import NO_JUDGES_HELP, JurySettings
+from pytest_llmonpy.verdict import HungJuryError, JuryConfigError, Verdict, Vote
+
+if TYPE_CHECKING:
+    from pytest_llmonpy.judges import JudgeCaller
+
+
+def output_text(output: object) -> str:
+    """The text a judge sees: strings as they are, anything else as its JSON text."""
+    if isinstance(output, str):
+        return output
+    try:
+        return json.dumps(output, ensure_ascii=False, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"jury output must be a str or a JSON-serialisable value, got {type(output).__name__}: {exc}"
+        ) from None
+
+
+def _optional_text(value: object) -> str | None:
+    return None if value is None else output_text(value)
+
+
+class Jury:
+    """Asks a jury of LLM judges whether an output meets plain-language criteria.
+
+    `check` returns a `Verdict` (truthy when it passed); `assert_passes` raises `AssertionError`
+    with every judge's vote and reason. Both raise `HungJuryError` when the outcome depends on
+    judges that abstained, and `JuryConfigError` when the jury cannot run as configured.
+    """
+
+    def __init__(
+        self,
+        settings: JurySettings,
+        caller: Callable[[], JudgeCaller],
+        *,
+        test_id: str | None = None,
+        on_verdict: Callable[[Verdict], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.test_id = test_id
+        self.verdicts: list[Verdict] = []
+        self._caller = caller
+        self._on_verdict = on_verdict
+        self._raised: set[int] = set()
+
+    # -- public API ---------------------------------------------------------------------------
+    def check(
+        self, output: object, criteria: str, *, input: object = None, reference: object = None,
+        context: object = None,
+    ) -> Verdict:
+        """Judge `output` against `criteria`; returns the Verdict without raising on failure."""
+        __tracebackhide__ = True
+        case, required = self._prepare(output, criteria, input, reference, context)
+        try:
+            votes = self._caller().judge_all(self.settings.judges, case, self.settings.api_base,
+                                             self.settings.timeout_s)
+        except JuryConfigError as exc:
+            raise JuryConfigError(str(exc)) from None
+        return self._conclude(case, required, votes)
+
+    async def acheck(
+        self, output: object, criteria: str, *, input: object = None, reference: object = None,
+        context: object = None,
+    ) -> Verdict:
+        """Async twin of `check`, for async tests."""
+        __tracebackhide__ = True
+        case, required = self._prepare(output, criteria, input, reference, context)
+        try:
+            votes = await self._caller().ajudge_all(self.settings.judges, case, self.settings.api_base,
+                                                    self.settings.timeout_s)
+        except JuryConfigError as exc:
+            raise JuryConfigError(str(exc)) from None
+        return self._conclude(case, required, votes)
+
+    def assert_passes(
+        self, output: object, criteria: str, *, input: object = None, reference: object = None,
+        context: object = None,
+    ) -> Verdict:
+        """Like `check`, but raise AssertionError explaining every vote when the jury fails the output."""
+        __tracebackhide__ = True
+        verdict = self.check(output, criteria, input=input, reference=reference, context=context)
+        return self._require_pass(verdict)
+
+    async def aassert_passes(
+        self, output: object, criteria: str, *, input: object = None, reference: object = None,
+        context: object = None,
+    ) -> Verdict:
+        """Async twin of `assert_passes`."""
+        __tracebackhide__ = True
+        verdict = await self.acheck(output, criteria, input=input, reference=reference, context=context)
+        return self._require_pass(verdict)
+
+    def unexplained_failures(self) -> list[Verdict]:
+        """Failed verdicts whose explanation was not already raised (for the test report)."""
+        return [v for v in self.verdicts if not v.passed and id(v) not in self._raised]
+
+    # -- internals ----------------------------------------------------------------------------
+    def _prepare(
+        self, output: object, criteria: str, input: object, reference: object, context: object
+    ) -> tuple[Case, int]:
+        __tracebackhide__ = True
+        if not isinstance(criteria, str) or not criteria.strip():
+            raise TypeError("jury criteria must be a non-empty string describing what the output must do")
+        if not self.settings.judges:
+            raise JuryConfigError(NO_JUDGES_HELP)
+        try:
+            required = self.settings.quorum.required(len(self.settings.judges))
+        except ValueError as exc:
+            raise JuryConfigError(str(exc)) from None
+        case = Case(
+            output=output_text(output),
+            criteria=criteria.strip(),
+            input=_optional_text(input),
+            reference=_optional_text(reference),
+            context=_optional_text(context),
+        )
+        return case, required
+
+    def _conclude(self, case: Case, required: int, votes: list[Vote]) -> Verdict:
+        __tracebackhide__ = True
+        outcome = decide(
+            required,
+            passes=sum(v.vote == "pass" for v in votes),
+            fails=sum(v.vote == "fail" for v in votes),
+            abstains=sum(v.vote == "abstain" for v in votes),
+        )
+        verdict = Verdict(
+            criteria=case.criteria, outcome=outcome, votes=tuple(votes), quorum=str(self.settings.quorum),
+            required=required, output_preview=case.output[:300], test_id=self.test_id,
+        )
+        self.verdicts.append(verdict)
+        if self._on_verdict is not None:
+            self._on_verdict(verdict)
+        if verdict.hung:
+            self._raised.add(id(verdict))
+            raise HungJuryError(verdict)
+        return verdict
+
+    def _require_pass(self, verdict: Verdict) -> Verdict:
+        __tracebackhide__ = True
+        if not verdict.passed:
+            self._raised.add(id(verdict))
+            raise AssertionError(verdict.explain())
+        return verdict
+
+    def __repr__(self) -> str:
+        return f"<Jury judges={list(self.settings.judges)} quorum={self.settings.quorum}>"
+
+

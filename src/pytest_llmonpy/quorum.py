@@ -1,0 +1,76 @@
+"""Quorum rules: how many pass votes a jury needs, and whether abstentions leave it hung."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+Outcome = Literal["passed", "failed", "hung"]
+
+QUORUM_HELP = "'majority', 'unanimous', an integer N (at least N pass votes) or a fraction such as 0.66"
+
+
+@dataclass(frozen=True)
+class Quorum:
+    """A parsed quorum rule; `required(n)` turns it into a pass-vote count for a jury of n judges."""
+
+    rule: Literal["majority", "unanimous", "count", "fraction"]
+    value: float = 0.0
+
+    @classmethod
+    def parse(cls, text: str | int | float) -> Quorum:
+        """Parse a user-supplied quorum; raises ValueError whose message lists the valid forms."""
+        if isinstance(text, bool):
+            raise ValueError(f"invalid quorum {text!r}: use {QUORUM_HELP}")
+        raw = str(text).strip().lower()
+        if raw in ("majority", "unanimous"):
+            return cls(rule=raw)  # type: ignore[arg-type]
+        try:
+            number = float(raw)
+        except ValueError:
+            raise ValueError(f"invalid quorum {text!r}: use {QUORUM_HELP}") from None
+        if number.is_integer() and "." not in raw:
+            if number < 1:
+                raise ValueError(f"invalid quorum {text!r}: an integer quorum must be at least 1")
+            return cls(rule="count", value=number)
+        if not 0 < number <= 1:
+            raise ValueError(f"invalid quorum {text!r}: a fraction must be greater than 0 and at most 1")
+        return cls(rule="fraction", value=number)
+
+    def required(self, n_judges: int) -> int:
+        """Pass votes needed out of `n_judges`; raises ValueError when the jury is too small."""
+        if self.rule == "majority":
+            return n_judges // 2 + 1
+        if self.rule == "unanimous":
+            return n_judges
+        if self.rule == "fraction":
+            # A tiny epsilon so that 0.66 of 3 asks for 2 votes, not 3, despite float rounding.
+            return max(1, math.ceil(self.value * n_judges - 1e-9))
+        needed = int(self.value)
+        if needed > n_judges:
+            raise ValueError(
+                f"quorum {needed} needs {needed} pass votes but the jury has only {n_judges} "
+                f"judge{'s' if n_judges != 1 else ''}: lower the quorum or add judges"
+            )
+        return needed
+
+    def __str__(self) -> str:
+        if self.rule in ("majority", "unanimous"):
+            return self.rule
+        if self.rule == "count":
+            return str(int(self.value))
+        return f"{self.value:g}"
+
+    def describe(self, n_judges: int) -> str:
+        """Human-readable rule, e.g. 'majority: 2 of 3 pass votes'."""
+        return f"{self}: {self.required(n_judges)} of {n_judges} pass votes"
+
+
+def decide(required: int, passes: int, fails: int, abstains: int) -> Outcome:
+    """Decide a verdict; abstentions never pass, and a result that hinges on them is hung."""
+    if passes >= required:
+        return "passed"
+    if passes + abstains < required:
+        return "failed"
+    return "hung"

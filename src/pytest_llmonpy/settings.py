@@ -1,0 +1,103 @@
+"""Jury settings: parsing and validating what users type in flags, ini keys and marker arguments.
+
+Pure functions with no pytest import; every error is a ValueError whose message says what to type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pytest_llmonpy.quorum import Quorum
+
+DEFAULT_CONCURRENCY = 16
+DEFAULT_TIMEOUT_S = 60.0
+MARKER_ARGUMENTS = ("judges", "quorum")
+
+NO_JUDGES_HELP = (
+    "no judges configured: set them with --jury-judges=openai/gpt-4o-mini,anthropic/claude-3-5-haiku-latest, "
+    "the ini key 'jury_judges', or @pytest.mark.jury(judges=[...])"
+)
+
+
+@dataclass(frozen=True)
+class JurySettings:
+    """Everything a jury needs to judge; a marker may override judges and quorum for one test."""
+
+    judges: tuple[str, ...] = ()
+    quorum: Quorum = Quorum("majority")
+    concurrency: int = DEFAULT_CONCURRENCY
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    api_base: str | None = None
+
+    def with_marker(self, kwargs: Mapping[str, Any]) -> JurySettings:
+        """Apply validated `@pytest.mark.jury(...)` arguments."""
+        changes: dict[str, Any] = {}
+        if "judges" in kwargs:
+            changes["judges"] = parse_judges(kwargs["judges"])
+        if "quorum" in kwargs:
+            changes["quorum"] = Quorum.parse(kwargs["quorum"])
+        return dataclasses.replace(self, **changes)
+
+
+def marker_problem(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str | None:
+    """What is wrong with `@pytest.mark.jury(...)` arguments (naming the allowed ones), or None."""
+    allowed = ", ".join(MARKER_ARGUMENTS)
+    if args:
+        return f"@pytest.mark.jury takes keyword arguments only ({allowed}), got {args!r}"
+    unknown = sorted(set(kwargs) - set(MARKER_ARGUMENTS))
+    if unknown:
+        return f"@pytest.mark.jury got unknown argument(s) {', '.join(unknown)}; allowed: {allowed}"
+    try:
+        JurySettings().with_marker(kwargs)
+    except ValueError as exc:
+        return f"@pytest.mark.jury: {exc}"
+    return None
+
+
+def parse_judges(value: str | Iterable[str] | None) -> tuple[str, ...]:
+    """Judge names separated by commas and/or whitespace (one per line in ini), or a list of names."""
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, str) else list(value)
+    names: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ValueError(f"judge names must be strings, got {item!r}")
+        names.extend(part for part in re.split(r"[,\s]+", item) if part)
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"judge(s) listed twice: {', '.join(duplicates)}; list each judge once")
+    return tuple(names)
+
+
+def parse_positive_int(name: str, value: str | int) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}") from None
+    if number < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")
+    return number
+
+
+def parse_positive_float(name: str, value: str | float) -> float:
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds greater than 0, got {value!r}") from None
+    if not number > 0 or number == float("inf"):
+        raise ValueError(f"{name} must be a number of seconds greater than 0, got {value!r}")
+    return number
+
+
+def parse_api_base(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    url = value.strip()
+    if not re.match(r"^https?://[^\s/]+", url):
+        raise ValueError(f"jury_api_base must be an http:// or https:// URL, got {value!r}")
+    return url.rstrip("/")

@@ -1,0 +1,124 @@
+"""The jury's answer: one Vote per judge, combined into a Verdict; and the errors a jury raises."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pytest_llmonpy.quorum import Outcome
+from pytest_llmonpy.untrusted import printable
+
+VoteValue = Literal["pass", "fail", "abstain"]
+
+
+@dataclass(frozen=True)
+class Vote:
+    """One judge's vote. `reason` and `error` are untrusted model/provider text."""
+
+    model: str
+    vote: VoteValue
+    reason: str = ""
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float | None = None  # None: the model has no known price (unpriced), not free
+    latency_s: float = 0.0
+    cached: bool = False
+    attempts: int = 1
+    error: str | None = None  # why the judge abstained
+
+    def describe(self) -> str:
+        """One line for failure messages: model, vote and reason (or the error of an abstention)."""
+        detail = self.error if self.vote == "abstain" and self.error else self.reason
+        line = f"{self.model}: {self.vote.upper()}"
+        if detail:
+            line += f" - {printable(detail)}"
+        return line
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The jury's decision on one output against one criteria text. Truthy when it passed."""
+
+    criteria: str
+    outcome: Outcome
+    votes: tuple[Vote, ...]
+    quorum: str
+    required: int
+    output_preview: str = ""
+    test_id: str | None = field(default=None, compare=False)
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome == "passed"
+
+    @property
+    def hung(self) -> bool:
+        return self.outcome == "hung"
+
+    @property
+    def cost_usd(self) -> float | None:
+        """Total cost of the votes; None when any vote's model is unpriced."""
+        costs = [vote.cost_usd for vote in self.votes]
+        if any(cost is None for cost in costs):
+            return None
+        return sum(cost for cost in costs if cost is not None)
+
+    @property
+    def cached(self) -> bool:
+        """True when every vote came from the verdict cache (no judge was called)."""
+        return bool(self.votes) and all(vote.cached for vote in self.votes)
+
+    def count(self, value: VoteValue) -> int:
+        return sum(1 for vote in self.votes if vote.vote == value)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def tally(self) -> str:
+        return (
+            f"{self.count('pass')} pass, {self.count('fail')} fail, {self.count('abstain')} abstain; "
+            f"quorum {self.quorum} needs {self.required} of {len(self.votes)}"
+        )
+
+    def explain(self) -> str:
+        """Multi-line explanation: the criteria, the outcome, then each judge's vote and reason."""
+        lines = [
+            f"jury {self.outcome.upper()}: {printable(self.criteria, 200)}",
+            f"  votes: {self.tally()}",
+        ]
+        if self.output_preview:
+            lines.append(f"  output: {printable(self.output_preview, 200)}")
+        lines.extend(f"  - {vote.describe()}" for vote in self.votes)
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        # One line: pytest shows this for a bare `assert verdict`; the full votes go in a report section.
+        return f"<Verdict {self.outcome.upper()} ({self.tally()}) for {printable(self.criteria, 80)!r}>"
+
+
+class JuryError(Exception):
+    """Base class of the errors a jury raises."""
+
+
+class HungJuryError(JuryError):
+    """The outcome depends on judges that abstained (errors, timeouts, unparseable answers).
+
+    Not an AssertionError: an outage says nothing about the quality of the output.
+    """
+
+    def __init__(self, verdict: Verdict) -> None:
+        self.verdict = verdict
+        super().__init__(
+            "the jury is hung: the outcome depends on judges that abstained.\n"
+            + verdict.explain()
+            + "\nFix the failing judges (see each error above), or use a quorum the remaining judges can meet."
+        )
+
+
+class JuryConfigError(JuryError):
+    """The jury cannot run as configured: no judges, an unroutable judge name, a missing API key."""
+
+
+# Failure reports name the public import path, not the defining module.
+for _error in (JuryError, HungJuryError, JuryConfigError):
+    _error.__module__ = "pytest_llmonpy"

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from fake_llm_server import FakeLLMServer, running_server
+
+pytest_plugins = ["pytester"]
+
+# The only API key the end-to-end tests use; tests assert it never shows up in output or files.
+FAKE_API_KEY = "sk-test-NEVER-PRINT-THIS-4242"
+
+RunJury = Callable[..., pytest.RunResult]
+
+
+@pytest.fixture(scope="session")
+def _server() -> Iterator[FakeLLMServer]:
+    with running_server() as server:
+        yield server
+
+
+@pytest.fixture
+def llm_server(_server: FakeLLMServer) -> Iterator[FakeLLMServer]:
+    """The loopback OpenAI-compatible judge server, with scripts, faults and log reset per test."""
+    _server.reset()
+    yield _server
+    _server.reset()
+
+
+@pytest.fixture
+def judge_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Environment for inner pytest runs: a fake key and fast retries (litellm reads these at import)."""
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_API_KEY)
+    monkeypatch.setenv("INITIAL_RETRY_DELAY", "0.05")
+    monkeypatch.setenv("JITTER", "0.01")
+    for name in ("ANTHROPIC_API_KEY", "GEMINI_API_KEY", "PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(params=[pytest.param(False, id="serial"), pytest.param(True, id="xdist")])
+def run_jury(
+    request: pytest.FixtureRequest, pytester: pytest.Pytester, llm_server: FakeLLMServer, judge_env: None
+) -> RunJury:
+    """Run pytest in a subprocess on the pytester files, judges routed to the loopback server.
+
+    Parametrized: every test using it runs once serially and once with `-n 2`.
+    """
+    use_xdist: bool = request.param
+
+    def run(*args: str, api_base: bool = True, timeout: float = 180) -> pytest.RunResult:
+        base = ["-p", "no:cacheprovider", "-p", "no:randomly"]
+        if api_base:
+            base.append(f"--jury-api-base={llm_server.url}")
+        if use_xdist:
+            base += ["-n", "2"]
+        return pytester.runpytest_subprocess(*base, *args, timeout=timeout)
+
+    run.xdist = use_xdist  # type: ignore[attr-defined]
+    return run

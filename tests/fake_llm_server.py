@@ -1,0 +1,227 @@
+"""A scripted OpenAI-compatible chat completions server on 127.0.0.1, for end-to-end tests.
+
+Judges are scripted by rules (model, text found in the output under test or the criteria), faults are
+injected per model (HTTP status with Retry-After, delay, unparseable content), and every request is
+logged so tests can count calls and inspect prompts. Usage token counts are real numbers: by default
+the whitespace-separated words of the prompt and of the reply, or fixed per rule.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+_OUTPUT = re.compile(r"<output>\n(.*)\n</output>", re.DOTALL)
+_CRITERIA = re.compile(r"<criteria>\n(.*?)\n</criteria>", re.DOTALL)
+
+
+@dataclass
+class Rule:
+    vote: str
+    reason: str
+    model: str | None = None
+    output_contains: str | None = None
+    criteria_contains: str | None = None
+    content: str | None = None  # raw reply content, overrides vote/reason
+    usage: tuple[int, int] | None = None
+
+    def matches(self, model: str, output: str, criteria: str) -> bool:
+        return (
+            (self.model is None or self.model == model)
+            and (self.output_contains is None or self.output_contains in output)
+            and (self.criteria_contains is None or self.criteria_contains in criteria)
+        )
+
+
+@dataclass
+class Fault:
+    model: str | None
+    status: int | None = None
+    retry_after: str | None = None
+    delay_s: float = 0.0
+    content: str | None = None
+    remaining: int = 1
+
+
+@dataclass
+class LoggedRequest:
+    path: str
+    model: str
+    body: dict[str, Any]
+    output: str
+    criteria: str
+    status: int
+    at: float
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+class FakeLLMServer:
+    def __init__(self) -> None:
+        self.rules: list[Rule] = []
+        self.faults: list[Fault] = []
+        self.requests: list[LoggedRequest] = []
+        self.default_vote = "pass"
+        self.latency_s = 0.0
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    # -- lifecycle ------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}/v1"
+
+    def start(self) -> FakeLLMServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    # -- scripting ------------------------------------------------------------------------
+    def judge(
+        self, vote: str, reason: str = "scripted", *, model: str | None = None,
+        output_contains: str | None = None, criteria_contains: str | None = None,
+        content: str | None = None, usage: tuple[int, int] | None = None,
+    ) -> None:
+        """Add a rule; the most recently added matching rule decides a reply."""
+        with self._lock:
+            self.rules.append(Rule(vote, reason, model, output_contains, criteria_contains, content, usage))
+
+    def inject(
+        self, *, model: str | None = None, status: int | None = None, retry_after: str | None = None,
+        delay_s: float = 0.0, content: str | None = None, times: int = 1,
+    ) -> None:
+        """Queue a fault for the next `times` requests to `model` (any model when None)."""
+        with self._lock:
+            self.faults.append(Fault(model, status, retry_after, delay_s, content, times))
+
+    def calls(self, model: str | None = None, status: int | None = 200) -> list[LoggedRequest]:
+        with self._lock:
+            return [r for r in self.requests
+                    if (model is None or r.model == model) and (status is None or r.status == status)]
+
+    def reset(self) -> None:
+        with self._lock:
+            self.rules.clear()
+            self.faults.clear()
+            self.requests.clear()
+            self.default_vote = "pass"
+            self.latency_s = 0.0
+
+    # -- serving ----------------------------------------------------------------------------
+    def _take_fault(self, model: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.remaining > 0 and (fault.model is None or fault.model == model):
+                    fault.remaining -= 1
+                    return fault
+        return None
+
+    def _rule(self, model: str, output: str, criteria: str) -> Rule:
+        with self._lock:
+            for rule in reversed(self.rules):
+                if rule.matches(model, output, criteria):
+                    return rule
+            return Rule(self.default_vote, f"default {self.default_vote}")
+
+    def respond(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        model = str(body.get("model", ""))
+        user = "\n".join(str(m.get("content", "")) for m in body.get("messages", []) if m.get("role") == "user")
+        prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
+        out_match, crit_match = _OUTPUT.search(user), _CRITERIA.search(user)
+        output = out_match.group(1) if out_match else ""
+        criteria = crit_match.group(1) if crit_match else ""
+        fault = self._take_fault(model)
+        delay = self.latency_s + (fault.delay_s if fault else 0.0)
+        if delay:
+            time.sleep(delay)
+        entry = LoggedRequest(path, model, body, output, criteria, 200, time.time(), headers=headers)
+        if fault is not None and fault.status is not None:
+            entry.status = fault.status
+            with self._lock:
+                self.requests.append(entry)
+            extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+            error = {"error": {"message": f"injected HTTP {fault.status}", "type": "fake", "code": fault.status}}
+            return fault.status, extra, json.dumps(error).encode()
+        rule = self._rule(model, output, criteria)
+        if fault is not None and fault.content is not None:
+            content = fault.content
+        elif rule.content is not None:
+            content = rule.content
+        else:
+            content = json.dumps({"vote": rule.vote, "reason": rule.reason})
+        prompt_tokens, completion_tokens = rule.usage or (_words(prompt), _words(content))
+        entry.prompt_tokens, entry.completion_tokens = prompt_tokens, completion_tokens
+        with self._lock:
+            self.requests.append(entry)
+        reply = {
+            "id": f"chatcmpl-fake-{len(self.requests)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens},
+        }
+        return 200, {}, json.dumps(reply).encode()
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                raw = self.rfile.read(length)
+                try:
+                    body = json.loads(raw or b"{}")
+                except ValueError:
+                    body = {}
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                if not self.path.rstrip("/").endswith("/chat/completions"):
+                    status, extra, payload = 404, {}, b'{"error": {"message": "not found"}}'
+                else:
+                    status, extra, payload = server.respond(self.path, body, headers)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    for name, value in extra.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a timeout test): nothing to answer
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+        return Handler
+
+
+@contextmanager
+def running_server() -> Iterator[FakeLLMServer]:
+    server = FakeLLMServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
