@@ -149,14 +149,16 @@ class FakeLLMServer:
         output = out_match.group(1) if out_match else ""
         criteria = crit_match.group(1) if crit_match else ""
         fault = self._take_fault(model)
+        # Logged on arrival, so `at` is when the request came in and a slow reply that outlives a
+        # test's reset() is not logged into the next test.
+        entry = LoggedRequest(path, model, body, output, criteria, 200, time.time(), headers=headers)
+        with self._lock:
+            self.requests.append(entry)
         delay = self.latency_s + (fault.delay_s if fault else 0.0)
         if delay:
             time.sleep(delay)
-        entry = LoggedRequest(path, model, body, output, criteria, 200, time.time(), headers=headers)
         if fault is not None and fault.status is not None:
             entry.status = fault.status
-            with self._lock:
-                self.requests.append(entry)
             extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
             error = {"error": {"message": f"injected HTTP {fault.status}", "type": "fake", "code": fault.status}}
             return fault.status, extra, json.dumps(error).encode()
@@ -169,8 +171,6 @@ class FakeLLMServer:
             content = json.dumps({"vote": rule.vote, "reason": rule.reason})
         prompt_tokens, completion_tokens = rule.usage or (_words(prompt), _words(content))
         entry.prompt_tokens, entry.completion_tokens = prompt_tokens, completion_tokens
-        with self._lock:
-            self.requests.append(entry)
         reply = {
             "id": f"chatcmpl-fake-{len(self.requests)}",
             "object": "chat.completion",

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from pytest_llmonpy.loop_thread import LoopThread
 from pytest_llmonpy.prompts import MAX_TOKENS, TEMPERATURE, Case, build_messages
-from pytest_llmonpy.untrusted import printable, redact_secrets
+from pytest_llmonpy.untrusted import printable
 from pytest_llmonpy.verdict import JuryConfigError, Vote
 
 # Attempts per judge call; the real bound is the jury_timeout deadline, which includes every retry.
@@ -159,15 +159,17 @@ def _is_transient(litellm: Any, exc: BaseException) -> bool:
 
 
 def _response_headers(exc: BaseException) -> Any:
-    response = getattr(exc, "response", None)
-    return getattr(response, "headers", None)
+    # litellm keeps the provider's real headers (Retry-After among them) here; `exc.response` may be
+    # a stand-in response without them.
+    headers = getattr(exc, "litellm_response_headers", None)
+    return headers if headers is not None else getattr(getattr(exc, "response", None), "headers", None)
 
 
 def describe_error(exc: BaseException) -> str:
     """A short, secret-free, single-line description of a provider error."""
     status = getattr(exc, "status_code", None)
     prefix = f"{type(exc).__name__}" + (f" (HTTP {status})" if isinstance(status, int) else "")
-    return f"{prefix}: {printable(redact_secrets(str(exc)), 240)}"
+    return f"{prefix}: {printable(str(exc), 240)}"
 
 
 class JudgeCaller:

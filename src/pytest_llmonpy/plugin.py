@@ -20,7 +20,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("llmonpy", "LLM jury assertions (pytest-llmonpy)")
     for name, help_text in OPTIONS:
         group.addoption(f"--{name.replace('_', '-')}", dest=name, default=None, help=help_text)
-        parser.addini(name, help_text, type="string", default="")
+        # A judge list may be a TOML list in pyproject.toml, or one name per line in an ini file.
+        parser.addini(name, help_text, type="linelist" if name == "jury_judges" else "string", default=None)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -31,7 +32,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
     def value(name: str) -> str | None:
         flag: str | None = config.getoption(name)
-        return flag if flag is not None else str(config.getini(name))
+        if flag is not None and flag.strip():
+            return flag
+        ini: str | list[str] | None = config.getini(name)
+        return "\n".join(ini) if isinstance(ini, list) else ini
 
     try:
         settings = build_settings(value)
@@ -64,8 +68,8 @@ def jury(request: pytest.FixtureRequest) -> Jury:
     """
     session = request.config.stash[SESSION_KEY]
     settings = session.settings
-    marker = request.node.get_closest_marker("jury")
-    if marker is not None:
+    # Markers merge from the outermost (module, class) to the test's own, the closest winning.
+    for marker in reversed(list(request.node.iter_markers("jury"))):
         settings = settings.with_marker(marker.kwargs)
     jury = session.new_jury(settings, request.node.nodeid)
     request.node.stash[JURY_KEY] = jury

@@ -60,7 +60,8 @@ class Quorum:
             return self.rule
         if self.rule == "count":
             return str(int(self.value))
-        return f"{self.value:g}"
+        text = f"{self.value:g}"
+        return text if "." in text else f"{self.value:.1f}"  # 1.0 (all judges) must not read as 1 vote
 
     def describe(self, n_judges: int) -> str:
         """Human-readable rule, e.g. 'majority: 2 of 3 pass votes'."""

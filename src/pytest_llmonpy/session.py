@@ -45,8 +45,12 @@ def build_settings(value: Callable[[str], str | None]) -> JurySettings:
         parsed_quorum = Quorum.parse(quorum) if quorum else Quorum("majority")
     except ValueError as exc:
         raise ValueError(f"jury_quorum: {exc}") from None
+    try:
+        judges = parse_judges(get("jury_judges"))
+    except ValueError as exc:
+        raise ValueError(f"jury_judges: {exc}") from None
     return JurySettings(
-        judges=parse_judges(get("jury_judges")),
+        judges=judges,
         quorum=parsed_quorum,
         concurrency=parse_positive_int("jury_concurrency", concurrency) if concurrency else DEFAULT_CONCURRENCY,
         timeout_s=parse_positive_float("jury_timeout", timeout) if timeout else DEFAULT_TIMEOUT_S,

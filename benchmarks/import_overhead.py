@@ -1,0 +1,287 @@
+"""What the installed-but-unused plugin costs a pytest run that never touches the `jury` fixture.
+
+Measures, in fresh interpreters:
+
+(a) the import time of `pytest_llmonpy.plugin` after `import pytest` (pytest itself excluded), with the
+    modules it adds and an `-X importtime` breakdown;
+(b) the median wall time of `python -m pytest -q -p no:cacheprovider` on a generated project of 200
+    trivial tests, plugin enabled vs `-p no:llmonpy`, runs interleaved; target ratio < 1.05
+    (product target: at most 2% slower);
+(c) that such a run never imports litellm and writes no files (project dir and a scratch HOME checked).
+
+Run by hand: `python benchmarks/import_overhead.py [--runs N] [--tests N]`. Exits 1 when litellm was
+imported or a file was written; a missed timing target is reported but does not change the exit code
+(timings on a shared machine are noisy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+PLUGIN_MODULE = "pytest_llmonpy.plugin"
+TARGET_RATIO = 1.05
+PRODUCT_TARGET_RATIO = 1.02
+TESTS_PER_FILE = 20
+
+# In a fresh interpreter: import pytest, then time the plugin import alone and list what it added.
+IMPORT_PROBE = textwrap.dedent(
+    """
+    import json, sys, time
+    t0 = time.perf_counter()
+    import pytest
+    t1 = time.perf_counter()
+    before = set(sys.modules)
+    t2 = time.perf_counter()
+    import pytest_llmonpy.plugin
+    t3 = time.perf_counter()
+    print(json.dumps({"pytest_s": t1 - t0, "plugin_s": t3 - t2,
+                      "new": sorted(set(sys.modules) - before)}))
+    """
+)
+
+# pytest in-process, in a subprocess: record the interpreter's modules when pytest unconfigures
+# (after the plugin's own pytest_unconfigure) and again after pytest.main returns.
+RUN_PROBE = textwrap.dedent(
+    """
+    import json, sys
+    import pytest
+
+    def heavy(names):
+        return sorted(n for n in names if n == "litellm" or n.startswith("litellm.")
+                      or n == "pydantic" or n == "pytest_llmonpy.judges")
+
+    class Probe:
+        seen = {}
+
+        @pytest.hookimpl(trylast=True)
+        def pytest_unconfigure(self, config):
+            Probe.seen = {
+                "plugin_registered": config.pluginmanager.has_plugin("llmonpy"),
+                "litellm_at_unconfigure": "litellm" in sys.modules,
+                "heavy_at_unconfigure": heavy(sys.modules),
+            }
+
+    code = pytest.main(["-q", "-p", "no:cacheprovider"], plugins=[Probe()])
+    result = dict(Probe.seen, exit_code=int(code), litellm_after_main="litellm" in sys.modules,
+                  llmonpy_modules=sorted(n for n in sys.modules if n.startswith("pytest_llmonpy")))
+    print("LLMONPY-PROBE " + json.dumps(result))
+    """
+)
+
+
+def clean_env(scratch: Path, *, cached: bool = True, **extra: str) -> dict[str, str]:
+    """The environment for a child: no inherited pytest options or bytecode settings.
+
+    cached: bytecode is written once and reused, as for a wheel install, but under a prefix in the
+    scratch dir so nothing lands in the checkout or the test project. Otherwise PYTHONDONTWRITEBYTECODE=1:
+    modules without a .pyc (an editable checkout such as src/) are compiled on every import.
+    """
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD",
+                        "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
+    if cached:
+        env["PYTHONPYCACHEPREFIX"] = str(scratch / "pycache")
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.update(extra)
+    return env
+
+
+def write_project(root: Path, n_tests: int) -> None:
+    root.mkdir(parents=True)
+    (root / "pytest.ini").write_text("[pytest]\n")
+    files = max(1, (n_tests + TESTS_PER_FILE - 1) // TESTS_PER_FILE)
+    written = 0
+    for index in range(files):
+        count = min(TESTS_PER_FILE, n_tests - written)
+        body = "".join(f"\n\ndef test_trivial_{index:02d}_{i:02d}() -> None:\n    assert {i} + 1 == {i + 1}\n"
+                       for i in range(count))
+        (root / f"test_trivial_{index:02d}.py").write_text(f'"""Trivial tests."""{body}')
+        written += count
+
+
+def snapshot(*roots: Path) -> set[str]:
+    return {str(path) for root in roots for path in root.rglob("*")}
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def probe_imports(runs: int, env: dict[str, str]) -> tuple[list[float], list[float], list[str]]:
+    """Plugin and pytest import times in `runs` fresh interpreters (after a warm-up); the modules added."""
+    plugin_s: list[float] = []
+    pytest_s: list[float] = []
+    new: list[str] = []
+    for _ in range(runs + 1):  # the first run fills the bytecode cache and the OS file cache
+        out = subprocess.run([sys.executable, "-c", IMPORT_PROBE], env=env, capture_output=True,
+                             text=True, check=True).stdout
+        data = json.loads(out)
+        plugin_s.append(float(data["plugin_s"]))
+        pytest_s.append(float(data["pytest_s"]))
+        new = list(data["new"])
+    return plugin_s[1:], pytest_s[1:], new
+
+
+def import_time(runs: int, scratch: Path) -> dict[str, float]:
+    print(f"(a) import of {PLUGIN_MODULE} after `import pytest`, fresh interpreters, {runs} runs each")
+    plugin_s, pytest_s, new = probe_imports(runs, clean_env(scratch))
+    print(f"    bytecode cached   : plugin import best {ms(min(plugin_s))}, median {ms(median(plugin_s))}"
+          f"  (`import pytest` itself: median {ms(median(pytest_s))})")
+    raw_plugin_s, raw_pytest_s, _ = probe_imports(runs, clean_env(scratch, cached=False))
+    print(f"    no .pyc for src/  : plugin import best {ms(min(raw_plugin_s))}, "
+          f"median {ms(median(raw_plugin_s))}  (`import pytest`: median {ms(median(raw_pytest_s))}; "
+          "PYTHONDONTWRITEBYTECODE=1, editable install)")
+    ours = [name for name in new if name.startswith("pytest_llmonpy")]
+    others = [name for name in new if not name.startswith("pytest_llmonpy")]
+    print(f"    modules added: {len(new)} ({len(ours)} pytest_llmonpy, {len(others)} others)"
+          + (f": {', '.join(others)}" if others else ""))
+
+    command = [sys.executable, "-X", "importtime", "-c", f"import pytest; import {PLUGIN_MODULE}"]
+    env = clean_env(scratch)
+    stderr = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stderr
+    line = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)$")
+    rows: list[tuple[int, str]] = []
+    after_pytest = False
+    for text in stderr.splitlines():
+        match = line.match(text)
+        if not match:
+            continue
+        self_us, indent, name = int(match[1]), match[3], match[4]
+        if after_pytest:
+            rows.append((self_us, name))
+        elif name == "pytest" and len(indent) == 1:
+            after_pytest = True
+    total_us = sum(self_us for self_us, _ in rows)
+    top = sorted(rows, reverse=True)[:5]
+    print(f"    -X importtime (one run, bytecode cached): {total_us / 1000:.1f} ms after pytest; "
+          "top self times: " + ", ".join(f"{name} {self_us / 1000:.1f} ms" for self_us, name in top))
+    return {"plugin_median_s": median(plugin_s), "pytest_median_s": median(pytest_s),
+            "raw_plugin_median_s": median(raw_plugin_s)}
+
+
+def run_pytest(project: Path, env: dict[str, str], extra: Sequence[str]) -> float:
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra],
+                          cwd=project, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"pytest failed ({proc.returncode}) with {list(extra)}:\n"
+                         f"{proc.stdout}\n{proc.stderr}")
+    return elapsed
+
+
+def wall_time(runs: int, n_tests: int, scratch: Path, cached: bool) -> float:
+    project = scratch / "timing-project"
+    write_project(project, n_tests)
+    env = clean_env(scratch, cached=cached)
+    mode = "bytecode cached" if cached else "PYTHONDONTWRITEBYTECODE=1"
+    print(f"\n(b) `python -m pytest -q -p no:cacheprovider` on {n_tests} trivial tests, "
+          f"{runs} interleaved runs each, {mode}")
+    enabled: list[float] = []
+    disabled: list[float] = []
+    for _ in range(2):  # warm-up: bytecode cache, assertion-rewrite cache, OS file cache
+        run_pytest(project, env, [])
+        run_pytest(project, env, ["-p", "no:llmonpy"])
+    for index in range(runs):
+        # Alternate which variant goes first so a drift in machine load hits both alike.
+        order = [True, False] if index % 2 == 0 else [False, True]
+        for with_plugin in order:
+            if with_plugin:
+                enabled.append(run_pytest(project, env, []))
+            else:
+                disabled.append(run_pytest(project, env, ["-p", "no:llmonpy"]))
+    on, off = median(enabled), median(disabled)
+    ratio = on / off
+    print(f"    plugin enabled : median {ms(on)} (best {ms(min(enabled))})")
+    print(f"    -p no:llmonpy  : median {ms(off)} (best {ms(min(disabled))})")
+    print(f"    ratio enabled/disabled: {ratio:.3f} (median difference {ms(on - off)}); "
+          f"best-vs-best ratio {min(enabled) / min(disabled):.3f}")
+    return ratio
+
+
+def side_effects(n_tests: int, scratch: Path) -> tuple[bool, list[str], dict[str, object]]:
+    project = scratch / "probe-project"
+    home = scratch / "probe-home"
+    write_project(project, n_tests)
+    home.mkdir()
+    env = clean_env(scratch, HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"))
+    before = snapshot(project, home)
+    proc = subprocess.run([sys.executable, "-c", RUN_PROBE], cwd=project, env=env,
+                          capture_output=True, text=True)
+    after = snapshot(project, home)
+    lines = [text for text in proc.stdout.splitlines() if text.startswith("LLMONPY-PROBE ")]
+    if not lines:
+        raise SystemExit(f"the probe printed no result ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    result: dict[str, object] = json.loads(lines[-1].removeprefix("LLMONPY-PROBE "))
+    new_files = sorted(after - before)
+    imported = bool(result.get("litellm_at_unconfigure")) or bool(result.get("litellm_after_main"))
+    print(f"\n(c) in-process pytest run in a subprocess, {n_tests} tests, plugin enabled")
+    print(f"    pytest exit code: {result.get('exit_code')}; llmonpy plugin registered: "
+          f"{result.get('plugin_registered')}")
+    print(f"    litellm in sys.modules at pytest_unconfigure: {result.get('litellm_at_unconfigure')}; "
+          f"after pytest.main: {result.get('litellm_after_main')}")
+    print(f"    heavy modules loaded (litellm*, pydantic, pytest_llmonpy.judges): "
+          f"{result.get('heavy_at_unconfigure') or 'none'}")
+    modules = result.get("llmonpy_modules")
+    listed = ", ".join(modules) if isinstance(modules, list) else modules
+    print(f"    pytest_llmonpy modules loaded: {listed}")
+    print(f"    new files in the project dir or HOME: {new_files or 'none'}")
+    return imported, new_files, result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=15, help="timed runs per variant (default 15)")
+    parser.add_argument("--tests", type=int, default=200, help="trivial tests in the generated project")
+    parser.add_argument("--no-bytecode-cache", action="store_true",
+                        help="time (b) with PYTHONDONTWRITEBYTECODE=1 (src/ compiled on every run)")
+    args = parser.parse_args(argv)
+    if args.runs < 1 or args.tests < 1:
+        parser.error("--runs and --tests must be at least 1")
+    started = time.perf_counter()
+    print(f"python {sys.version.split()[0]} at {sys.executable}; {os.cpu_count()} CPUs\n")
+    with tempfile.TemporaryDirectory(prefix="llmonpy-bench-") as tmp:
+        scratch = Path(tmp)
+        imports = import_time(args.runs, scratch)
+        ratio = wall_time(args.runs, args.tests, scratch, not args.no_bytecode_cache)
+        imported, new_files, probe = side_effects(args.tests, scratch)
+
+    verdict = "MET" if ratio < TARGET_RATIO else "MISSED"
+    product = "MET" if ratio <= PRODUCT_TARGET_RATIO else "MISSED"
+    print("\nsummary")
+    print(f"  plugin import after pytest: median {ms(imports['plugin_median_s'])} with bytecode cached "
+          f"({imports['plugin_median_s'] / imports['pytest_median_s']:.1%} of `import pytest`), "
+          f"{ms(imports['raw_plugin_median_s'])} compiling src/ (no .pyc)")
+    print(f"  wall-time ratio, plugin enabled vs -p no:llmonpy: {ratio:.3f} "
+          f"(target < {TARGET_RATIO}: {verdict}; product target <= {PRODUCT_TARGET_RATIO}: {product})")
+    print(f"  litellm imported by an unused plugin: {'YES (FAIL)' if imported else 'no'}")
+    print(f"  files written: {'YES (FAIL): ' + ', '.join(new_files) if new_files else 'none'}")
+    print(f"  total benchmark time: {time.perf_counter() - started:.1f} s")
+    if not probe.get("plugin_registered"):
+        print("  FAIL: the llmonpy plugin was not registered, so (c) proved nothing")
+        return 1
+    if probe.get("exit_code") != 0:
+        print("  FAIL: the probe's pytest run did not pass")
+        return 1
+    return 1 if imported or new_files else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
