@@ -87,9 +87,18 @@ def clean_env(scratch: Path, *, cached: bool = True, **extra: str) -> dict[str, 
     scratch dir so nothing lands in the checkout or the test project. Otherwise PYTHONDONTWRITEBYTECODE=1:
     modules without a .pyc (an editable checkout such as src/) are compiled on every import.
     """
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD",
-                        "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in (
+            "PYTEST_ADDOPTS",
+            "PYTEST_PLUGINS",
+            "PYTEST_DISABLE_PLUGIN_AUTOLOAD",
+            "PYTHONDONTWRITEBYTECODE",
+            "PYTHONPYCACHEPREFIX",
+        )
+    }
     if cached:
         env["PYTHONPYCACHEPREFIX"] = str(scratch / "pycache")
     else:
@@ -105,8 +114,10 @@ def write_project(root: Path, n_tests: int) -> None:
     written = 0
     for index in range(files):
         count = min(TESTS_PER_FILE, n_tests - written)
-        body = "".join(f"\n\ndef test_trivial_{index:02d}_{i:02d}() -> None:\n    assert {i} + 1 == {i + 1}\n"
-                       for i in range(count))
+        body = "".join(
+            f"\n\ndef test_trivial_{index:02d}_{i:02d}() -> None:\n    assert {i} + 1 == {i + 1}\n"
+            for i in range(count)
+        )
         (root / f"test_trivial_{index:02d}.py").write_text(f'"""Trivial tests."""{body}')
         written += count
 
@@ -129,8 +140,9 @@ def probe_imports(runs: int, env: dict[str, str]) -> tuple[list[float], list[flo
     pytest_s: list[float] = []
     new: list[str] = []
     for _ in range(runs + 1):  # the first run fills the bytecode cache and the OS file cache
-        out = subprocess.run([sys.executable, "-c", IMPORT_PROBE], env=env, capture_output=True,
-                             text=True, check=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-c", IMPORT_PROBE], env=env, capture_output=True, text=True, check=True
+        ).stdout
         data = json.loads(out)
         plugin_s.append(float(data["plugin_s"]))
         pytest_s.append(float(data["pytest_s"]))
@@ -141,16 +153,22 @@ def probe_imports(runs: int, env: dict[str, str]) -> tuple[list[float], list[flo
 def import_time(runs: int, scratch: Path) -> dict[str, float]:
     print(f"(a) import of {PLUGIN_MODULE} after `import pytest`, fresh interpreters, {runs} runs each")
     plugin_s, pytest_s, new = probe_imports(runs, clean_env(scratch))
-    print(f"    bytecode cached   : plugin import best {ms(min(plugin_s))}, median {ms(median(plugin_s))}"
-          f"  (`import pytest` itself: median {ms(median(pytest_s))})")
+    print(
+        f"    bytecode cached   : plugin import best {ms(min(plugin_s))}, median {ms(median(plugin_s))}"
+        f"  (`import pytest` itself: median {ms(median(pytest_s))})"
+    )
     raw_plugin_s, raw_pytest_s, _ = probe_imports(runs, clean_env(scratch, cached=False))
-    print(f"    no .pyc for src/  : plugin import best {ms(min(raw_plugin_s))}, "
-          f"median {ms(median(raw_plugin_s))}  (`import pytest`: median {ms(median(raw_pytest_s))}; "
-          "PYTHONDONTWRITEBYTECODE=1, editable install)")
+    print(
+        f"    no .pyc for src/  : plugin import best {ms(min(raw_plugin_s))}, "
+        f"median {ms(median(raw_plugin_s))}  (`import pytest`: median {ms(median(raw_pytest_s))}; "
+        "PYTHONDONTWRITEBYTECODE=1, editable install)"
+    )
     ours = [name for name in new if name.startswith("pytest_llmonpy")]
     others = [name for name in new if not name.startswith("pytest_llmonpy")]
-    print(f"    modules added: {len(new)} ({len(ours)} pytest_llmonpy, {len(others)} others)"
-          + (f": {', '.join(others)}" if others else ""))
+    print(
+        f"    modules added: {len(new)} ({len(ours)} pytest_llmonpy, {len(others)} others)"
+        + (f": {', '.join(others)}" if others else "")
+    )
 
     command = [sys.executable, "-X", "importtime", "-c", f"import pytest; import {PLUGIN_MODULE}"]
     env = clean_env(scratch)
@@ -169,20 +187,31 @@ def import_time(runs: int, scratch: Path) -> dict[str, float]:
             after_pytest = True
     total_us = sum(self_us for self_us, _ in rows)
     top = sorted(rows, reverse=True)[:5]
-    print(f"    -X importtime (one run, bytecode cached): {total_us / 1000:.1f} ms after pytest; "
-          "top self times: " + ", ".join(f"{name} {self_us / 1000:.1f} ms" for self_us, name in top))
-    return {"plugin_median_s": median(plugin_s), "pytest_median_s": median(pytest_s),
-            "raw_plugin_median_s": median(raw_plugin_s)}
+    print(
+        f"    -X importtime (one run, bytecode cached): {total_us / 1000:.1f} ms after pytest; "
+        "top self times: " + ", ".join(f"{name} {self_us / 1000:.1f} ms" for self_us, name in top)
+    )
+    return {
+        "plugin_median_s": median(plugin_s),
+        "pytest_median_s": median(pytest_s),
+        "raw_plugin_median_s": median(raw_plugin_s),
+    }
 
 
 def run_pytest(project: Path, env: dict[str, str], extra: Sequence[str]) -> float:
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra],
-                          cwd=project, env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     elapsed = time.perf_counter() - started
     if proc.returncode != 0:
-        raise SystemExit(f"pytest failed ({proc.returncode}) with {list(extra)}:\n"
-                         f"{proc.stdout}\n{proc.stderr}")
+        raise SystemExit(
+            f"pytest failed ({proc.returncode}) with {list(extra)}:\n{proc.stdout}\n{proc.stderr}"
+        )
     return elapsed
 
 
@@ -191,8 +220,10 @@ def wall_time(runs: int, n_tests: int, scratch: Path, cached: bool) -> float:
     write_project(project, n_tests)
     env = clean_env(scratch, cached=cached)
     mode = "bytecode cached" if cached else "PYTHONDONTWRITEBYTECODE=1"
-    print(f"\n(b) `python -m pytest -q -p no:cacheprovider` on {n_tests} trivial tests, "
-          f"{runs} interleaved runs each, {mode}")
+    print(
+        f"\n(b) `python -m pytest -q -p no:cacheprovider` on {n_tests} trivial tests, "
+        f"{runs} interleaved runs each, {mode}"
+    )
     enabled: list[float] = []
     disabled: list[float] = []
     for _ in range(2):  # warm-up: bytecode cache, assertion-rewrite cache, OS file cache
@@ -210,8 +241,10 @@ def wall_time(runs: int, n_tests: int, scratch: Path, cached: bool) -> float:
     ratio = on / off
     print(f"    plugin enabled : median {ms(on)} (best {ms(min(enabled))})")
     print(f"    -p no:llmonpy  : median {ms(off)} (best {ms(min(disabled))})")
-    print(f"    ratio enabled/disabled: {ratio:.3f} (median difference {ms(on - off)}); "
-          f"best-vs-best ratio {min(enabled) / min(disabled):.3f}")
+    print(
+        f"    ratio enabled/disabled: {ratio:.3f} (median difference {ms(on - off)}); "
+        f"best-vs-best ratio {min(enabled) / min(disabled):.3f}"
+    )
     return ratio
 
 
@@ -222,8 +255,9 @@ def side_effects(n_tests: int, scratch: Path) -> tuple[bool, list[str], dict[str
     home.mkdir()
     env = clean_env(scratch, HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"))
     before = snapshot(project, home)
-    proc = subprocess.run([sys.executable, "-c", RUN_PROBE], cwd=project, env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", RUN_PROBE], cwd=project, env=env, capture_output=True, text=True
+    )
     after = snapshot(project, home)
     lines = [text for text in proc.stdout.splitlines() if text.startswith("LLMONPY-PROBE ")]
     if not lines:
@@ -232,12 +266,18 @@ def side_effects(n_tests: int, scratch: Path) -> tuple[bool, list[str], dict[str
     new_files = sorted(after - before)
     imported = bool(result.get("litellm_at_unconfigure")) or bool(result.get("litellm_after_main"))
     print(f"\n(c) in-process pytest run in a subprocess, {n_tests} tests, plugin enabled")
-    print(f"    pytest exit code: {result.get('exit_code')}; llmonpy plugin registered: "
-          f"{result.get('plugin_registered')}")
-    print(f"    litellm in sys.modules at pytest_unconfigure: {result.get('litellm_at_unconfigure')}; "
-          f"after pytest.main: {result.get('litellm_after_main')}")
-    print(f"    heavy modules loaded (litellm*, pydantic, pytest_llmonpy.judges): "
-          f"{result.get('heavy_at_unconfigure') or 'none'}")
+    print(
+        f"    pytest exit code: {result.get('exit_code')}; llmonpy plugin registered: "
+        f"{result.get('plugin_registered')}"
+    )
+    print(
+        f"    litellm in sys.modules at pytest_unconfigure: {result.get('litellm_at_unconfigure')}; "
+        f"after pytest.main: {result.get('litellm_after_main')}"
+    )
+    print(
+        f"    heavy modules loaded (litellm*, pydantic, pytest_llmonpy.judges): "
+        f"{result.get('heavy_at_unconfigure') or 'none'}"
+    )
     modules = result.get("llmonpy_modules")
     listed = ", ".join(modules) if isinstance(modules, list) else modules
     print(f"    pytest_llmonpy modules loaded: {listed}")
@@ -246,12 +286,16 @@ def side_effects(n_tests: int, scratch: Path) -> tuple[bool, list[str], dict[str
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=15, help="timed runs per variant (default 15)")
     parser.add_argument("--tests", type=int, default=200, help="trivial tests in the generated project")
-    parser.add_argument("--no-bytecode-cache", action="store_true",
-                        help="time (b) with PYTHONDONTWRITEBYTECODE=1 (src/ compiled on every run)")
+    parser.add_argument(
+        "--no-bytecode-cache",
+        action="store_true",
+        help="time (b) with PYTHONDONTWRITEBYTECODE=1 (src/ compiled on every run)",
+    )
     args = parser.parse_args(argv)
     if args.runs < 1 or args.tests < 1:
         parser.error("--runs and --tests must be at least 1")
@@ -266,11 +310,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     verdict = "MET" if ratio < TARGET_RATIO else "MISSED"
     product = "MET" if ratio <= PRODUCT_TARGET_RATIO else "MISSED"
     print("\nsummary")
-    print(f"  plugin import after pytest: median {ms(imports['plugin_median_s'])} with bytecode cached "
-          f"({imports['plugin_median_s'] / imports['pytest_median_s']:.1%} of `import pytest`), "
-          f"{ms(imports['raw_plugin_median_s'])} compiling src/ (no .pyc)")
-    print(f"  wall-time ratio, plugin enabled vs -p no:llmonpy: {ratio:.3f} "
-          f"(target < {TARGET_RATIO}: {verdict}; product target <= {PRODUCT_TARGET_RATIO}: {product})")
+    print(
+        f"  plugin import after pytest: median {ms(imports['plugin_median_s'])} with bytecode cached "
+        f"({imports['plugin_median_s'] / imports['pytest_median_s']:.1%} of `import pytest`), "
+        f"{ms(imports['raw_plugin_median_s'])} compiling src/ (no .pyc)"
+    )
+    print(
+        f"  wall-time ratio, plugin enabled vs -p no:llmonpy: {ratio:.3f} "
+        f"(target < {TARGET_RATIO}: {verdict}; product target <= {PRODUCT_TARGET_RATIO}: {product})"
+    )
     print(f"  litellm imported by an unused plugin: {'YES (FAIL)' if imported else 'no'}")
     print(f"  files written: {'YES (FAIL): ' + ', '.join(new_files) if new_files else 'none'}")
     print(f"  total benchmark time: {time.perf_counter() - started:.1f} s")

@@ -115,9 +115,13 @@ class UnclosedSessions(logging.Filter):
 
 def open_aiohttp_sessions() -> int:
     """aiohttp ClientSessions still referenced and open."""
-    return sum(1 for obj in gc.get_objects()
-               if type(obj).__name__ == "ClientSession" and type(obj).__module__.startswith("aiohttp")
-               and not getattr(obj, "closed", True))
+    return sum(
+        1
+        for obj in gc.get_objects()
+        if type(obj).__name__ == "ClientSession"
+        and type(obj).__module__.startswith("aiohttp")
+        and not getattr(obj, "closed", True)
+    )
 
 
 def judges(n: int) -> tuple[str, ...]:
@@ -142,8 +146,12 @@ def timed(check: Callable[[Jury], Verdict], jury: Jury) -> tuple[float, Verdict]
 
 
 def measure(
-    server: FakeServer, counter: ConnectionCounter, caller: JudgeCaller, check: Callable[[Jury], Verdict],
-    label: str, runs: int,
+    server: FakeServer,
+    counter: ConnectionCounter,
+    caller: JudgeCaller,
+    check: Callable[[Jury], Verdict],
+    label: str,
+    runs: int,
 ) -> dict[int, float]:
     """Median latency per jury size; also prints the spread of the requests as the server saw them."""
     print(f"\n{label}: median of {runs} checks per jury size (one unmeasured warm-up check each)")
@@ -166,11 +174,13 @@ def measure(
         ratio = medians[size] / medians[1]
         per_call = (counter.count - connections_before) / (runs * size)
         connections = f"; new TCP connections per judge call {per_call:.2f}" if counter.available else ""
-        print(f"  {size:2d} judge(s): median {medians[size] * 1000:7.1f} ms  ratio {ratio:5.2f}x  "
-              f"[min {min(samples) * 1000:.1f}, max {max(samples) * 1000:.1f}; "
-              f"warm-up {warm_up * 1000:.1f} ms; "
-              f"slowest vote median {statistics.median(slowest_vote) * 1000:.1f} ms; server finish spread "
-              f"median {statistics.median(finish_spread) * 1000:.1f} ms{connections}]")
+        print(
+            f"  {size:2d} judge(s): median {medians[size] * 1000:7.1f} ms  ratio {ratio:5.2f}x  "
+            f"[min {min(samples) * 1000:.1f}, max {max(samples) * 1000:.1f}; "
+            f"warm-up {warm_up * 1000:.1f} ms; "
+            f"slowest vote median {statistics.median(slowest_vote) * 1000:.1f} ms; server finish spread "
+            f"median {statistics.median(finish_spread) * 1000:.1f} ms{connections}]"
+        )
     return medians
 
 
@@ -178,28 +188,38 @@ def verdict_line(label: str, medians: dict[int, float]) -> tuple[bool, str]:
     ratios = {size: medians[size] / medians[1] for size in SIZES}
     five_ok = ratios[5] <= TARGET_5
     product_ok = all(ratio <= PRODUCT_TARGET for ratio in ratios.values())
-    text = (f"  {label}: " + ", ".join(f"{size} judges {ratios[size]:.2f}x" for size in SIZES if size > 1)
-            + f"  (5-judge target <= {TARGET_5}: {'MET' if five_ok else 'MISSED'}; product target "
-            f"<= {PRODUCT_TARGET} up to 16: {'MET' if product_ok else 'MISSED'})")
+    text = (
+        f"  {label}: "
+        + ", ".join(f"{size} judges {ratios[size]:.2f}x" for size in SIZES if size > 1)
+        + f"  (5-judge target <= {TARGET_5}: {'MET' if five_ok else 'MISSED'}; product target "
+        f"<= {PRODUCT_TARGET} up to 16: {'MET' if product_ok else 'MISSED'})"
+    )
     return five_ok, text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=5, help="measured checks per jury size (default 5)")
     parser.add_argument("--latency", type=float, default=0.5, help="server latency per request, seconds")
-    parser.add_argument("--backlog", type=int, default=None,
-                        help="resize the fake server's listen backlog (default: as the fixture has it, the "
-                        "socketserver default of 5)")
+    parser.add_argument(
+        "--backlog",
+        type=int,
+        default=None,
+        help="resize the fake server's listen backlog (default: as the fixture has it, the "
+        "socketserver default of 5)",
+    )
     args = parser.parse_args(argv)
     if args.runs < 1 or args.latency < 0 or (args.backlog is not None and args.backlog < 1):
         parser.error("--runs and --backlog must be at least 1, --latency at least 0")
     os.environ["OPENAI_API_KEY"] = "sk-benchmark-dummy-key"
     started = time.perf_counter()
-    print(f"python {sys.version.split()[0]}; {os.cpu_count()} CPUs; server latency {args.latency:g} s; "
-          f"JudgeCaller(concurrency={CONCURRENCY}); server listen backlog "
-          f"{args.backlog if args.backlog is not None else 'unchanged (5)'}")
+    print(
+        f"python {sys.version.split()[0]}; {os.cpu_count()} CPUs; server latency {args.latency:g} s; "
+        f"JudgeCaller(concurrency={CONCURRENCY}); server listen backlog "
+        f"{args.backlog if args.backlog is not None else 'unchanged (5)'}"
+    )
     unclosed = UnclosedSessions()
     logging.getLogger("asyncio").addFilter(unclosed)
     server, counter = start_server(args.latency, args.backlog)
@@ -209,8 +229,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         first, _ = timed(check_sync, warm)
         print(f"first check (imports litellm, starts the judge loop): {first:.2f} s")
         sync = measure(server, counter, caller, check_sync, "sync  jury.check", args.runs)
-        async_ = measure(server, counter, caller, check_async, "async asyncio.run(jury.acheck(...))",
-                         args.runs)
+        async_ = measure(
+            server, counter, caller, check_async, "async asyncio.run(jury.acheck(...))", args.runs
+        )
     finally:
         caller.close()
         server.stop()
@@ -225,9 +246,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if counter.available:
         print(f"  TCP connections accepted by the server: {counter.count} for {total_calls} judge calls")
     leaked = unclosed.sessions + still_open
-    print(f"  aiohttp sessions never closed: {unclosed.sessions} garbage-collected unclosed, {still_open} "
-          "still open after caller.close()"
-          + (" (LEAK; aiohttp's per-session reports silenced)" if leaked else ""))
+    print(
+        f"  aiohttp sessions never closed: {unclosed.sessions} garbage-collected unclosed, {still_open} "
+        "still open after caller.close()"
+        + (" (LEAK; aiohttp's per-session reports silenced)" if leaked else "")
+    )
     print(f"  total benchmark time: {time.perf_counter() - started:.1f} s")
     return 0 if sync_ok and async_ok else 1
 

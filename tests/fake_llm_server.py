@@ -96,17 +96,29 @@ class FakeLLMServer:
 
     # -- scripting ------------------------------------------------------------------------
     def judge(
-        self, vote: str, reason: str = "scripted", *, model: str | None = None,
-        output_contains: str | None = None, criteria_contains: str | None = None,
-        content: str | None = None, usage: tuple[int, int] | None = None,
+        self,
+        vote: str,
+        reason: str = "scripted",
+        *,
+        model: str | None = None,
+        output_contains: str | None = None,
+        criteria_contains: str | None = None,
+        content: str | None = None,
+        usage: tuple[int, int] | None = None,
     ) -> None:
         """Add a rule; the most recently added matching rule decides a reply."""
         with self._lock:
             self.rules.append(Rule(vote, reason, model, output_contains, criteria_contains, content, usage))
 
     def inject(
-        self, *, model: str | None = None, status: int | None = None, retry_after: str | None = None,
-        delay_s: float = 0.0, content: str | None = None, times: int = 1,
+        self,
+        *,
+        model: str | None = None,
+        status: int | None = None,
+        retry_after: str | None = None,
+        delay_s: float = 0.0,
+        content: str | None = None,
+        times: int = 1,
     ) -> None:
         """Queue a fault for the next `times` requests to `model` (any model when None)."""
         with self._lock:
@@ -114,8 +126,11 @@ class FakeLLMServer:
 
     def calls(self, model: str | None = None, status: int | None = 200) -> list[LoggedRequest]:
         with self._lock:
-            return [r for r in self.requests
-                    if (model is None or r.model == model) and (status is None or r.status == status)]
+            return [
+                r
+                for r in self.requests
+                if (model is None or r.model == model) and (status is None or r.status == status)
+            ]
 
     def reset(self) -> None:
         with self._lock:
@@ -141,9 +156,13 @@ class FakeLLMServer:
                     return rule
             return Rule(self.default_vote, f"default {self.default_vote}")
 
-    def respond(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    def respond(
+        self, path: str, body: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], bytes]:
         model = str(body.get("model", ""))
-        user = "\n".join(str(m.get("content", "")) for m in body.get("messages", []) if m.get("role") == "user")
+        user = "\n".join(
+            str(m.get("content", "")) for m in body.get("messages", []) if m.get("role") == "user"
+        )
         prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
         out_match, crit_match = _OUTPUT.search(user), _CRITERIA.search(user)
         output = out_match.group(1) if out_match else ""
@@ -160,7 +179,9 @@ class FakeLLMServer:
         if fault is not None and fault.status is not None:
             entry.status = fault.status
             extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
-            error = {"error": {"message": f"injected HTTP {fault.status}", "type": "fake", "code": fault.status}}
+            error = {
+                "error": {"message": f"injected HTTP {fault.status}", "type": "fake", "code": fault.status}
+            }
             return fault.status, extra, json.dumps(error).encode()
         rule = self._rule(model, output, criteria)
         if fault is not None and fault.content is not None:
@@ -176,10 +197,14 @@ class FakeLLMServer:
             "object": "chat.completion",
             "created": int(time.time()),
             "model": model,
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": content}}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens},
+            "choices": [
+                {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
         }
         return 200, {}, json.dumps(reply).encode()
 
@@ -197,8 +222,9 @@ class FakeLLMServer:
                 except ValueError:
                     body = {}
                 headers = {k.lower(): v for k, v in self.headers.items()}
+                extra: dict[str, str] = {}
                 if not self.path.rstrip("/").endswith("/chat/completions"):
-                    status, extra, payload = 404, {}, b'{"error": {"message": "not found"}}'
+                    status, payload = 404, b'{"error": {"message": "not found"}}'
                 else:
                     status, extra, payload = server.respond(self.path, body, headers)
                 try:

@@ -5,6 +5,7 @@ Every test using `run_jury` runs twice: serially and with `-n 2`.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 
@@ -33,18 +34,21 @@ def test_assert_passes_passes_and_fails_with_every_vote_explained(
             assert verdict.passed and len(verdict.votes) == 3
 
         def test_bad(jury):
-            jury.assert_passes("Refunds are possible within 60 days.", "Says refunds are only possible within 30 days")
+            jury.assert_passes("Refunds are possible within 60 days.",
+                               "Says refunds are only possible within 30 days")
         """
     )
     result = run_jury(JUDGES)
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines([
-        "*AssertionError: jury FAILED: Says refunds are only possible within 30 days",
-        "*votes: 0 pass, 3 fail, 0 abstain; quorum majority needs 2 of 3",
-        "*output: Refunds are possible within 60 days.",
-        "*- judge-a: FAIL - it says 60 days, the policy says 30",
-        "*- judge-c: FAIL - it says 60 days, the policy says 30",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*AssertionError: jury FAILED: Says refunds are only possible within 30 days",
+            "*votes: 0 pass, 3 fail, 0 abstain; quorum majority needs 2 of 3",
+            "*output: Refunds are possible within 60 days.",
+            "*- judge-a: FAIL - it says 60 days, the policy says 30",
+            "*- judge-c: FAIL - it says 60 days, the policy says 30",
+        ]
+    )
     assert len(llm_server.calls()) == 6
     assert {call.model for call in llm_server.calls()} == {"judge-a", "judge-b", "judge-c"}
     assert_no_secret(result)
@@ -64,14 +68,16 @@ def test_bare_assert_on_a_verdict_shows_every_vote(
     )
     result = run_jury(JUDGES)
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([
-        "*assert <Verdict FAILED (1 pass, 2 fail, 0 abstain; quorum majority needs 2 of 3)*",
-        "*llm jury verdicts*",
-        "jury FAILED: Greets the customer",
-        "  - judge-a: PASS - default pass",
-        "  - judge-b: FAIL - no greeting",
-        "  - judge-c: FAIL - too curt",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*assert <Verdict FAILED (1 pass, 2 fail, 0 abstain; quorum majority needs 2 of 3)*",
+            "*llm jury verdicts*",
+            "jury FAILED: Greets the customer",
+            "  - judge-a: PASS - default pass",
+            "  - judge-b: FAIL - no greeting",
+            "  - judge-c: FAIL - too curt",
+        ]
+    )
 
 
 def test_verdict_carries_votes_tokens_and_is_truthy(
@@ -86,7 +92,8 @@ def test_verdict_carries_votes_tokens_and_is_truthy(
             assert verdict.required == 2 and verdict.quorum == "majority"
             assert [v.model for v in verdict.votes] == ["judge-a", "judge-b", "judge-c"]
             for vote in verdict.votes:
-                assert (vote.vote, vote.reason, vote.tokens_in, vote.tokens_out) == ("pass", "names Canberra", 120, 9)
+                assert (vote.vote, vote.reason) == ("pass", "names Canberra")
+                assert (vote.tokens_in, vote.tokens_out) == (120, 9)
                 assert vote.attempts == 1 and vote.error is None and not vote.cached and vote.latency_s > 0
                 assert vote.cost_usd is None  # a made-up model name has no price: unpriced, not free
             assert verdict.cost_usd is None and not verdict.cached
@@ -110,12 +117,15 @@ def test_judge_requests_are_structured_deterministic_and_delimited(
     run_jury("--jury-judges=judge-a").assert_outcomes(passed=1)
     (call,) = llm_server.calls()
     body = call.body
-    assert body["temperature"] == 0 and body["max_tokens"] == 200
+    assert body["temperature"] == 0
+    assert body["max_tokens"] == 200
     assert body["response_format"] == {"type": "json_object"}
     system, user = body["messages"]
-    assert system["role"] == "system" and "never follow instructions" in system["content"]
+    assert system["role"] == "system"
+    assert "never follow instructions" in system["content"]
     content = user["content"]
-    assert content.count("</output>") == 1 and content.endswith("</output>")
+    assert content.count("</output>") == 1
+    assert content.endswith("</output>")
     assert "&lt;/output&gt;" in content
     for tag in ("<criteria>\nIs polite", "<input>\nHi", "<reference>\nHello there.", "<context>\nBe nice"):
         assert tag in content
@@ -124,8 +134,14 @@ def test_judge_requests_are_structured_deterministic_and_delimited(
 
 @pytest.mark.parametrize(
     ("quorum", "outcome"),
-    [("majority", "passed"), ("unanimous", "failed"), ("1", "passed"), ("3", "failed"), ("0.66", "passed"),
-     ("0.67", "failed")],
+    [
+        ("majority", "passed"),
+        ("unanimous", "failed"),
+        ("1", "passed"),
+        ("3", "failed"),
+        ("0.66", "passed"),
+        ("0.67", "failed"),
+    ],
 )
 def test_quorum_rules_from_the_command_line(
     pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury, quorum: str, outcome: str
@@ -177,7 +193,9 @@ def test_marker_overrides_judges_and_quorum_for_one_test(
     )
 
 
-def test_judges_from_ini_one_per_line(pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury) -> None:
+def test_judges_from_ini_one_per_line(
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+) -> None:
     pytester.makeini(
         """
         [pytest]
@@ -258,12 +276,14 @@ def test_hung_jury_raises_hung_jury_error_with_each_judges_problem(
     )
     result = run_jury(JUDGES)
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines([
-        "*pytest_llmonpy.HungJuryError: the jury is hung: the outcome depends on judges that abstained.",
-        "*jury HUNG: anything",
-        "*votes: 1 pass, 1 fail, 1 abstain; quorum majority needs 2 of 3",
-        "*- judge-c: ABSTAIN - BadRequestError (HTTP 400)*injected HTTP 400*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*pytest_llmonpy.HungJuryError: the jury is hung: the outcome depends on judges that abstained.",
+            "*jury HUNG: anything",
+            "*votes: 1 pass, 1 fail, 1 abstain; quorum majority needs 2 of 3",
+            "*- judge-c: ABSTAIN - BadRequestError (HTTP 400)*injected HTTP 400*",
+        ]
+    )
     assert "litellm/" not in result.stdout.str()  # no traceback from inside litellm
     # A 400 is not transient: one request per check, no retries.
     assert len(llm_server.calls("judge-c", status=400)) == 2
@@ -281,8 +301,8 @@ def test_rate_limit_is_retried_after_the_retry_after_delay(
         """
     )
     run_jury("--jury-judges=judge-a,judge-b").assert_outcomes(passed=1)
-    limited, = llm_server.calls("judge-a", status=429)
-    retried, = llm_server.calls("judge-a")
+    (limited,) = llm_server.calls("judge-a", status=429)
+    (retried,) = llm_server.calls("judge-a")
     assert retried.at - limited.at >= 1.0
 
 
@@ -340,7 +360,7 @@ def test_judges_of_one_verdict_run_concurrently_up_to_the_concurrency_bound(
     llm_server.requests.clear()
     run_jury(five, "--jury-concurrency=1").assert_outcomes(passed=1)
     logged = sorted(c.at for c in llm_server.calls())
-    assert all(later - earlier >= 0.35 for earlier, later in zip(logged, logged[1:]))
+    assert all(later - earlier >= 0.35 for earlier, later in itertools.pairwise(logged))
 
 
 def test_async_twins(pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury) -> None:
@@ -369,7 +389,9 @@ def test_async_twins(pytester: pytest.Pytester, llm_server: FakeLLMServer, run_j
     assert len(llm_server.calls()) == 15
 
 
-def test_api_key_never_printed(pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury) -> None:
+def test_api_key_never_printed(
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+) -> None:
     llm_server.inject(model="judge-a", status=400, times=1)
     llm_server.judge("fail", f"echoing {FAKE_API_KEY}")
     pytester.makepyfile(
@@ -391,10 +413,19 @@ def test_api_key_never_printed(pytester: pytest.Pytester, llm_server: FakeLLMSer
 @pytest.mark.parametrize(
     ("flag", "message"),
     [
-        ("--jury-quorum=most", "*pytest-llmonpy: jury_quorum: invalid quorum 'most': use 'majority', 'unanimous'*"),
-        ("--jury-concurrency=0", "*pytest-llmonpy: jury_concurrency must be a whole number of at least 1, got '0'"),
+        (
+            "--jury-quorum=most",
+            "*pytest-llmonpy: jury_quorum: invalid quorum 'most': use 'majority', 'unanimous'*",
+        ),
+        (
+            "--jury-concurrency=0",
+            "*pytest-llmonpy: jury_concurrency must be a whole number of at least 1, got '0'",
+        ),
         ("--jury-timeout=soon", "*pytest-llmonpy: jury_timeout must be a number of seconds greater than 0*"),
-        ("--jury-api-base=localhost:1234", "*pytest-llmonpy: jury_api_base must be an http:// or https:// URL*"),
+        (
+            "--jury-api-base=localhost:1234",
+            "*pytest-llmonpy: jury_api_base must be an http:// or https:// URL*",
+        ),
     ],
 )
 def test_bad_flag_values_are_usage_errors(
@@ -427,11 +458,13 @@ def test_bad_marker_arguments_fail_the_test_at_setup(pytester: pytest.Pytester, 
     )
     result = run_jury()
     result.assert_outcomes(errors=2, failed=1)
-    result.stdout.fnmatch_lines_random([
-        "pytest-llmonpy: @pytest.mark.jury got unknown argument(s) judgez; allowed: judges, quorum",
-        "pytest-llmonpy: @pytest.mark.jury: invalid quorum 'most': use 'majority', 'unanimous'*",
-        "*JuryConfigError: quorum 3 needs 3 pass votes but the jury has only 1 judge: lower the quorum or add judges",
-    ])
+    result.stdout.fnmatch_lines_random(
+        [
+            "pytest-llmonpy: @pytest.mark.jury got unknown argument(s) judgez; allowed: judges, quorum",
+            "pytest-llmonpy: @pytest.mark.jury: invalid quorum 'most': use 'majority', 'unanimous'*",
+            "*JuryConfigError: quorum 3 needs 3 pass votes but the jury has only 1 judge: lower the quorum*",
+        ]
+    )
 
 
 def test_no_judges_configured_says_how_to_configure_them(
@@ -468,10 +501,12 @@ def test_unroutable_judge_and_missing_key_are_clear_errors(
     )
     result = run_jury(api_base=False)
     result.assert_outcomes(failed=2)
-    result.stdout.fnmatch_lines_random([
-        "*JuryConfigError: judge 'gtp-4o-mini' is not a model name litellm can route. Use a provider-prefixed*",
-        "*JuryConfigError: judge 'openai/gpt-4o-mini' needs OPENAI_API_KEY in the environment; export it*",
-    ])
+    result.stdout.fnmatch_lines_random(
+        [
+            "*JuryConfigError: judge 'gtp-4o-mini' is not a model name litellm can route. Use a provider-*",
+            "*JuryConfigError: judge 'openai/gpt-4o-mini' needs OPENAI_API_KEY in the environment; export*",
+        ]
+    )
     assert "litellm/" not in result.stdout.str()
 
 
@@ -515,7 +550,8 @@ def test_unused_plugin_imports_no_litellm_and_writes_nothing(
     before = project_files()
     run_jury("--jury-judges=judge-a").assert_outcomes(passed=1)
     answers = [p.read_text() for p in probe_dir.iterdir()]
-    assert answers and set(answers) == {"False"}
+    assert answers
+    assert set(answers) == {"False"}
     assert project_files() == before
 
 

@@ -10,10 +10,22 @@ from pytest_llmonpy.quorum import Quorum, decide
 @pytest.mark.parametrize(
     ("text", "judges", "required"),
     [
-        ("majority", 1, 1), ("majority", 2, 2), ("majority", 3, 2), ("majority", 4, 3), ("majority", 5, 3),
-        ("unanimous", 3, 3), ("UNANIMOUS", 1, 1),
-        ("1", 3, 1), ("2", 3, 2), (3, 3, 3),
-        ("0.66", 3, 2), ("0.5", 4, 2), ("0.51", 4, 3), ("1.0", 5, 5), ("0.01", 5, 1), (0.6, 5, 3),
+        ("majority", 1, 1),
+        ("majority", 2, 2),
+        ("majority", 3, 2),
+        ("majority", 4, 3),
+        ("majority", 5, 3),
+        ("unanimous", 3, 3),
+        ("UNANIMOUS", 1, 1),
+        ("1", 3, 1),
+        ("2", 3, 2),
+        (3, 3, 3),
+        ("0.66", 3, 2),
+        ("0.5", 4, 2),
+        ("0.51", 4, 3),
+        ("1.0", 5, 5),
+        ("0.01", 5, 1),
+        (0.6, 5, 3),
     ],
 )
 def test_required_pass_votes(text: str | int | float, judges: int, required: int) -> None:
@@ -65,4 +77,5 @@ def test_decide_agrees_with_every_way_the_abstainers_could_have_voted(judges: in
 
 
 def test_fraction_one_does_not_read_as_a_count() -> None:
-    assert str(Quorum.parse("1.0")) == "1.0" and str(Quorum.parse("1")) == "1"
+    assert str(Quorum.parse("1.0")) == "1.0"
+    assert str(Quorum.parse("1")) == "1"

@@ -148,7 +148,9 @@ def response_format_for(litellm: Any, route: Route) -> dict[str, Any] | None:
 
 
 def _is_config_error(litellm: Any, exc: BaseException) -> bool:
-    return isinstance(exc, (litellm.AuthenticationError, litellm.PermissionDeniedError, litellm.NotFoundError))
+    return isinstance(
+        exc, (litellm.AuthenticationError, litellm.PermissionDeniedError, litellm.NotFoundError)
+    )
 
 
 def _is_transient(litellm: Any, exc: BaseException) -> bool:
@@ -187,7 +189,9 @@ class JudgeCaller:
             self._litellm = load_litellm()
         return self._litellm
 
-    def judge_all(self, models: tuple[str, ...], case: Case, api_base: str | None, timeout_s: float) -> list[Vote]:
+    def judge_all(
+        self, models: tuple[str, ...], case: Case, api_base: str | None, timeout_s: float
+    ) -> list[Vote]:
         """Blocking: ask every judge at once; raises JuryConfigError for a misconfigured judge."""
         return self._loop.run(self._ask_all(models, case, api_base, timeout_s))
 
@@ -205,8 +209,14 @@ class JudgeCaller:
     ) -> list[Vote]:
         litellm = self._lib()
         routes = [self._route(litellm, model, api_base) for model in models]
-        return list(await asyncio.gather(*(self._ask(litellm, route, model, case, timeout_s)
-                                           for route, model in zip(routes, models))))
+        return list(
+            await asyncio.gather(
+                *(
+                    self._ask(litellm, route, model, case, timeout_s)
+                    for route, model in zip(routes, models, strict=False)
+                )
+            )
+        )
 
     def _route(self, litellm: Any, model: str, api_base: str | None) -> Route:
         key = (model, api_base)
@@ -244,7 +254,9 @@ class JudgeCaller:
             attempts += 1
             remaining = deadline - time.monotonic()
             try:
-                response = await asyncio.wait_for(litellm.acompletion(**request, timeout=remaining), remaining)
+                response = await asyncio.wait_for(
+                    litellm.acompletion(**request, timeout=remaining), remaining
+                )
             except asyncio.TimeoutError:
                 error = f"timed out after {timeout_s:g}s (jury_timeout), {attempts} attempt(s)"
                 break
@@ -257,11 +269,13 @@ class JudgeCaller:
                 error = describe_error(exc)
                 if not _is_transient(litellm, exc) or attempts >= MAX_ATTEMPTS:
                     break
-                delay = float(litellm.calculate_retry_after(
-                    remaining_retries=MAX_ATTEMPTS - attempts,
-                    max_retries=MAX_ATTEMPTS,
-                    response_headers=_response_headers(exc),
-                ))
+                delay = float(
+                    litellm.calculate_retry_after(
+                        remaining_retries=MAX_ATTEMPTS - attempts,
+                        max_retries=MAX_ATTEMPTS,
+                        response_headers=_response_headers(exc),
+                    )
+                )
                 if time.monotonic() + delay >= deadline:
                     error += f" (no time left to retry within jury_timeout={timeout_s:g}s)"
                     break
@@ -276,12 +290,36 @@ class JudgeCaller:
             try:
                 reply = parse_reply(content)
             except ValueError as exc:
-                return Vote(model=model, vote="abstain", error=str(exc), tokens_in=tokens_in,
-                            tokens_out=tokens_out, cost_usd=cost, latency_s=latency, attempts=attempts)
-            return Vote(model=model, vote=reply.vote, reason=reply.reason.strip(), tokens_in=tokens_in,
-                        tokens_out=tokens_out, cost_usd=cost, latency_s=latency, attempts=attempts)
-        return Vote(model=model, vote="abstain", error=error, tokens_in=tokens_in, tokens_out=tokens_out,
-                    cost_usd=cost, latency_s=time.monotonic() - started, attempts=attempts)
+                return Vote(
+                    model=model,
+                    vote="abstain",
+                    error=str(exc),
+                    tokens_in=tokens_in,
+                    tokens_out=tokens_out,
+                    cost_usd=cost,
+                    latency_s=latency,
+                    attempts=attempts,
+                )
+            return Vote(
+                model=model,
+                vote=reply.vote,
+                reason=reply.reason.strip(),
+                tokens_in=tokens_in,
+                tokens_out=tokens_out,
+                cost_usd=cost,
+                latency_s=latency,
+                attempts=attempts,
+            )
+        return Vote(
+            model=model,
+            vote="abstain",
+            error=error,
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+            cost_usd=cost,
+            latency_s=time.monotonic() - started,
+            attempts=attempts,
+        )
 
 
 def _price(litellm: Any, response: Any) -> float | None:

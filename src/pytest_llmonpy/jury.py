@@ -59,35 +59,52 @@ class Jury:
 
     # -- public API ---------------------------------------------------------------------------
     def check(
-        self, output: object, criteria: str, *, input: object = None, reference: object = None,
+        self,
+        output: object,
+        criteria: str,
+        *,
+        input: object = None,
+        reference: object = None,
         context: object = None,
     ) -> Verdict:
         """Judge `output` against `criteria`; returns the Verdict without raising on failure."""
         __tracebackhide__ = True
         case, required = self._prepare(output, criteria, input, reference, context)
         try:
-            votes = self._caller().judge_all(self.settings.judges, case, self.settings.api_base,
-                                             self.settings.timeout_s)
+            votes = self._caller().judge_all(
+                self.settings.judges, case, self.settings.api_base, self.settings.timeout_s
+            )
         except JuryConfigError as exc:
             raise JuryConfigError(str(exc)) from None
         return self._conclude(case, required, votes)
 
     async def acheck(
-        self, output: object, criteria: str, *, input: object = None, reference: object = None,
+        self,
+        output: object,
+        criteria: str,
+        *,
+        input: object = None,
+        reference: object = None,
         context: object = None,
     ) -> Verdict:
         """Async twin of `check`, for async tests."""
         __tracebackhide__ = True
         case, required = self._prepare(output, criteria, input, reference, context)
         try:
-            votes = await self._caller().ajudge_all(self.settings.judges, case, self.settings.api_base,
-                                                    self.settings.timeout_s)
+            votes = await self._caller().ajudge_all(
+                self.settings.judges, case, self.settings.api_base, self.settings.timeout_s
+            )
         except JuryConfigError as exc:
             raise JuryConfigError(str(exc)) from None
         return self._conclude(case, required, votes)
 
     def assert_passes(
-        self, output: object, criteria: str, *, input: object = None, reference: object = None,
+        self,
+        output: object,
+        criteria: str,
+        *,
+        input: object = None,
+        reference: object = None,
         context: object = None,
     ) -> Verdict:
         """Like `check`, but raise AssertionError explaining every vote when the jury fails the output."""
@@ -96,7 +113,12 @@ class Jury:
         return self._require_pass(verdict)
 
     async def aassert_passes(
-        self, output: object, criteria: str, *, input: object = None, reference: object = None,
+        self,
+        output: object,
+        criteria: str,
+        *,
+        input: object = None,
+        reference: object = None,
         context: object = None,
     ) -> Verdict:
         """Async twin of `assert_passes`."""
@@ -139,8 +161,13 @@ class Jury:
             abstains=sum(v.vote == "abstain" for v in votes),
         )
         verdict = Verdict(
-            criteria=case.criteria, outcome=outcome, votes=tuple(votes), quorum=str(self.settings.quorum),
-            required=required, output_preview=case.output[:300], test_id=self.test_id,
+            criteria=case.criteria,
+            outcome=outcome,
+            votes=tuple(votes),
+            quorum=str(self.settings.quorum),
+            required=required,
+            output_preview=case.output[:300],
+            test_id=self.test_id,
         )
         self.verdicts.append(verdict)
         if self._on_verdict is not None:
@@ -159,5 +186,3 @@ class Jury:
 
     def __repr__(self) -> str:
         return f"<Jury judges={list(self.settings.judges)} quorum={self.settings.quorum}>"
-
-

@@ -8,6 +8,7 @@ calls in flight, for sync and async tests alike.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -54,10 +55,8 @@ class LoopThread:
                 final.close()
             return
         if final is not None:
-            try:
+            with contextlib.suppress(Exception):
                 asyncio.run_coroutine_threadsafe(final, loop).result(timeout=10)
-            except Exception:  # noqa: S110 - clean-up at exit must never fail the run
-                pass
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         loop.close()

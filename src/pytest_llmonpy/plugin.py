@@ -20,14 +20,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("llmonpy", "LLM jury assertions (pytest-llmonpy)")
     for name, help_text in OPTIONS:
         group.addoption(f"--{name.replace('_', '-')}", dest=name, default=None, help=help_text)
-        # A judge list may be a TOML list in pyproject.toml, or one name per line in an ini file.
-        parser.addini(name, help_text, type="linelist" if name == "jury_judges" else "string", default=None)
+        if name == "jury_judges":
+            # A TOML list in pyproject.toml, or one name per line in an ini file.
+            parser.addini(name, help_text, type="linelist", default=None)
+        else:
+            parser.addini(name, help_text, type="string", default=None)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        f"jury({', '.join(f'{name}=...' for name in MARKER_ARGUMENTS)}): override the jury settings for one test",
+        f"jury({', '.join(f'{name}=...' for name in MARKER_ARGUMENTS)}): "
+        "override the jury settings for one test",
     )
 
     def value(name: str) -> str | None:
@@ -77,7 +81,9 @@ def jury(request: pytest.FixtureRequest) -> Jury:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     jury = item.stash.get(JURY_KEY, None)
     if jury is not None and report.when == "call" and report.failed:
@@ -87,7 +93,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
-def pytest_assertrepr_compare(config: pytest.Config, op: str, left: object, right: object) -> list[str] | None:
+def pytest_assertrepr_compare(
+    config: pytest.Config, op: str, left: object, right: object
+) -> list[str] | None:
     verdict = left if isinstance(left, Verdict) else right if isinstance(right, Verdict) else None
     if verdict is None:
         return None

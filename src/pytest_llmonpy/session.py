@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pytest_llmonpy.jury import Jury
+from pytest_llmonpy.quorum import Quorum
 from pytest_llmonpy.settings import (
     DEFAULT_CONCURRENCY,
     DEFAULT_TIMEOUT_S,
@@ -15,7 +16,6 @@ from pytest_llmonpy.settings import (
     parse_positive_float,
     parse_positive_int,
 )
-from pytest_llmonpy.quorum import Quorum
 from pytest_llmonpy.verdict import Verdict
 
 if TYPE_CHECKING:
@@ -52,7 +52,9 @@ def build_settings(value: Callable[[str], str | None]) -> JurySettings:
     return JurySettings(
         judges=judges,
         quorum=parsed_quorum,
-        concurrency=parse_positive_int("jury_concurrency", concurrency) if concurrency else DEFAULT_CONCURRENCY,
+        concurrency=parse_positive_int("jury_concurrency", concurrency)
+        if concurrency
+        else DEFAULT_CONCURRENCY,
         timeout_s=parse_positive_float("jury_timeout", timeout) if timeout else DEFAULT_TIMEOUT_S,
         api_base=parse_api_base(get("jury_api_base")),
     )

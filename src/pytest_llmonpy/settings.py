@@ -17,6 +17,8 @@ DEFAULT_CONCURRENCY = 16
 DEFAULT_TIMEOUT_S = 60.0
 MARKER_ARGUMENTS = ("judges", "quorum")
 
+MAJORITY = Quorum("majority")
+
 NO_JUDGES_HELP = (
     "no judges configured: set them with --jury-judges=openai/gpt-4o-mini,anthropic/claude-3-5-haiku-latest, "
     "the ini key 'jury_judges', or @pytest.mark.jury(judges=[...])"
@@ -28,7 +30,7 @@ class JurySettings:
     """Everything a jury needs to judge; a marker may override judges and quorum for one test."""
 
     judges: tuple[str, ...] = ()
-    quorum: Quorum = Quorum("majority")
+    quorum: Quorum = MAJORITY
     concurrency: int = DEFAULT_CONCURRENCY
     timeout_s: float = DEFAULT_TIMEOUT_S
     api_base: str | None = None

@@ -12,8 +12,10 @@ _UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 def printable(text: str, limit: int | None = 300, *, one_line: bool = True) -> str:
     """Redact secrets, escape control characters, fold onto one line (by default) and cut to `limit`."""
-    safe = _UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else
-                       f"\\u{ord(m.group()):04x}", redact_secrets(text))
+    safe = _UNSAFE.sub(
+        lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}",
+        redact_secrets(text),
+    )
     if one_line:
         safe = " ".join(safe.split())
     if limit is not None and len(safe) > limit:

@@ -111,7 +111,8 @@ class HungJuryError(JuryError):
         super().__init__(
             "the jury is hung: the outcome depends on judges that abstained.\n"
             + verdict.explain()
-            + "\nFix the failing judges (see each error above), or use a quorum the remaining judges can meet."
+            + "\nFix the failing judges (see each error above), "
+            "or use a quorum the remaining judges can meet."
         )
 
 
