@@ -6,8 +6,12 @@ Measures, in fresh interpreters:
     modules it adds and an `-X importtime` breakdown;
 (b) the median wall time of `python -m pytest -q -p no:cacheprovider` on a generated project of 200
     trivial tests, plugin enabled vs `-p no:llmonpy`, runs interleaved; target ratio < 1.05
-    (product target: at most 2% slower);
+    (product target: at most 2% slower). A third, A/A variant (enabled again) shows the noise floor,
+    and CPU time is reported beside wall time;
 (c) that such a run never imports litellm and writes no files (project dir and a scratch HOME checked).
+
+Bytecode is cached under a scratch PYTHONPYCACHEPREFIX (as after a wheel install), so nothing is written
+to the checkout; `--no-bytecode-cache` times (b) with PYTHONDONTWRITEBYTECODE=1 instead.
 
 Run by hand: `python benchmarks/import_overhead.py [--runs N] [--tests N]`. Exits 1 when litellm was
 imported or a file was written; a missed timing target is reported but does not change the exit code
@@ -20,6 +24,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -27,6 +32,7 @@ import tempfile
 import textwrap
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 PLUGIN_MODULE = "pytest_llmonpy.plugin"
@@ -198,7 +204,14 @@ def import_time(runs: int, scratch: Path) -> dict[str, float]:
     }
 
 
-def run_pytest(project: Path, env: dict[str, str], extra: Sequence[str]) -> float:
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_pytest(project: Path, env: dict[str, str], extra: Sequence[str]) -> tuple[float, float]:
+    """Wall time and CPU time (user + sys) of one pytest run; CPU time is less sensitive to other load."""
+    cpu_before = children_cpu()
     started = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra],
@@ -208,44 +221,69 @@ def run_pytest(project: Path, env: dict[str, str], extra: Sequence[str]) -> floa
         text=True,
     )
     elapsed = time.perf_counter() - started
+    cpu = children_cpu() - cpu_before
     if proc.returncode != 0:
         raise SystemExit(
             f"pytest failed ({proc.returncode}) with {list(extra)}:\n{proc.stdout}\n{proc.stderr}"
         )
-    return elapsed
+    return elapsed, cpu
 
 
-def wall_time(runs: int, n_tests: int, scratch: Path, cached: bool) -> float:
+@dataclass
+class Timing:
+    """(b)'s medians: wall and CPU time with the plugin, without it, and with it again (A/A control)."""
+
+    ratio: float
+    control_ratio: float
+    cpu_ratio: float
+    disabled_s: float
+
+
+VARIANTS: dict[str, list[str]] = {"enabled": [], "disabled": ["-p", "no:llmonpy"], "enabled again": []}
+
+
+def wall_time(runs: int, n_tests: int, scratch: Path, cached: bool) -> Timing:
     project = scratch / "timing-project"
     write_project(project, n_tests)
     env = clean_env(scratch, cached=cached)
     mode = "bytecode cached" if cached else "PYTHONDONTWRITEBYTECODE=1"
     print(
         f"\n(b) `python -m pytest -q -p no:cacheprovider` on {n_tests} trivial tests, "
-        f"{runs} interleaved runs each, {mode}"
+        f"{runs} interleaved rounds, {mode}; 'enabled again' is an A/A control that shows the noise"
     )
-    enabled: list[float] = []
-    disabled: list[float] = []
+    wall: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    cpu: dict[str, list[float]] = {name: [] for name in VARIANTS}
     for _ in range(2):  # warm-up: bytecode cache, assertion-rewrite cache, OS file cache
-        run_pytest(project, env, [])
-        run_pytest(project, env, ["-p", "no:llmonpy"])
+        for extra in VARIANTS.values():
+            run_pytest(project, env, extra)
+    names = list(VARIANTS)
     for index in range(runs):
-        # Alternate which variant goes first so a drift in machine load hits both alike.
-        order = [True, False] if index % 2 == 0 else [False, True]
-        for with_plugin in order:
-            if with_plugin:
-                enabled.append(run_pytest(project, env, []))
-            else:
-                disabled.append(run_pytest(project, env, ["-p", "no:llmonpy"]))
-    on, off = median(enabled), median(disabled)
-    ratio = on / off
-    print(f"    plugin enabled : median {ms(on)} (best {ms(min(enabled))})")
-    print(f"    -p no:llmonpy  : median {ms(off)} (best {ms(min(disabled))})")
+        # Rotate the order each round so a drift in machine load hits every variant alike.
+        for name in names[index % 3 :] + names[: index % 3]:
+            elapsed, used = run_pytest(project, env, VARIANTS[name])
+            wall[name].append(elapsed)
+            cpu[name].append(used)
+    for name in names:
+        print(
+            f"    {name:<13}: wall median {ms(median(wall[name]))} (best {ms(min(wall[name]))}), "
+            f"CPU (user+sys) median {ms(median(cpu[name]))}"
+        )
+    on, off, again = (median(wall[name]) for name in names)
+    cpu_on, cpu_off = median(cpu["enabled"]), median(cpu["disabled"])
+    # Within a round the variants run back to back, so per-round ratios cancel slow drifts in load.
+    paired = median([e / d for e, d in zip(wall["enabled"], wall["disabled"], strict=True)])
+    paired_control = median([a / e for a, e in zip(wall["enabled again"], wall["enabled"], strict=True)])
     print(
-        f"    ratio enabled/disabled: {ratio:.3f} (median difference {ms(on - off)}); "
-        f"best-vs-best ratio {min(enabled) / min(disabled):.3f}"
+        f"    wall ratio enabled/disabled {on / off:.3f} (difference {ms(on - off)}); "
+        f"A/A control enabled again/enabled {again / on:.3f}"
     )
-    return ratio
+    print(
+        f"    median of per-round ratios: enabled/disabled {paired:.3f}, A/A {paired_control:.3f}; "
+        f"best-vs-best: enabled/disabled {min(wall['enabled']) / min(wall['disabled']):.3f}, "
+        f"A/A {min(wall['enabled again']) / min(wall['enabled']):.3f}"
+    )
+    print(f"    CPU ratio enabled/disabled {cpu_on / cpu_off:.3f} (difference {ms(cpu_on - cpu_off)})")
+    return Timing(ratio=on / off, control_ratio=again / on, cpu_ratio=cpu_on / cpu_off, disabled_s=off)
 
 
 def side_effects(n_tests: int, scratch: Path) -> tuple[bool, list[str], dict[str, object]]:
@@ -304,9 +342,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="llmonpy-bench-") as tmp:
         scratch = Path(tmp)
         imports = import_time(args.runs, scratch)
-        ratio = wall_time(args.runs, args.tests, scratch, not args.no_bytecode_cache)
+        timing = wall_time(args.runs, args.tests, scratch, not args.no_bytecode_cache)
         imported, new_files, probe = side_effects(args.tests, scratch)
 
+    ratio = timing.ratio
     verdict = "MET" if ratio < TARGET_RATIO else "MISSED"
     product = "MET" if ratio <= PRODUCT_TARGET_RATIO else "MISSED"
     print("\nsummary")
@@ -317,7 +356,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(
         f"  wall-time ratio, plugin enabled vs -p no:llmonpy: {ratio:.3f} "
-        f"(target < {TARGET_RATIO}: {verdict}; product target <= {PRODUCT_TARGET_RATIO}: {product})"
+        f"(target < {TARGET_RATIO}: {verdict}; product target <= {PRODUCT_TARGET_RATIO}: {product}); "
+        f"A/A control {timing.control_ratio:.3f}, CPU-time ratio {timing.cpu_ratio:.3f}"
+    )
+    if abs(timing.control_ratio - 1) > abs(ratio - 1) / 2 or abs(timing.control_ratio - 1) > 0.02:
+        print(
+            "  note: the A/A control is off by as much as the effect, so the machine is too noisy for the "
+            "wall-time ratio to settle the target; rerun on an idle machine or with more --runs"
+        )
+    estimate = imports["plugin_median_s"] / timing.disabled_s
+    print(
+        f"  estimate from (a): the plugin import alone is {estimate:.1%} of a plugin-less run "
+        f"({ms(imports['plugin_median_s'])} of {ms(timing.disabled_s)})"
     )
     print(f"  litellm imported by an unused plugin: {'YES (FAIL)' if imported else 'no'}")
     print(f"  files written: {'YES (FAIL): ' + ', '.join(new_files) if new_files else 'none'}")

@@ -48,6 +48,7 @@ class Fault:
     delay_s: float = 0.0
     content: str | None = None
     remaining: int = 1
+    criteria_contains: str | None = None
 
 
 @dataclass
@@ -64,6 +65,11 @@ class LoggedRequest:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+class _Server(ThreadingHTTPServer):
+    # The default listen queue of 5 drops connection bursts from large juries (retried after 1 s).
+    request_queue_size = 128
+
+
 def _words(text: str) -> int:
     return len(text.split())
 
@@ -76,7 +82,7 @@ class FakeLLMServer:
         self.default_vote = "pass"
         self.latency_s = 0.0
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._httpd = _Server(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
@@ -119,10 +125,11 @@ class FakeLLMServer:
         delay_s: float = 0.0,
         content: str | None = None,
         times: int = 1,
+        criteria_contains: str | None = None,
     ) -> None:
         """Queue a fault for the next `times` requests to `model` (any model when None)."""
         with self._lock:
-            self.faults.append(Fault(model, status, retry_after, delay_s, content, times))
+            self.faults.append(Fault(model, status, retry_after, delay_s, content, times, criteria_contains))
 
     def calls(self, model: str | None = None, status: int | None = 200) -> list[LoggedRequest]:
         with self._lock:
@@ -141,10 +148,14 @@ class FakeLLMServer:
             self.latency_s = 0.0
 
     # -- serving ----------------------------------------------------------------------------
-    def _take_fault(self, model: str) -> Fault | None:
+    def _take_fault(self, model: str, criteria: str) -> Fault | None:
         with self._lock:
             for fault in self.faults:
-                if fault.remaining > 0 and (fault.model is None or fault.model == model):
+                if (
+                    fault.remaining > 0
+                    and (fault.model is None or fault.model == model)
+                    and (fault.criteria_contains is None or fault.criteria_contains in criteria)
+                ):
                     fault.remaining -= 1
                     return fault
         return None
@@ -167,7 +178,7 @@ class FakeLLMServer:
         out_match, crit_match = _OUTPUT.search(user), _CRITERIA.search(user)
         output = out_match.group(1) if out_match else ""
         criteria = crit_match.group(1) if crit_match else ""
-        fault = self._take_fault(model)
+        fault = self._take_fault(model, criteria)
         # Logged on arrival, so `at` is when the request came in and a slow reply that outlives a
         # test's reset() is not logged into the next test.
         entry = LoggedRequest(path, model, body, output, criteria, 200, time.time(), headers=headers)
@@ -213,6 +224,9 @@ class FakeLLMServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes; with Nagle on, a kept-alive connection then
+            # waits ~40 ms for a delayed ACK on every reply.
+            disable_nagle_algorithm = True
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))

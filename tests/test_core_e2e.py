@@ -329,11 +329,14 @@ def test_server_errors_are_retried_with_backoff_then_abstain(
 def test_a_slow_judge_abstains_after_the_timeout(
     pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
 ) -> None:
-    llm_server.inject(model="judge-c", delay_s=5, times=1)
+    llm_server.inject(model="judge-c", delay_s=5, times=1, criteria_contains="timed")
     pytester.makepyfile(
         """
         def test_timeout(jury):
-            verdict = jury.check("x", "anything")
+            # litellm's first call in a process sets up its HTTP client; that can take a while on a
+            # loaded machine, and would count against the 1.5 s.
+            jury.check("x", "warm-up")
+            verdict = jury.check("x", "timed")
             slow = verdict.votes[2]
             assert slow.vote == "abstain" and "timed out after 1.5s (jury_timeout)" in slow.error
             assert 1.4 < slow.latency_s < 3

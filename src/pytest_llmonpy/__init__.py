@@ -2,6 +2,18 @@
 
 from pytest_llmonpy.jury import Jury
 from pytest_llmonpy.quorum import Quorum
-from pytest_llmonpy.verdict import HungJuryError, JuryConfigError, JuryError, Verdict, Vote
+from pytest_llmonpy.verdict import HungJuryError, JuryConfigError, JuryError, ReplayMissError, Verdict, Vote
+from pytest_llmonpy.warning_types import CacheWarning, LlmonpyWarning
 
-__all__ = ["HungJuryError", "Jury", "JuryConfigError", "JuryError", "Quorum", "Verdict", "Vote"]
+__all__ = [
+    "CacheWarning",
+    "HungJuryError",
+    "Jury",
+    "JuryConfigError",
+    "JuryError",
+    "LlmonpyWarning",
+    "Quorum",
+    "ReplayMissError",
+    "Verdict",
+    "Vote",
+]

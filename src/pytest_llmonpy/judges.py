@@ -255,7 +255,10 @@ class JudgeCaller:
             remaining = deadline - time.monotonic()
             try:
                 response = await asyncio.wait_for(
-                    litellm.acompletion(**request, timeout=remaining), remaining
+                    # A constant timeout keeps litellm's client cache key stable, so one HTTP client
+                    # (and its connection pool) serves every call; wait_for enforces the deadline.
+                    litellm.acompletion(**request, timeout=timeout_s),
+                    remaining,
                 )
             except asyncio.TimeoutError:
                 error = f"timed out after {timeout_s:g}s (jury_timeout), {attempts} attempt(s)"
@@ -324,6 +327,10 @@ class JudgeCaller:
 
 def _price(litellm: Any, response: Any) -> float | None:
     """The response's cost from litellm's price table, or None when the model is unpriced."""
+    # litellm already priced the response while logging it; pricing again costs CPU per call.
+    known = (getattr(response, "_hidden_params", None) or {}).get("response_cost")
+    if isinstance(known, (int, float)):
+        return float(known)
     try:
         return float(litellm.completion_cost(completion_response=response))
     except Exception:

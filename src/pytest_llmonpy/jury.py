@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING
 from pytest_llmonpy.prompts import Case
 from pytest_llmonpy.quorum import decide
 from pytest_llmonpy.settings import NO_JUDGES_HELP, JurySettings
-from pytest_llmonpy.verdict import HungJuryError, JuryConfigError, Verdict, Vote
+from pytest_llmonpy.untrusted import printable
+from pytest_llmonpy.verdict import HungJuryError, JuryConfigError, ReplayMissError, Verdict, Vote
 
 if TYPE_CHECKING:
+    from pytest_llmonpy.cache import VerdictCache
     from pytest_llmonpy.judges import JudgeCaller
 
 
@@ -47,6 +49,7 @@ class Jury:
         settings: JurySettings,
         caller: Callable[[], JudgeCaller],
         *,
+        cache: Callable[[], VerdictCache | None] = lambda: None,
         test_id: str | None = None,
         on_verdict: Callable[[Verdict], None] | None = None,
     ) -> None:
@@ -54,6 +57,7 @@ class Jury:
         self.test_id = test_id
         self.verdicts: list[Verdict] = []
         self._caller = caller
+        self._cache = cache
         self._on_verdict = on_verdict
         self._raised: set[int] = set()
 
@@ -70,13 +74,16 @@ class Jury:
         """Judge `output` against `criteria`; returns the Verdict without raising on failure."""
         __tracebackhide__ = True
         case, required = self._prepare(output, criteria, input, reference, context)
-        try:
-            votes = self._caller().judge_all(
-                self.settings.judges, case, self.settings.api_base, self.settings.timeout_s
-            )
-        except JuryConfigError as exc:
-            raise JuryConfigError(str(exc)) from None
-        return self._conclude(case, required, votes)
+        known, missing = self._recall(case)
+        if missing:
+            try:
+                live = self._caller().judge_all(
+                    missing, case, self.settings.api_base, self.settings.timeout_s
+                )
+            except JuryConfigError as exc:
+                raise JuryConfigError(str(exc)) from None
+            known.update(self._remember(case, live))
+        return self._conclude(case, required, known)
 
     async def acheck(
         self,
@@ -90,13 +97,16 @@ class Jury:
         """Async twin of `check`, for async tests."""
         __tracebackhide__ = True
         case, required = self._prepare(output, criteria, input, reference, context)
-        try:
-            votes = await self._caller().ajudge_all(
-                self.settings.judges, case, self.settings.api_base, self.settings.timeout_s
-            )
-        except JuryConfigError as exc:
-            raise JuryConfigError(str(exc)) from None
-        return self._conclude(case, required, votes)
+        known, missing = self._recall(case)
+        if missing:
+            try:
+                live = await self._caller().ajudge_all(
+                    missing, case, self.settings.api_base, self.settings.timeout_s
+                )
+            except JuryConfigError as exc:
+                raise JuryConfigError(str(exc)) from None
+            known.update(self._remember(case, live))
+        return self._conclude(case, required, known)
 
     def assert_passes(
         self,
@@ -152,8 +162,55 @@ class Jury:
         )
         return case, required
 
-    def _conclude(self, case: Case, required: int, votes: list[Vote]) -> Verdict:
+    def _recall(self, case: Case) -> tuple[dict[str, Vote], tuple[str, ...]]:
+        """Cached votes by judge, and the judges still to ask; replay mode raises on a miss."""
         __tracebackhide__ = True
+        mode = self.settings.mode
+        cache = self._cache() if mode in ("record", "replay") else None
+        known: dict[str, Vote] = {}
+        if cache is not None:
+            for model in self.settings.judges:
+                vote = cache.get(model, case)
+                if vote is not None:
+                    known[model] = vote
+        missing = tuple(model for model in self.settings.judges if model not in known)
+        if missing and mode == "replay":
+            raise ReplayMissError(self._replay_miss_message(case, missing, cache))
+        return known, missing
+
+    def _remember(self, case: Case, live: list[Vote]) -> dict[str, Vote]:
+        cache = self._cache() if self.settings.mode != "off" else None
+        if cache is not None:
+            for vote in live:
+                cache.put(vote, case)
+        return {vote.model: vote for vote in live}
+
+    def _replay_miss_message(self, case: Case, missing: tuple[str, ...], cache: VerdictCache | None) -> str:
+        where = f" in {cache.root}" if cache is not None else ""
+        lines = [
+            f"no recorded verdict{where} for judge{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(repr(m) for m in missing)} (--jury-mode=replay never calls a judge).",
+            f"  criteria: {printable(case.criteria, 200)}",
+            f"  output: {printable(case.output, 200)}",
+        ]
+        closest = cache.closest(missing[0], case) if cache is not None else None
+        if closest is not None:
+            entry, differ = closest
+            lines.append(
+                f"  closest recorded verdict: judge {entry.vote.model!r}, criteria "
+                f"{printable(entry.case.criteria, 80)!r}; differs in: {', '.join(differ) or 'nothing'}"
+            )
+            if "output" in differ:
+                lines.append(f"  recorded output: {printable(entry.case.output, 200)}")
+        lines.append(
+            "Record it by running with --jury-mode=record (the default) and the judges' API keys set, "
+            "then keep the cache directory between runs."
+        )
+        return "\n".join(lines)
+
+    def _conclude(self, case: Case, required: int, known: dict[str, Vote]) -> Verdict:
+        __tracebackhide__ = True
+        votes = [known[model] for model in self.settings.judges]
         outcome = decide(
             required,
             passes=sum(v.vote == "pass" for v in votes),

@@ -7,7 +7,7 @@ from collections.abc import Generator
 import pytest
 
 from pytest_llmonpy.jury import Jury
-from pytest_llmonpy.session import OPTIONS, JurySession, build_settings
+from pytest_llmonpy.session import OPTIONS, JurySession, build_settings, resolve_cache_dir
 from pytest_llmonpy.settings import MARKER_ARGUMENTS, marker_problem
 from pytest_llmonpy.untrusted import printable
 from pytest_llmonpy.verdict import Verdict
@@ -20,6 +20,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("llmonpy", "LLM jury assertions (pytest-llmonpy)")
     for name, help_text in OPTIONS:
         group.addoption(f"--{name.replace('_', '-')}", dest=name, default=None, help=help_text)
+        if name == "jury_mode":
+            group.addoption(
+                "--jury-cache-clear",
+                action="store_true",
+                default=False,
+                help="delete every cached verdict before the run",
+            )
         if name == "jury_judges":
             # A TOML list in pyproject.toml, or one name per line in an ini file.
             parser.addini(name, help_text, type="linelist", default=None)
@@ -45,7 +52,14 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = build_settings(value)
     except ValueError as exc:
         raise pytest.UsageError(f"pytest-llmonpy: {exc}") from None
-    config.stash[SESSION_KEY] = JurySession(settings)
+    cache_root = resolve_cache_dir(config.rootpath, value("jury_cache_dir"))
+    forced_mode = settings.mode if config.getoption("jury_mode") else None
+    config.stash[SESSION_KEY] = JurySession(settings, cache_root, forced_mode)
+    if config.getoption("jury_cache_clear") and not hasattr(config, "workerinput"):
+        # Only the controller clears: xdist workers start after it and must not wipe each other's work.
+        from pytest_llmonpy.cache import clear_directory
+
+        clear_directory(cache_root)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -15,7 +15,10 @@ from pytest_llmonpy.quorum import Quorum
 
 DEFAULT_CONCURRENCY = 16
 DEFAULT_TIMEOUT_S = 60.0
-MARKER_ARGUMENTS = ("judges", "quorum")
+MARKER_ARGUMENTS = ("judges", "quorum", "mode")
+MODES = ("record", "replay", "refresh", "off")
+DEFAULT_MODE = "record"
+DEFAULT_CACHE_DIR = ".llmonpy"
 
 MAJORITY = Quorum("majority")
 
@@ -34,6 +37,7 @@ class JurySettings:
     concurrency: int = DEFAULT_CONCURRENCY
     timeout_s: float = DEFAULT_TIMEOUT_S
     api_base: str | None = None
+    mode: str = DEFAULT_MODE
 
     def with_marker(self, kwargs: Mapping[str, Any]) -> JurySettings:
         """Apply validated `@pytest.mark.jury(...)` arguments."""
@@ -42,6 +46,8 @@ class JurySettings:
             changes["judges"] = parse_judges(kwargs["judges"])
         if "quorum" in kwargs:
             changes["quorum"] = Quorum.parse(kwargs["quorum"])
+        if "mode" in kwargs:
+            changes["mode"] = parse_mode(kwargs["mode"])
         return dataclasses.replace(self, **changes)
 
 
@@ -74,6 +80,18 @@ def parse_judges(value: str | Iterable[str] | None) -> tuple[str, ...]:
     if duplicates:
         raise ValueError(f"judge(s) listed twice: {', '.join(duplicates)}; list each judge once")
     return tuple(names)
+
+
+def parse_mode(value: object) -> str:
+    """One of MODES; the error lists them all."""
+    mode = value.strip().lower() if isinstance(value, str) else value
+    if mode not in MODES:
+        raise ValueError(
+            f"invalid jury mode {value!r}: use one of {', '.join(MODES)} "
+            "(record: use cached verdicts and record misses; replay: cached verdicts only; "
+            "refresh: ask again and overwrite; off: no cache)"
+        )
+    return str(mode)
 
 
 def parse_positive_int(name: str, value: str | int) -> int:

@@ -120,6 +120,10 @@ class JuryConfigError(JuryError):
     """The jury cannot run as configured: no judges, an unroutable judge name, a missing API key."""
 
 
+class ReplayMissError(JuryError):
+    """In replay mode a judge's verdict was never recorded; replay never calls a judge."""
+
+
 # Failure reports name the public import path, not the defining module.
-for _error in (JuryError, HungJuryError, JuryConfigError):
+for _error in (JuryError, HungJuryError, JuryConfigError, ReplayMissError):
     _error.__module__ = "pytest_llmonpy"
