@@ -10,11 +10,12 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import os
 import shutil
 import sqlite3
+import tempfile
 import time
 import warnings
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -72,18 +73,32 @@ class JsonOnlyDisk(diskcache.Disk):
         return super().fetch(mode, filename, value, read)
 
 
-def cache_key(model: str, case: Case) -> str:
-    """Hash of everything that can change a judge's vote."""
+def cache_keys(models: Iterable[str], case: Case) -> dict[str, str]:
+    """Per judge model, the hash of everything that can change its vote on `case`."""
     material = {
         "schema": CACHE_SCHEMA,
         "prompt": PROMPT_VERSION,
-        "model": model,
         "temperature": TEMPERATURE,
         "max_tokens": MAX_TOKENS,
-        **asdict(case),
+        "output": case.output,
+        "criteria": case.criteria,
+        "input": case.input,
+        "reference": case.reference,
+        "context": case.context,
     }
     blob = json.dumps(material, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return f"v{CACHE_SCHEMA}:" + hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    # The case is hashed once per check; each judge only adds its name (this is the cached hot path).
+    shared = hashlib.sha256(blob.encode("utf-8"))
+    keys = {}
+    for model in models:
+        digest = shared.copy()
+        digest.update(b"\0model=" + model.encode("utf-8"))
+        keys[model] = f"v{CACHE_SCHEMA}:{digest.hexdigest()}"
+    return keys
+
+
+def cache_key(model: str, case: Case) -> str:
+    return cache_keys((model,), case)[model]
 
 
 @dataclass(frozen=True)
@@ -145,8 +160,7 @@ def prepare_directory(root: Path) -> None:
     if root.is_dir():
         return
     root.parent.mkdir(parents=True, exist_ok=True)
-    staging = root.parent / f".{root.name}.tmp-{os.getpid()}"
-    staging.mkdir(exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
     (staging / "README.md").write_text(_README, encoding="utf-8")
     (staging / ".gitignore").write_text("# created by pytest-llmonpy\n*\n", encoding="utf-8")
     (staging / "CACHEDIR.TAG").write_text(_CACHEDIR_TAG, encoding="utf-8")
@@ -206,22 +220,28 @@ class VerdictCache:
             stacklevel=3,
         )
 
-    def get(self, model: str, case: Case) -> Vote | None:
+    def get_many(self, models: Iterable[str], case: Case) -> dict[str, Vote]:
+        """The cached votes on `case` of those `models` that have one."""
         cache = self._open()
         if cache is None:
-            return None
-        try:
-            raw = cache.get(cache_key(model, case))
-        except (sqlite3.Error, OSError, ValueError, diskcache.Timeout) as exc:
-            self._warn("could not be read", exc)
-            return None
-        if raw is None:
-            return None
-        try:
-            return _decode(raw).vote
-        except (ValueError, KeyError, TypeError) as exc:
-            self._warn(f"has an unreadable entry for judge {model!r}", exc)
-            return None
+            return {}
+        found: dict[str, Vote] = {}
+        for model, key in cache_keys(models, case).items():
+            try:
+                raw = cache.get(key)
+            except (sqlite3.Error, OSError, ValueError, diskcache.Timeout) as exc:
+                self._warn("could not be read", exc)
+                continue
+            if raw is None:
+                continue
+            try:
+                found[model] = _decode(raw).vote
+            except (ValueError, KeyError, TypeError) as exc:
+                self._warn(f"has an unreadable entry for judge {model!r}", exc)
+        return found
+
+    def get(self, model: str, case: Case) -> Vote | None:
+        return self.get_many((model,), case).get(model)
 
     def put(self, vote: Vote, case: Case) -> None:
         if vote.vote == "abstain":

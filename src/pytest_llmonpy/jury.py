@@ -167,12 +167,7 @@ class Jury:
         __tracebackhide__ = True
         mode = self.settings.mode
         cache = self._cache() if mode in ("record", "replay") else None
-        known: dict[str, Vote] = {}
-        if cache is not None:
-            for model in self.settings.judges:
-                vote = cache.get(model, case)
-                if vote is not None:
-                    known[model] = vote
+        known = cache.get_many(self.settings.judges, case) if cache is not None else {}
         missing = tuple(model for model in self.settings.judges if model not in known)
         if missing and mode == "replay":
             raise ReplayMissError(self._replay_miss_message(case, missing, cache))
