@@ -13,9 +13,17 @@ from pytest_llmonpy.prompts import Case
 from pytest_llmonpy.quorum import decide
 from pytest_llmonpy.settings import NO_JUDGES_HELP, JurySettings
 from pytest_llmonpy.untrusted import printable
-from pytest_llmonpy.verdict import HungJuryError, JuryConfigError, ReplayMissError, Verdict, Vote
+from pytest_llmonpy.verdict import (
+    BudgetExceededError,
+    HungJuryError,
+    JuryConfigError,
+    ReplayMissError,
+    Verdict,
+    Vote,
+)
 
 if TYPE_CHECKING:
+    from pytest_llmonpy.budget import RunBudget
     from pytest_llmonpy.cache import VerdictCache
     from pytest_llmonpy.judges import JudgeCaller
 
@@ -50,15 +58,16 @@ class Jury:
         caller: Callable[[], JudgeCaller],
         *,
         cache: Callable[[], VerdictCache | None] = lambda: None,
+        budget: RunBudget | None = None,
         test_id: str | None = None,
-        on_verdict: Callable[[Verdict], None] | None = None,
     ) -> None:
         self.settings = settings
         self.test_id = test_id
         self.verdicts: list[Verdict] = []
         self._caller = caller
         self._cache = cache
-        self._on_verdict = on_verdict
+        self._budget = budget
+        self.blocked_by_budget = 0
         self._raised: set[int] = set()
 
     # -- public API ---------------------------------------------------------------------------
@@ -76,6 +85,7 @@ class Jury:
         case, required = self._prepare(output, criteria, input, reference, context)
         known, missing = self._recall(case)
         if missing:
+            self._check_budget()
             try:
                 live = self._caller().judge_all(
                     missing, case, self.settings.api_base, self.settings.timeout_s
@@ -99,6 +109,7 @@ class Jury:
         case, required = self._prepare(output, criteria, input, reference, context)
         known, missing = self._recall(case)
         if missing:
+            self._check_budget()
             try:
                 live = await self._caller().ajudge_all(
                     missing, case, self.settings.api_base, self.settings.timeout_s
@@ -173,7 +184,19 @@ class Jury:
             raise ReplayMissError(self._replay_miss_message(case, missing, cache))
         return known, missing
 
+    def _check_budget(self) -> None:
+        __tracebackhide__ = True
+        if self._budget is not None and self._budget.exhausted():
+            self.blocked_by_budget += 1
+            raise BudgetExceededError(
+                f"the run's judging budget is spent: ${self._budget.spent_usd():.6f} of "
+                f"--jury-max-cost={self._budget.limit_usd:g} USD; no judge was called for this check. "
+                "Raise the budget, or re-run to use the verdicts already cached."
+            )
+
     def _remember(self, case: Case, live: list[Vote]) -> dict[str, Vote]:
+        if self._budget is not None:
+            self._budget.charge(sum(vote.cost_usd or 0.0 for vote in live))
         cache = self._cache() if self.settings.mode != "off" else None
         if cache is not None:
             for vote in live:
@@ -222,8 +245,6 @@ class Jury:
             test_id=self.test_id,
         )
         self.verdicts.append(verdict)
-        if self._on_verdict is not None:
-            self._on_verdict(verdict)
         if verdict.hung:
             self._raised.add(id(verdict))
             raise HungJuryError(verdict)

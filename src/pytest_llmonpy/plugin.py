@@ -1,19 +1,37 @@
-"""pytest wiring: options, ini keys, the `jury` marker and fixture. Hooks delegate to JurySession."""
+"""pytest wiring: options, ini keys, the `jury` marker and fixture, reporting hooks.
+
+Every hook is thin: the work happens in JurySession (per-run state), the Ledger and report.py.
+"""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Generator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pytest_llmonpy.jury import Jury
-from pytest_llmonpy.session import OPTIONS, JurySession, build_settings, resolve_cache_dir
+from pytest_llmonpy.session import (
+    OPTIONS,
+    JurySession,
+    RunOptions,
+    build_settings,
+    check_report_path,
+    parse_budget,
+    resolve_cache_dir,
+)
 from pytest_llmonpy.settings import MARKER_ARGUMENTS, marker_problem
 from pytest_llmonpy.untrusted import printable
 from pytest_llmonpy.verdict import Verdict
 
 SESSION_KEY = pytest.StashKey[JurySession]()
 JURY_KEY = pytest.StashKey[Jury]()
+# Name of the TestReport attribute that carries a test's verdicts to the controller. pytest serialises
+# a report's attributes for xdist, so the same data arrives with and without `-n N`.
+REPORT_ATTRIBUTE = "llmonpy_jury"
+WORKER_RUN_ID = "llmonpy_run_id"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -48,18 +66,41 @@ def pytest_configure(config: pytest.Config) -> None:
         ini: str | list[str] | None = config.getini(name)
         return "\n".join(ini) if isinstance(ini, list) else ini
 
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
     try:
         settings = build_settings(value)
+        report = value("jury_report")
+        report_path = (
+            Path(config.invocation_params.dir, report.strip()) if report and report.strip() else None
+        )
+        if report_path is not None and workerinput is None:
+            check_report_path(report_path)
+        options = RunOptions(
+            cache_root=resolve_cache_dir(config.rootpath, value("jury_cache_dir")),
+            forced_mode=settings.mode if config.getoption("jury_mode") else None,
+            max_cost_usd=parse_budget(value("jury_max_cost")),
+            report_path=report_path,
+            run_id=str(workerinput.get(WORKER_RUN_ID, "")) if workerinput else uuid.uuid4().hex,
+            is_worker=workerinput is not None,
+        )
     except ValueError as exc:
         raise pytest.UsageError(f"pytest-llmonpy: {exc}") from None
-    cache_root = resolve_cache_dir(config.rootpath, value("jury_cache_dir"))
-    forced_mode = settings.mode if config.getoption("jury_mode") else None
-    config.stash[SESSION_KEY] = JurySession(settings, cache_root, forced_mode)
-    if config.getoption("jury_cache_clear") and not hasattr(config, "workerinput"):
+    session = JurySession(settings, options)
+    config.stash[SESSION_KEY] = session
+    if workerinput is None:
+        # Workers only judge; the controller (or a serial run) merges, reports and gates.
+        config.pluginmanager.register(JuryReporting(config, session), "llmonpy-reporting")
+    if config.getoption("jury_cache_clear") and workerinput is None:
         # Only the controller clears: xdist workers start after it and must not wipe each other's work.
         from pytest_llmonpy.cache import clear_directory
 
-        clear_directory(cache_root)
+        clear_directory(options.cache_root)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist controller: give every worker this run's id, so they share one budget counter."""
+    node.workerinput[WORKER_RUN_ID] = node.config.stash[SESSION_KEY].options.run_id
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -81,8 +122,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def jury(request: pytest.FixtureRequest) -> Jury:
     """A jury of LLM judges for this test: `jury.assert_passes(output, criteria)` / `jury.check(...)`.
 
-    Judges, quorum and endpoint come from --jury-* flags, jury_* ini keys, and
-    `@pytest.mark.jury(judges=[...], quorum=...)` on the test.
+    Judges, quorum, mode and endpoint come from --jury-* flags, jury_* ini keys, and
+    `@pytest.mark.jury(judges=[...], quorum=..., mode=...)` on the test, class or module.
     """
     session = request.config.stash[SESSION_KEY]
     settings = session.settings
@@ -98,8 +139,16 @@ def jury(request: pytest.FixtureRequest) -> Jury:
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    report = yield
     jury = item.stash.get(JURY_KEY, None)
+    record = JurySession.test_record(jury) if jury is not None and call.when == "call" else None
+    if record is not None:
+        # Properties added before the report exists land in it (and in JUnit XML), like record_property.
+        from pytest_llmonpy.report import junit_properties
+
+        item.user_properties.extend(junit_properties(record))
+    report = yield
+    if record is not None:
+        setattr(report, REPORT_ATTRIBUTE, record)
     if jury is not None and report.when == "call" and report.failed:
         failures = jury.unexplained_failures()
         if failures:
@@ -115,3 +164,40 @@ def pytest_assertrepr_compare(
         return None
     other = right if verdict is left else left
     return [f"{printable(repr(verdict), 120)} {op} {other!r}", *verdict.explain().splitlines()]
+
+
+class JuryReporting:
+    """Run-level reporting hooks, bound to one session: ledger, budget gate, summary, report files."""
+
+    def __init__(self, config: pytest.Config, session: JurySession) -> None:
+        self.config = config
+        self.session = session
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        record = getattr(report, REPORT_ATTRIBUTE, None)
+        if isinstance(record, dict):
+            self.session.ledger.add_test(report.nodeid, record)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
+        result = yield
+        # A check stopped by the budget fails the run even if the test swallowed the exception.
+        if self.session.ledger.blocked() and not session.testsfailed:
+            session.testsfailed += 1
+        return result
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        from pytest_llmonpy.report import write_outputs
+
+        write_outputs(self.session.ledger, self.session.budget_state(), self.session.options.report_path)
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if not self.session.ledger.used:
+            return
+        from pytest_llmonpy.report import summary_lines
+
+        terminalreporter.write_sep("=", "llm jury summary")
+        for line in summary_lines(
+            self.session.ledger, self.session.budget_state(), self.config.get_verbosity()
+        ):
+            terminalreporter.write_line(line)

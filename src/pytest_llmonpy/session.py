@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_llmonpy.jury import Jury
+from pytest_llmonpy.ledger import Ledger, verdict_record
 from pytest_llmonpy.quorum import Quorum
 from pytest_llmonpy.settings import (
     DEFAULT_CACHE_DIR,
@@ -21,11 +24,12 @@ from pytest_llmonpy.settings import (
     parse_positive_float,
     parse_positive_int,
 )
-from pytest_llmonpy.verdict import Verdict
 
 if TYPE_CHECKING:
+    from pytest_llmonpy.budget import RunBudget
     from pytest_llmonpy.cache import VerdictCache
     from pytest_llmonpy.judges import JudgeCaller
+    from pytest_llmonpy.report import BudgetState
 
 # (name, help) of every setting; each is a `--jury-...` flag and a `jury_...` ini key.
 OPTIONS: tuple[tuple[str, str], ...] = (
@@ -40,6 +44,8 @@ OPTIONS: tuple[tuple[str, str], ...] = (
         "fails; refresh: ask again and overwrite; off: no cache",
     ),
     ("jury_cache_dir", f"where verdicts are cached, relative to the rootdir (default {DEFAULT_CACHE_DIR})"),
+    ("jury_max_cost", "run-wide judging budget in USD, shared by all xdist workers (default: none)"),
+    ("jury_report", "write a JSON report of every verdict, vote and cost to this path"),
 )
 
 
@@ -47,6 +53,36 @@ def resolve_cache_dir(rootdir: Path, value: str | None) -> Path:
     """The cache directory: `value` (relative to the rootdir) or the default `.llmonpy`."""
     path = Path(value.strip()) if value and value.strip() else Path(DEFAULT_CACHE_DIR)
     return path if path.is_absolute() else rootdir / path
+
+
+def parse_budget(value: str | None) -> float | None:
+    if value is None or not value.strip():
+        return None
+    text = value.strip().lstrip("$")
+    try:
+        budget = float(text)
+    except ValueError:
+        raise ValueError(f"jury_max_cost must be an amount in USD such as 0.50, got {value!r}") from None
+    if not budget >= 0 or budget == float("inf"):
+        raise ValueError(f"jury_max_cost must be an amount in USD of at least 0, got {value!r}")
+    return budget
+
+
+def check_report_path(path: Path) -> None:
+    """Fail before the run, not after it, when the JSON report cannot be written."""
+    if path.is_dir():
+        raise ValueError(f"jury_report: {path} is a directory; give a file path such as jury-report.json")
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    try:
+        # The only sure test is to write: os.access says yes to root even on read-only filesystems.
+        with tempfile.TemporaryFile(dir=ancestor):
+            pass
+    except OSError as exc:
+        raise ValueError(f"jury_report: cannot write {path}: {ancestor}: {exc.strerror or exc}") from None
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ValueError(f"jury_report: cannot write {path}: the file is not writable")
 
 
 def build_settings(value: Callable[[str], str | None]) -> JurySettings:
@@ -80,23 +116,34 @@ def build_settings(value: Callable[[str], str | None]) -> JurySettings:
     )
 
 
-class JurySession:
-    """Owns the run's settings, the lazily opened cache and judge caller, and every verdict given."""
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """Run-wide options (not overridable per test)."""
 
-    def __init__(self, settings: JurySettings, cache_root: Path, forced_mode: str | None = None) -> None:
+    cache_root: Path
+    forced_mode: str | None = None  # a --jury-mode flag beats markers: replay must mean no judge call
+    max_cost_usd: float | None = None
+    report_path: Path | None = None
+    run_id: str = "local"
+    is_worker: bool = False
+
+
+class JurySession:
+    """Owns the run's settings, the lazily opened cache, judge caller and budget, and the ledger."""
+
+    def __init__(self, settings: JurySettings, options: RunOptions) -> None:
         self.settings = settings
-        self.cache_root = cache_root
-        # A --jury-mode flag beats marker arguments: `--jury-mode=replay` must guarantee no judge call.
-        self.forced_mode = forced_mode
-        self.verdicts: list[Verdict] = []
+        self.options = options
+        self.ledger = Ledger()
         self._caller: JudgeCaller | None = None
         self._cache: VerdictCache | None = None
+        self._budget: RunBudget | None = None
 
     def cache(self) -> VerdictCache:
         if self._cache is None:
             from pytest_llmonpy.cache import VerdictCache  # diskcache is imported only when judging
 
-            self._cache = VerdictCache(self.cache_root)
+            self._cache = VerdictCache(self.options.cache_root)
         return self._cache
 
     def caller(self) -> JudgeCaller:
@@ -107,10 +154,32 @@ class JurySession:
             self._caller = JudgeCaller(self.settings.concurrency)
         return self._caller
 
+    def budget(self) -> RunBudget | None:
+        if self._budget is None and self.options.max_cost_usd is not None:
+            from pytest_llmonpy.budget import RunBudget
+
+            self._budget = RunBudget(self.options.max_cost_usd, self.options.run_id)
+        return self._budget
+
     def new_jury(self, settings: JurySettings, test_id: str) -> Jury:
-        if self.forced_mode is not None:
-            settings = dataclasses.replace(settings, mode=self.forced_mode)
-        return Jury(settings, self.caller, cache=self.cache, test_id=test_id, on_verdict=self.verdicts.append)
+        if self.options.forced_mode is not None:
+            settings = dataclasses.replace(settings, mode=self.options.forced_mode)
+        return Jury(settings, self.caller, cache=self.cache, budget=self.budget(), test_id=test_id)
+
+    @staticmethod
+    def test_record(jury: Jury) -> dict[str, object] | None:
+        """What a test's report carries to the controller; None when the test judged nothing."""
+        if not jury.verdicts and not jury.blocked_by_budget:
+            return None
+        return {"verdicts": [verdict_record(v) for v in jury.verdicts], "blocked": jury.blocked_by_budget}
+
+    def budget_state(self) -> BudgetState | None:
+        budget = self.budget()
+        if budget is None:
+            return None
+        from pytest_llmonpy.report import BudgetState
+
+        return BudgetState(limit_usd=budget.limit_usd, spent_usd=budget.spent_usd())
 
     def close(self) -> None:
         if self._caller is not None:
@@ -119,3 +188,8 @@ class JurySession:
         if self._cache is not None:
             self._cache.close()
             self._cache = None
+        budget = self.budget() if not self.options.is_worker else self._budget
+        if budget is not None:
+            # The controller owns the run's budget counter and removes it; workers only close theirs.
+            budget.close(remove=not self.options.is_worker)
+            self._budget = None

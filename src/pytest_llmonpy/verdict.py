@@ -124,6 +124,10 @@ class ReplayMissError(JuryError):
     """In replay mode a judge's verdict was never recorded; replay never calls a judge."""
 
 
+class BudgetExceededError(JuryError):
+    """The run's judging budget (jury_max_cost) is spent; no judge was called for this check."""
+
+
 # Failure reports name the public import path, not the defining module.
-for _error in (JuryError, HungJuryError, JuryConfigError, ReplayMissError):
+for _error in (JuryError, HungJuryError, JuryConfigError, ReplayMissError, BudgetExceededError):
     _error.__module__ = "pytest_llmonpy"

@@ -1,0 +1,152 @@
+"""What the judging cost: tokens and USD per judge model and per test, live vs from the cache.
+
+Built from JSON-ready per-test records, so the same code merges the data of every xdist worker (the
+records ride on each TestReport) and of a serial run. No pytest import.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pytest_llmonpy.verdict import Verdict, Vote
+
+
+def vote_record(vote: Vote) -> dict[str, Any]:
+    return asdict(vote)
+
+
+def verdict_record(verdict: Verdict) -> dict[str, Any]:
+    """A JSON-ready record of one verdict and all its votes."""
+    return {
+        "test_id": verdict.test_id,
+        "criteria": verdict.criteria,
+        "outcome": verdict.outcome,
+        "quorum": verdict.quorum,
+        "required": verdict.required,
+        "cost_usd": verdict.cost_usd,
+        "cached": verdict.cached,
+        "votes": [vote_record(vote) for vote in verdict.votes],
+    }
+
+
+@dataclass
+class Money:
+    """A USD sum that remembers how many of its items had no known price."""
+
+    usd: float = 0.0
+    unpriced: int = 0
+
+    def add(self, cost: float | None) -> None:
+        if cost is None:
+            self.unpriced += 1
+        else:
+            self.usd += cost
+
+
+@dataclass
+class ModelTotals:
+    live_calls: int = 0
+    cached_calls: int = 0
+    attempts: int = 0
+    abstained: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    spent: Money = field(default_factory=Money)
+    saved: Money = field(default_factory=Money)
+
+
+@dataclass
+class TestTotals:
+    test_id: str
+    outcomes: Counter[str] = field(default_factory=Counter)
+    live_calls: int = 0
+    cached_calls: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    spent: Money = field(default_factory=Money)
+    saved: Money = field(default_factory=Money)
+    blocked: int = 0
+
+
+@dataclass
+class Ledger:
+    """Run totals; `add_test` takes the record a test's report carries."""
+
+    models: dict[str, ModelTotals] = field(default_factory=dict)
+    tests: dict[str, TestTotals] = field(default_factory=dict)
+    verdicts: list[dict[str, Any]] = field(default_factory=list)
+
+    def add_test(self, test_id: str, record: dict[str, Any]) -> None:
+        test = self.tests.setdefault(test_id, TestTotals(test_id))
+        test.blocked += int(record.get("blocked", 0))
+        for verdict in record.get("verdicts", []):
+            self.verdicts.append(verdict)
+            test.outcomes[verdict["outcome"]] += 1
+            for vote in verdict["votes"]:
+                self._add_vote(test, vote)
+
+    def _add_vote(self, test: TestTotals, vote: dict[str, Any]) -> None:
+        model = self.models.setdefault(vote["model"], ModelTotals())
+        cost = vote["cost_usd"]
+        if vote["cached"]:
+            model.cached_calls += 1
+            test.cached_calls += 1
+            model.saved.add(cost)
+            test.saved.add(cost)
+            return
+        model.live_calls += 1
+        model.attempts += vote["attempts"]
+        model.abstained += vote["vote"] == "abstain"
+        model.tokens_in += vote["tokens_in"]
+        model.tokens_out += vote["tokens_out"]
+        model.spent.add(cost)
+        test.live_calls += 1
+        test.tokens_in += vote["tokens_in"]
+        test.tokens_out += vote["tokens_out"]
+        test.spent.add(cost)
+
+    # -- totals -------------------------------------------------------------------------------
+    @property
+    def used(self) -> bool:
+        return bool(self.verdicts) or any(test.blocked for test in self.tests.values())
+
+    def outcomes(self) -> Counter[str]:
+        return Counter(verdict["outcome"] for verdict in self.verdicts)
+
+    def spent(self) -> Money:
+        total = Money()
+        for model in self.models.values():
+            total.usd += model.spent.usd
+            total.unpriced += model.spent.unpriced
+        return total
+
+    def saved(self) -> Money:
+        total = Money()
+        for model in self.models.values():
+            total.usd += model.saved.usd
+            total.unpriced += model.saved.unpriced
+        return total
+
+    def live_calls(self) -> int:
+        return sum(model.live_calls for model in self.models.values())
+
+    def cached_calls(self) -> int:
+        return sum(model.cached_calls for model in self.models.values())
+
+    def tokens(self) -> tuple[int, int]:
+        return (
+            sum(model.tokens_in for model in self.models.values()),
+            sum(model.tokens_out for model in self.models.values()),
+        )
+
+    def blocked(self) -> int:
+        return sum(test.blocked for test in self.tests.values())
+
+    def costliest_tests(self, limit: int | None = None) -> list[TestTotals]:
+        ranked = sorted(
+            (test for test in self.tests.values() if test.live_calls),
+            key=lambda test: (-test.spent.usd, -test.spent.unpriced, test.test_id),
+        )
+        return ranked if limit is None else ranked[:limit]

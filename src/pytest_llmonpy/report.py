@@ -1,0 +1,409 @@
+"""Turning a Ledger into what people read: terminal summary lines, the JSON report, Markdown.
+
+Pure functions (plus one atomic file write); model output inside reasons is untrusted and is escaped
+for each medium.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from pytest_llmonpy.ledger import Ledger, Money
+from pytest_llmonpy.untrusted import printable
+from pytest_llmonpy.warning_types import LlmonpyWarning
+
+REPORT_SCHEMA_VERSION = 1  # keep equal to JuryReport.schema_version
+
+
+@dataclass(frozen=True)
+class BudgetState:
+    limit_usd: float
+    spent_usd: float
+
+
+def usd(amount: float) -> str:
+    return f"${amount:,.6f}" if amount < 1 else f"${amount:,.2f}"
+
+
+def money(total: Money, calls: int) -> str:
+    """'$0.001200', 'unpriced', 'free', or '$0.001200 + 3 unpriced calls'."""
+    if calls and total.unpriced == calls:
+        return "unpriced"
+    if total.usd == 0 and not total.unpriced:
+        return "free" if calls else usd(0)
+    text = usd(total.usd)
+    if total.unpriced:
+        text += f" + {total.unpriced} unpriced call{'s' if total.unpriced != 1 else ''}"
+    return text
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' if count != 1 else ''}"
+
+
+def _verdict_line(ledger: Ledger) -> str:
+    outcomes = ledger.outcomes()
+    parts = [f"{outcomes['passed']} passed", f"{outcomes['failed']} failed", f"{outcomes['hung']} hung"]
+    line = f"verdicts: {', '.join(parts)} ({_plural(len(ledger.tests), 'test')})"
+    if ledger.blocked():
+        line += f"; {_plural(ledger.blocked(), 'check')} stopped by the budget"
+    return line
+
+
+def summary_lines(ledger: Ledger, budget: BudgetState | None, verbosity: int) -> list[str]:
+    """The `llm jury summary` section: short by default, per-test and per-judge detail with -v."""
+    live, cached = ledger.live_calls(), ledger.cached_calls()
+    spent, saved = ledger.spent(), ledger.saved()
+    lines = [_verdict_line(ledger)]
+    share = f" ({cached * 100 // (live + cached)}% from cache)" if live + cached else ""
+    lines.append(f"judge calls: {live} live, {cached} cached{share}")
+    if verbosity >= 0:
+        tokens_in, tokens_out = ledger.tokens()
+        lines.append(f"tokens (live): {tokens_in:,} in, {tokens_out:,} out")
+        lines.extend(_model_table(ledger))
+    lines.append(f"total spent: {money(spent, live)}")
+    if cached:
+        lines.append(f"saved by the cache: {money(saved, cached)} ({_plural(cached, 'call')} not repeated)")
+    if verbosity >= 0:
+        costliest = ledger.costliest_tests(None if verbosity > 0 else 3)
+        if costliest:
+            lines.append("costliest tests:" if verbosity <= 0 else "cost per test:")
+            for test in costliest:
+                detail = f"{test.live_calls} live, {test.cached_calls} cached"
+                lines.append(f"  {money(test.spent, test.live_calls):>12}  {test.test_id}  ({detail})")
+    if verbosity > 0:
+        lines.extend(_verdict_details(ledger))
+    if budget is not None:
+        percent = budget.spent_usd / budget.limit_usd * 100 if budget.limit_usd else 100.0
+        state = "EXHAUSTED" if budget.spent_usd >= budget.limit_usd else "ok"
+        lines.append(
+            f"budget: {usd(budget.spent_usd)} of {usd(budget.limit_usd)} spent ({percent:.0f}%), {state}"
+        )
+    lines.extend(_next_steps(ledger, budget))
+    return lines
+
+
+def _model_table(ledger: Ledger) -> list[str]:
+    if not ledger.models:
+        return []
+    width = max(len("judge model"), *(len(name) for name in ledger.models))
+    header = (
+        f"  {'judge model':<{width}}  {'live':>5}  {'cached':>6}  {'tokens in':>10}  {'tokens out':>10}  cost"
+    )
+    rows = [header]
+    for name in sorted(ledger.models):
+        m = ledger.models[name]
+        rows.append(
+            f"  {name:<{width}}  {m.live_calls:>5}  {m.cached_calls:>6}  {m.tokens_in:>10,}  "
+            f"{m.tokens_out:>10,}  {money(m.spent, m.live_calls)}"
+        )
+    return rows
+
+
+def _verdict_details(ledger: Ledger) -> list[str]:
+    lines = ["verdicts in detail:"]
+    for verdict in ledger.verdicts:
+        lines.append(
+            f"  {verdict['outcome'].upper():6}  {verdict['test_id']}: {printable(verdict['criteria'], 100)}"
+        )
+        for vote in verdict["votes"]:
+            source = "cached" if vote["cached"] else "live"
+            detail = vote["error"] if vote["vote"] == "abstain" and vote["error"] else vote["reason"]
+            lines.append(f"          {vote['model']}: {vote['vote']} ({source}) - {printable(detail, 120)}")
+    return lines
+
+
+def _next_steps(ledger: Ledger, budget: BudgetState | None) -> list[str]:
+    if ledger.blocked() and budget is not None:
+        return [
+            f"next: {_plural(ledger.blocked(), 'check')} got no verdict because the budget ran out; "
+            "raise --jury-max-cost or re-run to reuse the cached verdicts."
+        ]
+    if ledger.outcomes()["hung"]:
+        return [
+            "next: hung juries depend on judges that abstained; see each judge's error in the failures above."
+        ]
+    return []
+
+
+# -- JSON report ---------------------------------------------------------------------------------
+
+
+class ReportVote(BaseModel):
+    model: str
+    vote: Literal["pass", "fail", "abstain"]
+    reason: str
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float | None
+    latency_s: float
+    cached: bool
+    attempts: int
+    error: str | None
+
+
+class ReportVerdict(BaseModel):
+    test_id: str | None
+    criteria: str
+    outcome: Literal["passed", "failed", "hung"]
+    quorum: str
+    required: int
+    cost_usd: float | None
+    cached: bool
+    votes: list[ReportVote]
+
+
+class ReportCost(BaseModel):
+    usd: float
+    unpriced_calls: int
+
+
+class ReportModel(BaseModel):
+    model: str
+    live_calls: int
+    cached_calls: int
+    attempts: int
+    abstained: int
+    tokens_in: int
+    tokens_out: int
+    spent: ReportCost
+    saved: ReportCost
+
+
+class ReportTest(BaseModel):
+    test_id: str
+    passed: int
+    failed: int
+    hung: int
+    live_calls: int
+    cached_calls: int
+    tokens_in: int
+    tokens_out: int
+    spent: ReportCost
+    saved: ReportCost
+    blocked_by_budget: int
+
+
+class ReportBudget(BaseModel):
+    limit_usd: float
+    spent_usd: float
+    exhausted: bool
+
+
+class ReportTotals(BaseModel):
+    verdicts_passed: int
+    verdicts_failed: int
+    verdicts_hung: int
+    live_calls: int
+    cached_calls: int
+    tokens_in: int
+    tokens_out: int
+    spent: ReportCost
+    saved: ReportCost
+    blocked_by_budget: int
+
+
+class JuryReport(BaseModel):
+    """The `--jury-report` file. `schema_version` changes when a field changes meaning or goes away."""
+
+    schema_version: Literal[1] = 1
+    generated_at: str
+    totals: ReportTotals
+    budget: ReportBudget | None
+    models: list[ReportModel]
+    tests: list[ReportTest]
+    verdicts: list[ReportVerdict]
+
+
+def _cost(total: Money) -> ReportCost:
+    return ReportCost(usd=round(total.usd, 9), unpriced_calls=total.unpriced)
+
+
+def build_report(ledger: Ledger, budget: BudgetState | None) -> JuryReport:
+    outcomes = ledger.outcomes()
+    tokens_in, tokens_out = ledger.tokens()
+    return JuryReport(
+        generated_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        totals=ReportTotals(
+            verdicts_passed=outcomes["passed"],
+            verdicts_failed=outcomes["failed"],
+            verdicts_hung=outcomes["hung"],
+            live_calls=ledger.live_calls(),
+            cached_calls=ledger.cached_calls(),
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+            spent=_cost(ledger.spent()),
+            saved=_cost(ledger.saved()),
+            blocked_by_budget=ledger.blocked(),
+        ),
+        budget=None
+        if budget is None
+        else ReportBudget(
+            limit_usd=budget.limit_usd,
+            spent_usd=round(budget.spent_usd, 9),
+            exhausted=budget.spent_usd >= budget.limit_usd,
+        ),
+        models=[
+            ReportModel(
+                model=name,
+                live_calls=m.live_calls,
+                cached_calls=m.cached_calls,
+                attempts=m.attempts,
+                abstained=m.abstained,
+                tokens_in=m.tokens_in,
+                tokens_out=m.tokens_out,
+                spent=_cost(m.spent),
+                saved=_cost(m.saved),
+            )
+            for name, m in sorted(ledger.models.items())
+        ],
+        tests=[
+            ReportTest(
+                test_id=t.test_id,
+                passed=t.outcomes["passed"],
+                failed=t.outcomes["failed"],
+                hung=t.outcomes["hung"],
+                live_calls=t.live_calls,
+                cached_calls=t.cached_calls,
+                tokens_in=t.tokens_in,
+                tokens_out=t.tokens_out,
+                spent=_cost(t.spent),
+                saved=_cost(t.saved),
+                blocked_by_budget=t.blocked,
+            )
+            for _, t in sorted(ledger.tests.items())
+        ],
+        verdicts=[ReportVerdict.model_validate(v) for v in ledger.verdicts],
+    )
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write `text` to `path` via a temporary file and a rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def report_json(ledger: Ledger, budget: BudgetState | None) -> str:
+    # Pydantic's JSON encoder escapes what must be escaped; untrusted reasons stay valid JSON strings.
+    return (
+        json.dumps(build_report(ledger, budget).model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+    )
+
+
+def json_schema() -> dict[str, Any]:
+    return JuryReport.model_json_schema()
+
+
+# -- Markdown (GitHub step summary) -------------------------------------------------------------
+
+
+def _cell(text: str, limit: int = 120) -> str:
+    """Make untrusted text safe in a Markdown table cell: one line, no pipes, no HTML, no links."""
+    safe = printable(text, limit)
+    for char, escaped in (
+        ("\\", "\\\\"),
+        ("|", "\\|"),
+        ("<", "&lt;"),
+        (">", "&gt;"),
+        ("`", "\\`"),
+        ("[", "\\["),
+        ("]", "\\]"),
+        ("*", "\\*"),
+        ("_", "\\_"),
+    ):
+        safe = safe.replace(char, escaped)
+    return safe
+
+
+def markdown_summary(ledger: Ledger, budget: BudgetState | None) -> str:
+    outcomes = ledger.outcomes()
+    live, cached = ledger.live_calls(), ledger.cached_calls()
+    lines = [
+        "## LLM jury summary",
+        "",
+        f"**Verdicts:** {outcomes['passed']} passed, {outcomes['failed']} failed, {outcomes['hung']} hung · "
+        f"**judge calls:** {live} live, {cached} cached · **spent:** {money(ledger.spent(), live)} · "
+        f"**saved by the cache:** {money(ledger.saved(), cached)}",
+    ]
+    if budget is not None:
+        lines.append("")
+        lines.append(f"**Budget:** {usd(budget.spent_usd)} of {usd(budget.limit_usd)} spent")
+    if ledger.models:
+        lines += [
+            "",
+            "| judge model | live | cached | tokens in | tokens out | cost |",
+            "|---|--:|--:|--:|--:|--:|",
+        ]
+        for name in sorted(ledger.models):
+            m = ledger.models[name]
+            lines.append(
+                f"| {_cell(name)} | {m.live_calls} | {m.cached_calls} | {m.tokens_in:,} | {m.tokens_out:,} "
+                f"| {money(m.spent, m.live_calls)} |"
+            )
+    failing = [v for v in ledger.verdicts if v["outcome"] != "passed"]
+    if failing:
+        lines += ["", "| test | outcome | criteria | first dissent |", "|---|---|---|---|"]
+        for verdict in failing[:50]:
+            dissent = next((v for v in verdict["votes"] if v["vote"] != "pass"), None)
+            reason = "" if dissent is None else f"{dissent['model']}: {dissent['error'] or dissent['reason']}"
+            lines.append(
+                f"| {_cell(verdict['test_id'] or '')} | {verdict['outcome']} | {_cell(verdict['criteria'])} "
+                f"| {_cell(reason)} |"
+            )
+    return "\n".join(lines) + "\n\n"
+
+
+def junit_properties(record: dict[str, Any]) -> list[tuple[str, object]]:
+    """The per-test figures that go to JUnit XML as properties."""
+    from pytest_llmonpy.ledger import Ledger
+
+    ledger = Ledger()
+    ledger.add_test("", record)
+    test = ledger.tests[""]
+    outcomes = test.outcomes
+    return [
+        ("jury_verdicts", f"passed={outcomes['passed']} failed={outcomes['failed']} hung={outcomes['hung']}"),
+        ("jury_judge_calls", f"live={test.live_calls} cached={test.cached_calls}"),
+        ("jury_tokens", f"in={test.tokens_in} out={test.tokens_out}"),
+        # Numbers, for tools that read JUnit XML; unpriced calls are counted, not priced at 0.
+        ("jury_cost_usd", f"{test.spent.usd:.9f}"),
+        ("jury_unpriced_calls", str(test.spent.unpriced)),
+    ]
+
+
+def write_outputs(ledger: Ledger, budget: BudgetState | None, report_path: Path | None) -> None:
+    """The JSON report (when asked for) and the GitHub step summary (when GITHUB_STEP_SUMMARY is set)."""
+    if report_path is not None:
+        try:
+            write_atomically(report_path, report_json(ledger, budget))
+        except OSError as exc:
+            warnings.warn(
+                LlmonpyWarning(f"pytest-llmonpy: could not write the JSON report {report_path}: {exc}"),
+                stacklevel=2,
+            )
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary and ledger.used:
+        try:
+            with open(step_summary, "a", encoding="utf-8") as stream:
+                stream.write(markdown_summary(ledger, budget))
+        except OSError as exc:
+            warnings.warn(
+                LlmonpyWarning(f"pytest-llmonpy: could not append to GITHUB_STEP_SUMMARY: {exc}"),
+                stacklevel=2,
+            )
