@@ -144,9 +144,10 @@ class Ledger:
     def blocked(self) -> int:
         return sum(test.blocked for test in self.tests.values())
 
-    def costliest_tests(self, limit: int | None = None) -> list[TestTotals]:
+    def costliest_tests(self, limit: int | None = None, *, everyone: bool = False) -> list[TestTotals]:
+        """Tests by live cost, highest first; only those that called a judge unless `everyone`."""
         ranked = sorted(
-            (test for test in self.tests.values() if test.live_calls),
+            (test for test in self.tests.values() if everyone or test.live_calls),
             key=lambda test: (-test.spent.usd, -test.spent.unpriced, test.test_id),
         )
         return ranked if limit is None else ranked[:limit]

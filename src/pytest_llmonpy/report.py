@@ -74,7 +74,9 @@ def summary_lines(ledger: Ledger, budget: BudgetState | None, verbosity: int) ->
     if cached:
         lines.append(f"saved by the cache: {money(saved, cached)} ({_plural(cached, 'call')} not repeated)")
     if verbosity >= 0:
-        costliest = ledger.costliest_tests(None if verbosity > 0 else 3)
+        costliest = (
+            ledger.costliest_tests(None, everyone=True) if verbosity > 0 else ledger.costliest_tests(3)
+        )
         if costliest:
             lines.append("costliest tests:" if verbosity <= 0 else "cost per test:")
             for test in costliest:
