@@ -164,6 +164,7 @@ def test_replay_on_an_empty_cache_fails_with_the_hint_and_calls_nothing(
     )
     assert llm_server.requests == []
     assert litellm_imported(probe) == {"False"}
+    assert not (pytester.path / ".llmonpy").exists()  # replay on a fresh checkout leaves no trace
 
 
 def test_replay_miss_names_the_closest_recorded_verdict_and_what_differed(
@@ -389,7 +390,7 @@ def test_bad_mode_is_a_usage_error(pytester: pytest.Pytester, run_jury: RunJury)
     result = run_jury("--jury-mode=recrod")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
-        ["ERROR: pytest-llmonpy: invalid jury mode 'recrod': use one of record, replay, refresh, off*"]
+        ["ERROR: pytest-llmonpy: jury_mode: invalid jury mode 'recrod': use one of record, replay, refresh*"]
     )
     result = run_jury()
     result.assert_outcomes(errors=1)

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import FAKE_API_KEY, RunJury
 from fake_llm_server import FakeLLMServer
-from pytest_llmonpy.report import JuryReport
+from pytest_llmonpy.report_schema import JuryReport
 
 MINI, FOUR_O, UNPRICED = "openai/gpt-4o-mini", "openai/gpt-4o", "judge-x"
 JUDGES = f"--jury-judges={MINI},{FOUR_O},{UNPRICED}"

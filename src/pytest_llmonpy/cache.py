@@ -161,6 +161,7 @@ def prepare_directory(root: Path) -> None:
         return
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; CI containers may read it as another user
     (staging / "README.md").write_text(_README, encoding="utf-8")
     (staging / ".gitignore").write_text("# created by pytest-llmonpy\n*\n", encoding="utf-8")
     (staging / "CACHEDIR.TAG").write_text(_CACHEDIR_TAG, encoding="utf-8")
@@ -193,7 +194,9 @@ class VerdictCache:
         self._cache: diskcache.Cache | None = None
         self._broken = False
 
-    def _open(self) -> diskcache.Cache | None:
+    def _open(self, *, create: bool = True) -> diskcache.Cache | None:
+        if self._cache is None and not create and not (self.root / VERDICTS_SUBDIR).is_dir():
+            return None  # reading never creates the cache: a replay run on a fresh checkout leaves no trace
         if self._cache is None and not self._broken:
             try:
                 prepare_directory(self.root)
@@ -222,7 +225,7 @@ class VerdictCache:
 
     def get_many(self, models: Iterable[str], case: Case) -> dict[str, Vote]:
         """The cached votes on `case` of those `models` that have one."""
-        cache = self._open()
+        cache = self._open(create=False)
         if cache is None:
             return {}
         found: dict[str, Vote] = {}
@@ -256,7 +259,7 @@ class VerdictCache:
 
     def entries(self) -> list[Entry]:
         """Every readable entry (for the stats command and replay-miss hints); skips broken ones."""
-        cache = self._open()
+        cache = self._open(create=False)
         if cache is None:
             return []
         found = []
@@ -288,7 +291,7 @@ class VerdictCache:
         return None if best is None else (best[1], best[2])
 
     def volume(self) -> int:
-        cache = self._open()
+        cache = self._open(create=False)
         return int(cache.volume()) if cache is not None else 0
 
     def close(self) -> None:

@@ -6,22 +6,16 @@ for each medium.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
-import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel
+from typing import Any
 
 from pytest_llmonpy.ledger import Ledger, Money
 from pytest_llmonpy.untrusted import printable
 from pytest_llmonpy.warning_types import LlmonpyWarning
-
-REPORT_SCHEMA_VERSION = 1  # keep equal to JuryReport.schema_version
 
 
 @dataclass(frozen=True)
@@ -137,157 +131,6 @@ def _next_steps(ledger: Ledger, budget: BudgetState | None) -> list[str]:
     return []
 
 
-# -- JSON report ---------------------------------------------------------------------------------
-
-
-class ReportVote(BaseModel):
-    model: str
-    vote: Literal["pass", "fail", "abstain"]
-    reason: str
-    tokens_in: int
-    tokens_out: int
-    cost_usd: float | None
-    latency_s: float
-    cached: bool
-    attempts: int
-    error: str | None
-
-
-class ReportVerdict(BaseModel):
-    test_id: str | None
-    criteria: str
-    outcome: Literal["passed", "failed", "hung"]
-    quorum: str
-    required: int
-    cost_usd: float | None
-    cached: bool
-    votes: list[ReportVote]
-
-
-class ReportCost(BaseModel):
-    usd: float
-    unpriced_calls: int
-
-
-class ReportModel(BaseModel):
-    model: str
-    live_calls: int
-    cached_calls: int
-    attempts: int
-    abstained: int
-    tokens_in: int
-    tokens_out: int
-    spent: ReportCost
-    saved: ReportCost
-
-
-class ReportTest(BaseModel):
-    test_id: str
-    passed: int
-    failed: int
-    hung: int
-    live_calls: int
-    cached_calls: int
-    tokens_in: int
-    tokens_out: int
-    spent: ReportCost
-    saved: ReportCost
-    blocked_by_budget: int
-
-
-class ReportBudget(BaseModel):
-    limit_usd: float
-    spent_usd: float
-    exhausted: bool
-
-
-class ReportTotals(BaseModel):
-    verdicts_passed: int
-    verdicts_failed: int
-    verdicts_hung: int
-    live_calls: int
-    cached_calls: int
-    tokens_in: int
-    tokens_out: int
-    spent: ReportCost
-    saved: ReportCost
-    blocked_by_budget: int
-
-
-class JuryReport(BaseModel):
-    """The `--jury-report` file. `schema_version` changes when a field changes meaning or goes away."""
-
-    schema_version: Literal[1] = 1
-    generated_at: str
-    totals: ReportTotals
-    budget: ReportBudget | None
-    models: list[ReportModel]
-    tests: list[ReportTest]
-    verdicts: list[ReportVerdict]
-
-
-def _cost(total: Money) -> ReportCost:
-    return ReportCost(usd=round(total.usd, 9), unpriced_calls=total.unpriced)
-
-
-def build_report(ledger: Ledger, budget: BudgetState | None) -> JuryReport:
-    outcomes = ledger.outcomes()
-    tokens_in, tokens_out = ledger.tokens()
-    return JuryReport(
-        generated_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        totals=ReportTotals(
-            verdicts_passed=outcomes["passed"],
-            verdicts_failed=outcomes["failed"],
-            verdicts_hung=outcomes["hung"],
-            live_calls=ledger.live_calls(),
-            cached_calls=ledger.cached_calls(),
-            tokens_in=tokens_in,
-            tokens_out=tokens_out,
-            spent=_cost(ledger.spent()),
-            saved=_cost(ledger.saved()),
-            blocked_by_budget=ledger.blocked(),
-        ),
-        budget=None
-        if budget is None
-        else ReportBudget(
-            limit_usd=budget.limit_usd,
-            spent_usd=round(budget.spent_usd, 9),
-            exhausted=budget.spent_usd >= budget.limit_usd,
-        ),
-        models=[
-            ReportModel(
-                model=name,
-                live_calls=m.live_calls,
-                cached_calls=m.cached_calls,
-                attempts=m.attempts,
-                abstained=m.abstained,
-                tokens_in=m.tokens_in,
-                tokens_out=m.tokens_out,
-                spent=_cost(m.spent),
-                saved=_cost(m.saved),
-            )
-            for name, m in sorted(ledger.models.items())
-        ],
-        tests=[
-            ReportTest(
-                test_id=t.test_id,
-                passed=t.outcomes["passed"],
-                failed=t.outcomes["failed"],
-                hung=t.outcomes["hung"],
-                live_calls=t.live_calls,
-                cached_calls=t.cached_calls,
-                tokens_in=t.tokens_in,
-                tokens_out=t.tokens_out,
-                spent=_cost(t.spent),
-                saved=_cost(t.saved),
-                blocked_by_budget=t.blocked,
-            )
-            for _, t in sorted(ledger.tests.items())
-        ],
-        verdicts=[ReportVerdict.model_validate(v) for v in ledger.verdicts],
-    )
-
-
 def write_atomically(path: Path, text: str) -> None:
     """Write `text` to `path` via a temporary file and a rename, so readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -299,17 +142,6 @@ def write_atomically(path: Path, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-
-
-def report_json(ledger: Ledger, budget: BudgetState | None) -> str:
-    # Pydantic's JSON encoder escapes what must be escaped; untrusted reasons stay valid JSON strings.
-    return (
-        json.dumps(build_report(ledger, budget).model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
-    )
-
-
-def json_schema() -> dict[str, Any]:
-    return JuryReport.model_json_schema()
 
 
 # -- Markdown (GitHub step summary) -------------------------------------------------------------
@@ -392,6 +224,8 @@ def junit_properties(record: dict[str, Any]) -> list[tuple[str, object]]:
 def write_outputs(ledger: Ledger, budget: BudgetState | None, report_path: Path | None) -> None:
     """The JSON report (when asked for) and the GitHub step summary (when GITHUB_STEP_SUMMARY is set)."""
     if report_path is not None:
+        from pytest_llmonpy.report_schema import report_json  # pydantic: only when a report is asked for
+
         try:
             write_atomically(report_path, report_json(ledger, budget))
         except OSError as exc:

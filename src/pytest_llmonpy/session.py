@@ -104,8 +104,12 @@ def build_settings(value: Callable[[str], str | None]) -> JurySettings:
     except ValueError as exc:
         raise ValueError(f"jury_judges: {exc}") from None
     mode = get("jury_mode")
+    try:
+        parsed_mode = parse_mode(mode) if mode else DEFAULT_MODE
+    except ValueError as exc:
+        raise ValueError(f"jury_mode: {exc}") from None
     return JurySettings(
-        mode=parse_mode(mode) if mode else DEFAULT_MODE,
+        mode=parsed_mode,
         judges=judges,
         quorum=parsed_quorum,
         concurrency=parse_positive_int("jury_concurrency", concurrency)

@@ -11,3 +11,8 @@ class LlmonpyWarning(pytest.PytestWarning):
 
 class CacheWarning(LlmonpyWarning):
     """The verdict cache could not be read or written; the verdict was judged live instead (a miss)."""
+
+
+# Warning summaries name the public import path, not the defining module.
+for _warning in (LlmonpyWarning, CacheWarning):
+    _warning.__module__ = "pytest_llmonpy"

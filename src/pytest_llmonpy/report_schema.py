@@ -1,0 +1,176 @@
+"""The schema of the `--jury-report` JSON file (pydantic models), and building it from a Ledger.
+
+Kept apart from report.py so that a run without a JSON report never imports pydantic for it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from pytest_llmonpy.ledger import Ledger, Money
+from pytest_llmonpy.report import BudgetState
+
+REPORT_SCHEMA_VERSION = 1  # keep equal to JuryReport.schema_version
+
+
+class ReportVote(BaseModel):
+    model: str
+    vote: Literal["pass", "fail", "abstain"]
+    reason: str
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float | None
+    latency_s: float
+    cached: bool
+    attempts: int
+    error: str | None
+
+
+class ReportVerdict(BaseModel):
+    test_id: str | None
+    criteria: str
+    outcome: Literal["passed", "failed", "hung"]
+    quorum: str
+    required: int
+    cost_usd: float | None
+    cached: bool
+    votes: list[ReportVote]
+
+
+class ReportCost(BaseModel):
+    usd: float
+    unpriced_calls: int
+
+
+class ReportModel(BaseModel):
+    model: str
+    live_calls: int
+    cached_calls: int
+    attempts: int
+    abstained: int
+    tokens_in: int
+    tokens_out: int
+    spent: ReportCost
+    saved: ReportCost
+
+
+class ReportTest(BaseModel):
+    test_id: str
+    passed: int
+    failed: int
+    hung: int
+    live_calls: int
+    cached_calls: int
+    tokens_in: int
+    tokens_out: int
+    spent: ReportCost
+    saved: ReportCost
+    blocked_by_budget: int
+
+
+class ReportBudget(BaseModel):
+    limit_usd: float
+    spent_usd: float
+    exhausted: bool
+
+
+class ReportTotals(BaseModel):
+    verdicts_passed: int
+    verdicts_failed: int
+    verdicts_hung: int
+    live_calls: int
+    cached_calls: int
+    tokens_in: int
+    tokens_out: int
+    spent: ReportCost
+    saved: ReportCost
+    blocked_by_budget: int
+
+
+class JuryReport(BaseModel):
+    """The `--jury-report` file. `schema_version` changes when a field changes meaning or goes away."""
+
+    schema_version: Literal[1] = 1
+    generated_at: str
+    totals: ReportTotals
+    budget: ReportBudget | None
+    models: list[ReportModel]
+    tests: list[ReportTest]
+    verdicts: list[ReportVerdict]
+
+
+def _cost(total: Money) -> ReportCost:
+    return ReportCost(usd=round(total.usd, 9), unpriced_calls=total.unpriced)
+
+
+def build_report(ledger: Ledger, budget: BudgetState | None) -> JuryReport:
+    outcomes = ledger.outcomes()
+    tokens_in, tokens_out = ledger.tokens()
+    return JuryReport(
+        generated_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        totals=ReportTotals(
+            verdicts_passed=outcomes["passed"],
+            verdicts_failed=outcomes["failed"],
+            verdicts_hung=outcomes["hung"],
+            live_calls=ledger.live_calls(),
+            cached_calls=ledger.cached_calls(),
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+            spent=_cost(ledger.spent()),
+            saved=_cost(ledger.saved()),
+            blocked_by_budget=ledger.blocked(),
+        ),
+        budget=None
+        if budget is None
+        else ReportBudget(
+            limit_usd=budget.limit_usd,
+            spent_usd=round(budget.spent_usd, 9),
+            exhausted=budget.spent_usd >= budget.limit_usd,
+        ),
+        models=[
+            ReportModel(
+                model=name,
+                live_calls=m.live_calls,
+                cached_calls=m.cached_calls,
+                attempts=m.attempts,
+                abstained=m.abstained,
+                tokens_in=m.tokens_in,
+                tokens_out=m.tokens_out,
+                spent=_cost(m.spent),
+                saved=_cost(m.saved),
+            )
+            for name, m in sorted(ledger.models.items())
+        ],
+        tests=[
+            ReportTest(
+                test_id=t.test_id,
+                passed=t.outcomes["passed"],
+                failed=t.outcomes["failed"],
+                hung=t.outcomes["hung"],
+                live_calls=t.live_calls,
+                cached_calls=t.cached_calls,
+                tokens_in=t.tokens_in,
+                tokens_out=t.tokens_out,
+                spent=_cost(t.spent),
+                saved=_cost(t.saved),
+                blocked_by_budget=t.blocked,
+            )
+            for _, t in sorted(ledger.tests.items())
+        ],
+        verdicts=[ReportVerdict.model_validate(v) for v in ledger.verdicts],
+    )
+
+
+def report_json(ledger: Ledger, budget: BudgetState | None) -> str:
+    # Pydantic's JSON encoder escapes what must be escaped; untrusted reasons stay valid JSON strings.
+    return (
+        json.dumps(build_report(ledger, budget).model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+    )
+
+
+def json_schema() -> dict[str, Any]:
+    return JuryReport.model_json_schema()
