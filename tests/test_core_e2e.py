@@ -173,7 +173,7 @@ def test_marker_overrides_judges_and_quorum_for_one_test(
 
         @pytest.mark.jury(quorum="unanimous")
         def test_quorum_only(jury):
-            assert not jury.check("x", "anything")
+            assert not jury.check("x2", "anything")
 
         def test_default(jury):
             assert len(jury.check("x", "anything").votes) == 2
@@ -463,7 +463,7 @@ def test_bad_marker_arguments_fail_the_test_at_setup(pytester: pytest.Pytester, 
     result.assert_outcomes(errors=2, failed=1)
     result.stdout.fnmatch_lines_random(
         [
-            "pytest-llmonpy: @pytest.mark.jury got unknown argument(s) judgez; allowed: judges, quorum",
+            "pytest-llmonpy: @pytest.mark.jury got unknown argument(s) judgez; allowed: judges, quorum, mode",
             "pytest-llmonpy: @pytest.mark.jury: invalid quorum 'most': use 'majority', 'unanimous'*",
             "*JuryConfigError: quorum 3 needs 3 pass votes but the jury has only 1 judge: lower the quorum*",
         ]
