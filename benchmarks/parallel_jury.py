@@ -6,15 +6,10 @@ latency of one `check` with 1, 5, 10 and 16 judges, from a sync caller (`jury.ch
 caller (`asyncio.run(jury.acheck(...))`), and prints each as a ratio of the 1-judge latency.
 
 Also counts the TCP connections the server accepts per judge call (a client that reuses its connections
-opens none once warm) and the aiohttp sessions never closed.
-
-The fixture server as it is has two artefacts of Python's stdlib servers: a listen backlog of 5 (a burst
-of new connections beyond it has SYNs dropped and retried after 1 s) and no TCP_NODELAY with headers
-and body sent in two writes (a reused connection can wait ~40 ms for a delayed ACK). `--backlog 128
---nodelay` removes both, as a production HTTP server would.
+opens none once warm) and the aiohttp sessions never closed: evidence that one HTTP client is reused.
 
 Targets: 5 judges <= 1.3x the 1-judge latency; product target <= 1.1x for up to 16 judges.
-Run by hand: `python benchmarks/parallel_jury.py [--runs N] [--latency S] [--backlog N] [--nodelay]`.
+Run by hand: `python benchmarks/parallel_jury.py [--runs N] [--latency S]`.
 Exits 1 when a 5-judge ratio (sync or async) exceeds 1.3; the product target is reported only.
 """
 
@@ -26,7 +21,6 @@ import gc
 import importlib
 import logging
 import os
-import socket
 import statistics
 import sys
 import time
@@ -69,40 +63,29 @@ class FakeServer(Protocol):
 
 
 class ConnectionCounter:
-    """Counts the connections the fake server accepts, by wrapping its socketserver's get_request.
+    """Counts the connections the fake server accepts, by wrapping its socketserver's get_request."""
 
-    Optionally resizes the listen backlog and sets TCP_NODELAY on every accepted connection.
-    """
-
-    def __init__(self, server: FakeServer, backlog: int | None, nodelay: bool) -> None:
+    def __init__(self, server: FakeServer) -> None:
         self.count = 0
-        self.available = False
         httpd = getattr(server, "_httpd", None)
+        self.available = httpd is not None
         if httpd is None:
             return
-        if backlog is not None:
-            httpd.socket.listen(backlog)  # on Linux, listen() again resizes the accept queue
         accept: Callable[[], Any] = httpd.get_request
 
         def counting_accept() -> Any:
             self.count += 1
-            conn, address = accept()
-            if nodelay:
-                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            return conn, address
+            return accept()
 
         httpd.get_request = counting_accept
-        self.available = True
 
 
-def start_server(
-    latency_s: float, backlog: int | None, nodelay: bool
-) -> tuple[FakeServer, ConnectionCounter]:
+def start_server(latency_s: float) -> tuple[FakeServer, ConnectionCounter]:
     # tests/ is not a package: put it on sys.path, as pytest's rootdir-relative import does for conftest.
     sys.path.insert(0, str(TESTS_DIR))
     module = importlib.import_module("fake_llm_server")
     server = cast(FakeServer, module.FakeLLMServer())
-    counter = ConnectionCounter(server, backlog, nodelay)
+    counter = ConnectionCounter(server)
     server.start()
     server.latency_s = latency_s
     return server, counter
@@ -217,30 +200,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--runs", type=int, default=5, help="measured checks per jury size (default 5)")
     parser.add_argument("--latency", type=float, default=0.5, help="server latency per request, seconds")
-    parser.add_argument(
-        "--backlog",
-        type=int,
-        default=None,
-        help="resize the fake server's listen backlog (default: as the fixture has it, the "
-        "socketserver default of 5)",
-    )
-    parser.add_argument(
-        "--nodelay", action="store_true", help="set TCP_NODELAY on the fake server's connections"
-    )
     args = parser.parse_args(argv)
-    if args.runs < 1 or args.latency < 0 or (args.backlog is not None and args.backlog < 1):
-        parser.error("--runs and --backlog must be at least 1, --latency at least 0")
+    if args.runs < 1 or args.latency < 0:
+        parser.error("--runs must be at least 1, --latency at least 0")
     os.environ["OPENAI_API_KEY"] = "sk-benchmark-dummy-key"
     started = time.perf_counter()
     print(
         f"python {sys.version.split()[0]}; {os.cpu_count()} CPUs; server latency {args.latency:g} s; "
-        f"JudgeCaller(concurrency={CONCURRENCY}); server listen backlog "
-        f"{args.backlog if args.backlog is not None else 'unchanged (5)'}, "
-        f"TCP_NODELAY {'on' if args.nodelay else 'unchanged (off)'}"
+        f"JudgeCaller(concurrency={CONCURRENCY})"
     )
     unclosed = UnclosedSessions()
     logging.getLogger("asyncio").addFilter(unclosed)
-    server, counter = start_server(args.latency, args.backlog, args.nodelay)
+    server, counter = start_server(args.latency)
     caller = JudgeCaller(concurrency=CONCURRENCY)
     try:
         warm = Jury(JurySettings(judges=judges(1), api_base=server.url), lambda: caller)
