@@ -575,3 +575,24 @@ def test_json_report_of_inner_verdict_is_serialisable(
     result.stdout.fnmatch_lines(["*judge-a: FAIL - evil \\x1b[2J\\x1b[31mreason"])
     json.dumps([c.body for c in llm_server.calls()])
     assert time.time() > 0
+
+
+def test_strict_warning_filters_and_an_app_that_imported_litellm_first(
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+) -> None:
+    # Users run with `filterwarnings = error`; apps under test often import litellm themselves.
+    pytester.makeini(
+        """
+        [pytest]
+        filterwarnings = error
+        """
+    )
+    pytester.makeconftest("import litellm  # the app under test uses litellm too")
+    pytester.makepyfile(
+        """
+        def test_x(jury):
+            verdict = jury.check("x", "anything")
+            assert [v.vote for v in verdict.votes] == ["pass", "pass"], verdict.explain()
+        """
+    )
+    run_jury("--jury-judges=judge-a,judge-b").assert_outcomes(passed=1)

@@ -115,7 +115,9 @@ def test_json_report_junit_and_step_summary_carry_the_same_figures(
     pytester.makepyfile(SUITE)
     run_jury(JUDGES, "--jury-report=reports/jury.json", "--junitxml=junit.xml").assert_outcomes(passed=4)
 
-    report = JuryReport.model_validate_json((pytester.path / "reports" / "jury.json").read_text())
+    report_file = pytester.path / "reports" / "jury.json"
+    assert report_file.stat().st_mode & 0o777 == 0o644  # readable by a later CI step's user
+    report = JuryReport.model_validate_json(report_file.read_text())
     spent = 4 * (MINI_COST + FOUR_O_COST)
     assert report.schema_version == 1
     assert (report.totals.live_calls, report.totals.cached_calls) == (12, 0)
@@ -273,3 +275,46 @@ def test_budget_counter_is_removed_after_the_run(
     run_jury(f"--jury-judges={MINI}", "--jury-max-cost=1").assert_outcomes(passed=4)
     assert len(llm_server.calls()) == 4
     assert list(private_tmp.iterdir()) == []
+
+
+def test_checks_in_fixture_teardown_are_counted(
+    pytester: pytest.Pytester, priced_server: FakeLLMServer, run_jury: RunJury
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.fixture
+        def judged_after(jury):
+            yield
+            jury.check("checked in teardown", "Is checked")
+
+        def test_x(jury, judged_after):
+            jury.check("checked in the test", "Is checked")
+        """
+    )
+    result = run_jury(f"--jury-judges={MINI}")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        ["verdicts: 2 passed, 0 failed, 0 hung (1 test)", "judge calls: 2 live, 0 cached*"]
+    )
+
+
+def test_an_unwritable_step_summary_is_reported_not_a_traceback(
+    pytester: pytest.Pytester,
+    priced_server: FakeLLMServer,
+    run_jury: RunJury,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(pytester.path))  # a directory: cannot be appended to
+    pytester.makeini(
+        """
+        [pytest]
+        filterwarnings = error
+        """
+    )
+    pytester.makepyfile(SUITE)
+    result = run_jury(JUDGES)
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["pytest-llmonpy: could not append to GITHUB_STEP_SUMMARY (*): *"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()

@@ -10,11 +10,16 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pytest_llmonpy.untrusted import redact_secrets
 from pytest_llmonpy.verdict import Verdict, Vote
 
 
 def vote_record(vote: Vote) -> dict[str, Any]:
-    return asdict(vote)
+    record = asdict(vote)
+    # Reports are files people share: no secret echoed by a provider or a judge goes into them.
+    record["reason"] = redact_secrets(vote.reason)
+    record["error"] = None if vote.error is None else redact_secrets(vote.error)
+    return record
 
 
 def verdict_record(verdict: Verdict) -> dict[str, Any]:
@@ -111,6 +116,10 @@ class Ledger:
     @property
     def used(self) -> bool:
         return bool(self.verdicts) or any(test.blocked for test in self.tests.values())
+
+    def verdicts_in_order(self) -> list[dict[str, Any]]:
+        """Verdicts by test id (stable within a test), so -n N gives the same order as a serial run."""
+        return sorted(self.verdicts, key=lambda verdict: verdict["test_id"] or "")
 
     def outcomes(self) -> Counter[str]:
         return Counter(verdict["outcome"] for verdict in self.verdicts)

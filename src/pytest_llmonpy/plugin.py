@@ -32,6 +32,12 @@ JURY_KEY = pytest.StashKey[Jury]()
 # a report's attributes for xdist, so the same data arrives with and without `-n N`.
 REPORT_ATTRIBUTE = "llmonpy_jury"
 WORKER_RUN_ID = "llmonpy_run_id"
+# The messages litellm's __init__ itself filters with warnings.filterwarnings("ignore", ...).
+LITELLM_QUIET_WARNINGS = (
+    r".*conflict with protected namespace.*",
+    r".*Accessing the.*attribute on the instance is deprecated.*",
+    r".*`ReadOnly` qualifier.*",
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -66,6 +72,10 @@ def pytest_configure(config: pytest.Config) -> None:
         ini: str | list[str] | None = config.getini(name)
         return "\n".join(ini) if isinstance(ini, list) else ini
 
+    # litellm silences these warnings of its own at import; under `filterwarnings = error` pytest's
+    # per-test filters would turn them back into errors inside judge calls (every judge abstaining).
+    for message in LITELLM_QUIET_WARNINGS:
+        config.addinivalue_line("filterwarnings", f"ignore:{message}")
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
     try:
         settings = build_settings(value)
@@ -140,7 +150,8 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     jury = item.stash.get(JURY_KEY, None)
-    record = JurySession.test_record(jury) if jury is not None and call.when == "call" else None
+    # Taken at teardown, so checks made by fixtures during teardown are counted too.
+    record = JurySession.test_record(jury) if jury is not None and call.when == "teardown" else None
     if record is not None:
         # Properties added before the report exists land in it (and in JUnit XML), like record_property.
         from pytest_llmonpy.report import junit_properties
@@ -172,6 +183,7 @@ class JuryReporting:
     def __init__(self, config: pytest.Config, session: JurySession) -> None:
         self.config = config
         self.session = session
+        self.problems: list[str] = []
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         record = getattr(report, REPORT_ATTRIBUTE, None)
@@ -189,9 +201,13 @@ class JuryReporting:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         from pytest_llmonpy.report import write_outputs
 
-        write_outputs(self.session.ledger, self.session.budget_state(), self.session.options.report_path)
+        self.problems = write_outputs(
+            self.session.ledger, self.session.budget_state(), self.session.options.report_path
+        )
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        for problem in self.problems:
+            terminalreporter.write_line(f"pytest-llmonpy: {problem}", red=True, bold=True)
         if not self.session.ledger.used:
             return
         from pytest_llmonpy.report import summary_lines

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pytest_llmonpy.ledger import Ledger, Money
 from pytest_llmonpy.untrusted import printable
-from pytest_llmonpy.warning_types import LlmonpyWarning
 
 
 @dataclass(frozen=True)
@@ -28,12 +26,13 @@ def usd(amount: float) -> str:
     return f"${amount:,.6f}" if amount < 1 else f"${amount:,.2f}"
 
 
-def money(total: Money, calls: int) -> str:
-    """'$0.001200', 'unpriced', 'free', or '$0.001200 + 3 unpriced calls'."""
+def money(total: Money, calls: int, *, tokens: int = 0) -> str:
+    """'$0.001200', 'unpriced', '$0.001200 + 3 unpriced calls', or 'free' for a zero-priced model
+    that did work (`tokens` > 0; calls that failed without an answer cost nothing but are not free)."""
     if calls and total.unpriced == calls:
         return "unpriced"
-    if total.usd == 0 and not total.unpriced:
-        return "free" if calls else usd(0)
+    if total.usd == 0 and not total.unpriced and tokens > 0:
+        return "free"
     text = usd(total.usd)
     if total.unpriced:
         text += f" + {total.unpriced} unpriced call{'s' if total.unpriced != 1 else ''}"
@@ -100,14 +99,14 @@ def _model_table(ledger: Ledger) -> list[str]:
         m = ledger.models[name]
         rows.append(
             f"  {name:<{width}}  {m.live_calls:>5}  {m.cached_calls:>6}  {m.tokens_in:>10,}  "
-            f"{m.tokens_out:>10,}  {money(m.spent, m.live_calls)}"
+            f"{m.tokens_out:>10,}  {money(m.spent, m.live_calls, tokens=m.tokens_in + m.tokens_out)}"
         )
     return rows
 
 
 def _verdict_details(ledger: Ledger) -> list[str]:
     lines = ["verdicts in detail:"]
-    for verdict in ledger.verdicts:
+    for verdict in ledger.verdicts_in_order():
         lines.append(
             f"  {verdict['outcome'].upper():6}  {verdict['test_id']}: {printable(verdict['criteria'], 100)}"
         )
@@ -138,6 +137,7 @@ def write_atomically(path: Path, text: str) -> None:
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; a later CI step may read it as another user
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -188,13 +188,15 @@ def markdown_summary(ledger: Ledger, budget: BudgetState | None) -> str:
             m = ledger.models[name]
             lines.append(
                 f"| {_cell(name)} | {m.live_calls} | {m.cached_calls} | {m.tokens_in:,} | {m.tokens_out:,} "
-                f"| {money(m.spent, m.live_calls)} |"
+                f"| {money(m.spent, m.live_calls, tokens=m.tokens_in + m.tokens_out)} |"
             )
-    failing = [v for v in ledger.verdicts if v["outcome"] != "passed"]
+    failing = [v for v in ledger.verdicts_in_order() if v["outcome"] != "passed"]
     if failing:
         lines += ["", "| test | outcome | criteria | first dissent |", "|---|---|---|---|"]
         for verdict in failing[:50]:
-            dissent = next((v for v in verdict["votes"] if v["vote"] != "pass"), None)
+            # A hung verdict is explained by its abstentions; a failed one by its fail votes.
+            wanted = "abstain" if verdict["outcome"] == "hung" else "fail"
+            dissent = next((v for v in verdict["votes"] if v["vote"] == wanted), None)
             reason = "" if dissent is None else f"{dissent['model']}: {dissent['error'] or dissent['reason']}"
             lines.append(
                 f"| {_cell(verdict['test_id'] or '')} | {verdict['outcome']} | {_cell(verdict['criteria'])} "
@@ -221,25 +223,25 @@ def junit_properties(record: dict[str, Any]) -> list[tuple[str, object]]:
     ]
 
 
-def write_outputs(ledger: Ledger, budget: BudgetState | None, report_path: Path | None) -> None:
-    """The JSON report (when asked for) and the GitHub step summary (when GITHUB_STEP_SUMMARY is set)."""
+def write_outputs(ledger: Ledger, budget: BudgetState | None, report_path: Path | None) -> list[str]:
+    """Write the JSON report (when asked for) and the GitHub step summary (when GITHUB_STEP_SUMMARY is
+    set); return what could not be written, for the terminal summary.
+
+    Not warnings: at session end, under `filterwarnings = error`, a warning would become a traceback.
+    """
+    problems = []
     if report_path is not None:
         from pytest_llmonpy.report_schema import report_json  # pydantic: only when a report is asked for
 
         try:
             write_atomically(report_path, report_json(ledger, budget))
         except OSError as exc:
-            warnings.warn(
-                LlmonpyWarning(f"pytest-llmonpy: could not write the JSON report {report_path}: {exc}"),
-                stacklevel=2,
-            )
+            problems.append(f"could not write the JSON report {report_path}: {exc}")
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary and ledger.used:
         try:
             with open(step_summary, "a", encoding="utf-8") as stream:
                 stream.write(markdown_summary(ledger, budget))
         except OSError as exc:
-            warnings.warn(
-                LlmonpyWarning(f"pytest-llmonpy: could not append to GITHUB_STEP_SUMMARY: {exc}"),
-                stacklevel=2,
-            )
+            problems.append(f"could not append to GITHUB_STEP_SUMMARY ({step_summary}): {exc}")
+    return problems

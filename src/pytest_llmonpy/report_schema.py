@@ -161,7 +161,7 @@ def build_report(ledger: Ledger, budget: BudgetState | None) -> JuryReport:
             )
             for _, t in sorted(ledger.tests.items())
         ],
-        verdicts=[ReportVerdict.model_validate(v) for v in ledger.verdicts],
+        verdicts=[ReportVerdict.model_validate(v) for v in ledger.verdicts_in_order()],
     )
 
 

@@ -1,0 +1,53 @@
+"""Unit tests of the pure reporting pieces: the ledger's merge and the Markdown/terminal formatting."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from pytest_llmonpy.ledger import Ledger, Money, verdict_record
+from pytest_llmonpy.report import markdown_summary, money, summary_lines
+from pytest_llmonpy.verdict import Verdict, Vote
+
+
+def record(*verdicts: Verdict) -> dict[str, object]:
+    return {"verdicts": [verdict_record(v) for v in verdicts], "blocked": 0}
+
+
+PASS = Vote("m1", "pass", "ok", 100, 10, 0.001, 0.5)
+FAIL = Vote("m2", "fail", "no", 100, 10, None, 0.5)
+BROKEN = Vote("m3", "abstain", error="HTTP 503", attempts=5, cost_usd=0.0)
+
+
+def test_money_labels() -> None:
+    assert money(Money(0.0012, 0), 3) == "$0.001200"
+    assert money(Money(0.0, 3), 3) == "unpriced"
+    assert money(Money(0.5, 1), 3) == "$0.500000 + 1 unpriced call"
+    assert money(Money(0.0, 0), 3, tokens=500) == "free"  # a zero-priced (local) model that did work
+    assert money(Money(0.0, 0), 3, tokens=0) == "$0.000000"  # calls that never got an answer
+    assert money(Money(12.5, 0), 1) == "$12.50"
+
+
+def test_ledger_merges_records_in_any_order_to_the_same_totals() -> None:
+    first = record(Verdict("c1", "passed", (PASS, FAIL, BROKEN), "majority", 2, test_id="t1"))
+    second = record(Verdict("c2", "failed", (replace(PASS, cached=True), FAIL), "majority", 2, test_id="t2"))
+    one, other = Ledger(), Ledger()
+    one.add_test("t1", first)
+    one.add_test("t2", second)
+    other.add_test("t2", second)
+    other.add_test("t1", first)
+    for ledger in (one, other):
+        assert ledger.live_calls() == 4
+        assert ledger.cached_calls() == 1
+        assert ledger.spent() == Money(0.001, 2)
+        assert ledger.saved() == Money(0.001, 0)
+        assert ledger.models["m3"].attempts == 5
+        assert ledger.models["m3"].abstained == 1
+    assert summary_lines(one, None, 1)[1:] == summary_lines(other, None, 1)[1:]
+
+
+def test_markdown_explains_a_hung_verdict_by_its_abstention() -> None:
+    ledger = Ledger()
+    ledger.add_test("t", record(Verdict("c", "hung", (FAIL, BROKEN, PASS), "unanimous", 3, test_id="t")))
+    text = markdown_summary(ledger, None)
+    assert "| t | hung | c | m3: HTTP 503 |" in text
+    assert "| m3 | 1 | 0 | 0 | 0 | $0.000000 |" in text
