@@ -314,7 +314,7 @@ def test_an_unwritable_step_summary_is_reported_not_a_traceback(
         """
     )
     pytester.makepyfile(SUITE)
-    result = run_jury(JUDGES)
+    result = run_jury(JUDGES, "-p", "no:asyncio")  # pytest-asyncio's own config warning would be fatal
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(["pytest-llmonpy: could not append to GITHUB_STEP_SUMMARY (*): *"])
     assert "Traceback" not in result.stdout.str() + result.stderr.str()

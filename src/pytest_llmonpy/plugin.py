@@ -5,6 +5,7 @@ Every hook is thin: the work happens in JurySession (per-run state), the Ledger 
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Generator
 from pathlib import Path
@@ -25,6 +26,10 @@ from pytest_llmonpy.session import (
 from pytest_llmonpy.settings import MARKER_ARGUMENTS, marker_problem
 from pytest_llmonpy.untrusted import printable
 from pytest_llmonpy.verdict import Verdict
+
+# Set before any conftest or app module imports litellm: without it litellm downloads a price list
+# from the internet at import time, and a test run must never touch the network by surprise.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 SESSION_KEY = pytest.StashKey[JurySession]()
 JURY_KEY = pytest.StashKey[Jury]()
