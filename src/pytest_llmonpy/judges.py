@@ -250,6 +250,7 @@ class JudgeCaller:
         cost: float | None = 0.0
         attempts = 0
         error = ""
+        reply: JudgeReply | None = None
         while True:
             attempts += 1
             remaining = deadline - time.monotonic()
@@ -288,35 +289,18 @@ class JudgeCaller:
             tokens_in += int(getattr(usage, "prompt_tokens", 0) or 0)
             tokens_out += int(getattr(usage, "completion_tokens", 0) or 0)
             cost = _add_cost(cost, _price(litellm, response))
-            latency = time.monotonic() - started
             content = response.choices[0].message.content if response.choices else None
             try:
                 reply = parse_reply(content)
             except ValueError as exc:
-                return Vote(
-                    model=model,
-                    vote="abstain",
-                    error=str(exc),
-                    tokens_in=tokens_in,
-                    tokens_out=tokens_out,
-                    cost_usd=cost,
-                    latency_s=latency,
-                    attempts=attempts,
-                )
-            return Vote(
-                model=model,
-                vote=reply.vote,
-                reason=reply.reason.strip(),
-                tokens_in=tokens_in,
-                tokens_out=tokens_out,
-                cost_usd=cost,
-                latency_s=latency,
-                attempts=attempts,
-            )
+                error = str(exc)
+            break
+        # One Vote for every ending: an answer, or an abstention that keeps what the attempts cost.
         return Vote(
             model=model,
-            vote="abstain",
-            error=error,
+            vote=reply.vote if reply else "abstain",
+            reason=reply.reason.strip() if reply else "",
+            error=None if reply else error,
             tokens_in=tokens_in,
             tokens_out=tokens_out,
             cost_usd=cost,

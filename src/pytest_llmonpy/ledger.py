@@ -7,6 +7,7 @@ records ride on each TestReport) and of a serial run. No pytest import.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -48,6 +49,14 @@ class Money:
             self.unpriced += 1
         else:
             self.usd += cost
+
+    @classmethod
+    def total(cls, sums: Iterable[Money]) -> Money:
+        result = cls()
+        for item in sums:
+            result.usd += item.usd
+            result.unpriced += item.unpriced
+        return result
 
 
 @dataclass
@@ -125,18 +134,10 @@ class Ledger:
         return Counter(verdict["outcome"] for verdict in self.verdicts)
 
     def spent(self) -> Money:
-        total = Money()
-        for model in self.models.values():
-            total.usd += model.spent.usd
-            total.unpriced += model.spent.unpriced
-        return total
+        return Money.total(model.spent for model in self.models.values())
 
     def saved(self) -> Money:
-        total = Money()
-        for model in self.models.values():
-            total.usd += model.saved.usd
-            total.unpriced += model.saved.unpriced
-        return total
+        return Money.total(model.saved for model in self.models.values())
 
     def live_calls(self) -> int:
         return sum(model.live_calls for model in self.models.values())
