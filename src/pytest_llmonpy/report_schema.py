@@ -14,8 +14,6 @@ from pydantic import BaseModel
 from pytest_llmonpy.ledger import Ledger, Money
 from pytest_llmonpy.report import BudgetState
 
-REPORT_SCHEMA_VERSION = 1  # keep equal to JuryReport.schema_version
-
 
 class ReportVote(BaseModel):
     model: str
