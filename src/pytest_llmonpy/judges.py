@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from pytest_llmonpy.local import PROVIDER as LOCAL_PROVIDER
 from pytest_llmonpy.loop_thread import LoopThread
 from pytest_llmonpy.prompts import MAX_TOKENS, TEMPERATURE, Case, build_messages
 from pytest_llmonpy.untrusted import printable
@@ -44,7 +45,10 @@ def load_litellm() -> Any:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
 
+    from pytest_llmonpy.local import register
+
     litellm.suppress_debug_info = True
+    register(litellm)  # the `local/...` offline judge; loads nothing until it is called
     return litellm
 
 
@@ -108,6 +112,8 @@ class Route:
 
 def resolve_route(litellm: Any, model: str, api_base: str | None) -> Route:
     """Check that litellm can route `model` and that its API key is set; JuryConfigError if not."""
+    if model.startswith(f"{LOCAL_PROVIDER}/"):
+        return Route(model=model)  # in process: no endpoint, no key
     if api_base:
         # An OpenAI-compatible endpoint for every judge: names go to it as they are (a litellm proxy
         # routes "anthropic/..." itself), except a leading "openai/" which litellm strips.
@@ -133,6 +139,9 @@ def resolve_route(litellm: Any, model: str, api_base: str | None) -> Route:
 
 def response_format_for(litellm: Any, route: Route) -> dict[str, Any] | None:
     """Ask for structured output where the provider supports it; the parser copes without it."""
+    if route.model.startswith(f"{LOCAL_PROVIDER}/"):
+        # The local judge turns the schema into a llama.cpp grammar: every answer parses.
+        return {"type": "json_schema", "json_schema": {"name": "verdict", "schema": VERDICT_SCHEMA}}
     if route.api_base:
         # Generic OpenAI-compatible servers (llama.cpp, vLLM, proxies) accept json_object;
         # several reject OpenAI's json_schema.
@@ -265,6 +274,9 @@ class JudgeCaller:
                 error = f"timed out after {timeout_s:g}s (jury_timeout), {attempts} attempt(s)"
                 break
             except Exception as exc:
+                if _is_config_error(litellm, exc) and model.startswith(f"{LOCAL_PROVIDER}/"):
+                    reason = str(exc).rsplit("AuthenticationError: ", 1)[-1]
+                    raise JuryConfigError(f"judge {model!r} cannot run: {reason}") from None
                 if _is_config_error(litellm, exc):
                     raise JuryConfigError(
                         f"judge {model!r} was refused by its provider: {describe_error(exc)}. Check the "

