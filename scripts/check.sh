@@ -17,5 +17,5 @@ CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" .venv/bin/python -m pip install --
 .venv/bin/mypy
 site_dir="$(mktemp -d)"
 trap 'rm -rf "$site_dir"' EXIT
-.venv/bin/mkdocs build --strict --quiet --site-dir "$site_dir"
+NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet --site-dir "$site_dir"
 .venv/bin/python -m pytest -n 2 --dist loadgroup "$@"

@@ -26,7 +26,8 @@ pytestmark = [
 
 def test_example_project_judges_live_then_from_the_cache(pytester: pytest.Pytester) -> None:
     shutil.copytree(EXAMPLE, pytester.path / "example_project", ignore=shutil.ignore_patterns(".llmonpy"))
-    args = ("example_project", "-p", "no:randomly", "-p", "no:cacheprovider")
+    # -p no:asyncio: the example sets no asyncio ini option (it does not need pytest-asyncio).
+    args = ("example_project", "-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:asyncio")
 
     first = pytester.runpytest_subprocess(*args, timeout=900)
     first.assert_outcomes(passed=6, xfailed=1)

@@ -104,6 +104,9 @@ def test_marker_problem() -> None:
     assert "keyword arguments only" in str(marker_problem(("a",), {}))
     assert "invalid quorum" in str(marker_problem((), {"quorum": "most"}))
     assert "must be strings" in str(marker_problem((), {"judges": [1]}))
+    assert marker_problem((), {"judges": 3}) == (
+        "@pytest.mark.jury: judges must be a list of model names or one string, got 3"
+    )
 
 
 def test_printable_escapes_terminal_control_sequences() -> None:

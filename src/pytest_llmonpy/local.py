@@ -119,13 +119,21 @@ class LocalModel:
                 raise LocalJudgeUnavailable(
                     f"the local judge needs llama-cpp-python: run {INSTALL_HINT}"
                 ) from None
-            self._llama = Llama(
-                model_path=str(ensure_model_file()),
-                n_ctx=CONTEXT_TOKENS,
-                n_threads=self._threads,
-                n_gpu_layers=0,
-                verbose=False,
-            )
+            path = ensure_model_file()
+            try:
+                self._llama = Llama(
+                    model_path=str(path),
+                    n_ctx=CONTEXT_TOKENS,
+                    n_threads=self._threads,
+                    n_gpu_layers=0,
+                    verbose=False,
+                )
+            except (ValueError, RuntimeError, OSError) as exc:
+                # Not worth retrying: a file llama.cpp cannot load, or too little memory (~1.8 GB).
+                raise LocalJudgeUnavailable(
+                    f"llama.cpp cannot load the local judge's model {path} ({exc}); delete that file so "
+                    f"it is joined again, check the free memory, or reinstall with {INSTALL_HINT}"
+                ) from None
         return self._llama
 
     def chat(
@@ -181,6 +189,12 @@ def make_handler(litellm: Any, model: LocalModel) -> Any:
                 # 401-like: a configuration problem the jury reports as such, not an abstention.
                 raise litellm.AuthenticationError(
                     str(exc), llm_provider=PROVIDER, model=MODEL_ALIAS
+                ) from None
+            except ValueError as exc:
+                # llama.cpp refuses the request itself (a prompt longer than the context window):
+                # a 400, so the judge abstains at once instead of retrying the same request.
+                raise litellm.BadRequestError(
+                    f"the local judge refused the request: {exc}", model=MODEL_ALIAS, llm_provider=PROVIDER
                 ) from None
             usage = result.get("usage", {})
             response = litellm.ModelResponse(

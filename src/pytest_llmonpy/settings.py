@@ -70,7 +70,12 @@ def parse_judges(value: str | Iterable[str] | None) -> tuple[str, ...]:
     """Judge names separated by commas and/or whitespace (one per line in ini), or a list of names."""
     if value is None:
         return ()
-    items = [value] if isinstance(value, str) else list(value)
+    if isinstance(value, str):
+        items: list[object] = [value]
+    elif isinstance(value, Iterable):
+        items = list(value)
+    else:
+        raise ValueError(f"judges must be a list of model names or one string, got {value!r}")
     names: list[str] = []
     for item in items:
         if not isinstance(item, str):
