@@ -20,6 +20,24 @@ from typing import Any
 
 _OUTPUT = re.compile(r"<output>\n(.*)\n</output>", re.DOTALL)
 _CRITERIA = re.compile(r"<criteria>\n(.*?)\n</criteria>", re.DOTALL)
+_FIRST = re.compile(r"<output_1>\n(.*?)\n</output_1>", re.DOTALL)
+_SECOND = re.compile(r"<output_2>\n(.*?)\n</output_2>", re.DOTALL)
+
+
+@dataclass
+class PairRule:
+    """How a judge answers pairwise calls: prefer the output containing `text`, or a fixed position."""
+
+    model: str | None
+    prefers: str | None = None
+    position: str | None = None  # "1", "2" or "tie": the answer whatever the outputs
+
+    def answer(self, first: str, second: str) -> str:
+        if self.position is not None:
+            return self.position
+        assert self.prefers is not None
+        in_first, in_second = self.prefers in first, self.prefers in second
+        return "1" if in_first and not in_second else "2" if in_second and not in_first else "tie"
 
 
 @dataclass
@@ -63,6 +81,7 @@ class LoggedRequest:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     headers: dict[str, str] = field(default_factory=dict)
+    pair: tuple[str, str] | None = None  # a pairwise call: (output 1, output 2) as shown
 
 
 class _Server(ThreadingHTTPServer):
@@ -77,6 +96,7 @@ def _words(text: str) -> int:
 class FakeLLMServer:
     def __init__(self) -> None:
         self.rules: list[Rule] = []
+        self.pair_rules: list[PairRule] = []
         self.faults: list[Fault] = []
         self.requests: list[LoggedRequest] = []
         self.default_vote = "pass"
@@ -101,6 +121,19 @@ class FakeLLMServer:
         self._httpd.server_close()
 
     # -- scripting ------------------------------------------------------------------------
+    def prefer(self, text: str, *, model: str | None = None) -> None:
+        """Pairwise calls: `model` (every judge when None) prefers the output that contains `text`."""
+        with self._lock:
+            self.pair_rules.append(PairRule(model, prefers=text))
+
+    def pick_position(self, position: str, *, model: str | None = None) -> None:
+        """Pairwise calls: `model` answers `position` ("1", "2" or "tie") whatever it is shown."""
+        with self._lock:
+            self.pair_rules.append(PairRule(model, position=position))
+
+    def pair_calls(self, model: str | None = None) -> list[LoggedRequest]:
+        return [call for call in self.calls(model) if call.pair is not None]
+
     def judge(
         self,
         vote: str,
@@ -142,6 +175,7 @@ class FakeLLMServer:
     def reset(self) -> None:
         with self._lock:
             self.rules.clear()
+            self.pair_rules.clear()
             self.faults.clear()
             self.requests.clear()
             self.default_vote = "pass"
@@ -167,6 +201,13 @@ class FakeLLMServer:
                     return rule
             return Rule(self.default_vote, f"default {self.default_vote}")
 
+    def _pair_answer(self, model: str, first: str, second: str) -> str:
+        with self._lock:
+            for rule in reversed(self.pair_rules):
+                if rule.model is None or rule.model == model:
+                    return rule.answer(first, second)
+        return "tie"
+
     def respond(
         self, path: str, body: dict[str, Any], headers: dict[str, str]
     ) -> tuple[int, dict[str, str], bytes]:
@@ -178,10 +219,14 @@ class FakeLLMServer:
         out_match, crit_match = _OUTPUT.search(user), _CRITERIA.search(user)
         output = out_match.group(1) if out_match else ""
         criteria = crit_match.group(1) if crit_match else ""
+        first, second = _FIRST.search(user), _SECOND.search(user)
+        pair = (first.group(1), second.group(1)) if first and second else None
         fault = self._take_fault(model, criteria)
         # Logged on arrival, so `at` is when the request came in and a slow reply that outlives a
         # test's reset() is not logged into the next test.
-        entry = LoggedRequest(path, model, body, output, criteria, 200, time.time(), headers=headers)
+        entry = LoggedRequest(
+            path, model, body, output, criteria, 200, time.time(), headers=headers, pair=pair
+        )
         with self._lock:
             self.requests.append(entry)
         delay = self.latency_s + (fault.delay_s if fault else 0.0)
@@ -197,6 +242,8 @@ class FakeLLMServer:
         rule = self._rule(model, output, criteria)
         if fault is not None and fault.content is not None:
             content = fault.content
+        elif pair is not None:
+            content = json.dumps({"winner": self._pair_answer(model, *pair), "reason": "scripted comparison"})
         elif rule.content is not None:
             content = rule.content
         else:

@@ -1,12 +1,15 @@
 """pytest-llmonpy: LLM-judged regression testing with juries of LLM judges."""
 
+from pytest_llmonpy.baselines import BaselineChecks, BaselineError, BaselineRegressionError
 from pytest_llmonpy.jury import Jury
 from pytest_llmonpy.quorum import Quorum
 from pytest_llmonpy.verdict import (
     BudgetExceededError,
+    Comparison,
     HungJuryError,
     JuryConfigError,
     JuryError,
+    PairVote,
     ReplayMissError,
     Verdict,
     Vote,
@@ -14,13 +17,18 @@ from pytest_llmonpy.verdict import (
 from pytest_llmonpy.warning_types import CacheWarning, LlmonpyWarning
 
 __all__ = [
+    "BaselineChecks",
+    "BaselineError",
+    "BaselineRegressionError",
     "BudgetExceededError",
     "CacheWarning",
+    "Comparison",
     "HungJuryError",
     "Jury",
     "JuryConfigError",
     "JuryError",
     "LlmonpyWarning",
+    "PairVote",
     "Quorum",
     "ReplayMissError",
     "Verdict",

@@ -22,7 +22,14 @@ from typing import Any
 
 import diskcache
 
-from pytest_llmonpy.prompts import MAX_TOKENS, PROMPT_VERSION, TEMPERATURE, Case
+from pytest_llmonpy.prompts import (
+    MAX_TOKENS,
+    PAIR_PROMPT_VERSION,
+    PROMPT_VERSION,
+    TEMPERATURE,
+    Case,
+    PairCase,
+)
 from pytest_llmonpy.untrusted import printable, redact_secrets
 from pytest_llmonpy.verdict import Vote
 from pytest_llmonpy.warning_types import CacheWarning
@@ -73,18 +80,24 @@ class JsonOnlyDisk(diskcache.Disk):
         return super().fetch(mode, filename, value, read)
 
 
-def cache_keys(models: Iterable[str], case: Case) -> dict[str, str]:
-    """Per judge model, the hash of everything that can change its vote on `case`."""
+Question = Case | PairCase
+
+
+def prompt_version(case: Question) -> str:
+    return PAIR_PROMPT_VERSION if isinstance(case, PairCase) else PROMPT_VERSION
+
+
+def cache_keys(models: Iterable[str], case: Question) -> dict[str, str]:
+    """Per judge model, the hash of everything that can change its vote on `case`.
+
+    A pairwise call's key holds its two outputs in the order shown: each order is cached on its own.
+    """
     material = {
         "schema": CACHE_SCHEMA,
-        "prompt": PROMPT_VERSION,
+        "prompt": prompt_version(case),
         "temperature": TEMPERATURE,
         "max_tokens": MAX_TOKENS,
-        "output": case.output,
-        "criteria": case.criteria,
-        "input": case.input,
-        "reference": case.reference,
-        "context": case.context,
+        **asdict(case),
     }
     blob = json.dumps(material, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     # The case is hashed once per check; each judge only adds its name (this is the cached hot path).
@@ -97,7 +110,7 @@ def cache_keys(models: Iterable[str], case: Case) -> dict[str, str]:
     return keys
 
 
-def cache_key(model: str, case: Case) -> str:
+def cache_key(model: str, case: Question) -> str:
     return cache_keys((model,), case)[model]
 
 
@@ -106,12 +119,12 @@ class Entry:
     """A stored vote plus the case it judged (kept so a replay miss can name the closest entry)."""
 
     vote: Vote
-    case: Case
+    case: Question
     recorded_at: float
     prompt: str
 
 
-def _encode(vote: Vote, case: Case) -> str:
+def _encode(vote: Vote, case: Question) -> str:
     data = {
         "schema": CACHE_SCHEMA,
         "model": vote.model,
@@ -123,7 +136,7 @@ def _encode(vote: Vote, case: Case) -> str:
         "latency_s": round(vote.latency_s, 4),
         "attempts": vote.attempts,
         "recorded_at": round(time.time(), 3),
-        "prompt": PROMPT_VERSION,
+        "prompt": prompt_version(case),
         "case": asdict(case),
     }
     return json.dumps(data, ensure_ascii=False, sort_keys=True)
@@ -133,7 +146,8 @@ def _decode(text: Any) -> Entry:
     data = json.loads(text)
     if not isinstance(data, dict) or data.get("schema") != CACHE_SCHEMA:
         raise ValueError("unexpected entry shape")
-    if data["vote"] not in ("pass", "fail"):
+    pairwise = "first" in data["case"]
+    if data["vote"] not in (("first", "second", "tie") if pairwise else ("pass", "fail")):
         raise ValueError(f"unexpected vote {data['vote']!r}")
     cost = data["cost_usd"]
     vote = Vote(
@@ -149,7 +163,7 @@ def _decode(text: Any) -> Entry:
     )
     return Entry(
         vote=vote,
-        case=Case(**data["case"]),
+        case=PairCase(**data["case"]) if pairwise else Case(**data["case"]),
         recorded_at=float(data["recorded_at"]),
         prompt=str(data["prompt"]),
     )
@@ -184,6 +198,10 @@ def clear_directory(root: Path) -> int:
         count = -1
     shutil.rmtree(target, ignore_errors=True)
     return count
+
+
+def _main_text(case: Question) -> str:
+    return (case.first if isinstance(case, PairCase) else case.output)[:500]
 
 
 class VerdictCache:
@@ -223,7 +241,7 @@ class VerdictCache:
             stacklevel=3,
         )
 
-    def get_many(self, models: Iterable[str], case: Case) -> dict[str, Vote]:
+    def get_many(self, models: Iterable[str], case: Question) -> dict[str, Vote]:
         """The cached votes on `case` of those `models` that have one."""
         cache = self._open(create=False)
         if cache is None:
@@ -243,10 +261,10 @@ class VerdictCache:
                 self._warn(f"has an unreadable entry for judge {model!r}", exc)
         return found
 
-    def get(self, model: str, case: Case) -> Vote | None:
+    def get(self, model: str, case: Question) -> Vote | None:
         return self.get_many((model,), case).get(model)
 
-    def put(self, vote: Vote, case: Case) -> None:
+    def put(self, vote: Vote, case: Question) -> None:
         if vote.vote == "abstain":
             return  # an error or unparseable answer is not a verdict worth keeping
         cache = self._open()
@@ -273,18 +291,20 @@ class VerdictCache:
             self._warn("could not be listed", exc)
         return found
 
-    def closest(self, model: str, case: Case) -> tuple[Entry, list[str]] | None:
+    def closest(self, model: str, case: Question) -> tuple[Entry, list[str]] | None:
         """The recorded entry most like (model, case), and the names of the fields that differ."""
         best: tuple[float, Entry, list[str]] | None = None
         mine = asdict(case)
         for entry in self.entries():
+            if type(entry.case) is not type(case):
+                continue  # a pairwise entry is never "close" to a verdict, nor the other way round
             theirs = asdict(entry.case)
             differ = [name for name in mine if mine[name] != theirs[name]]
             if entry.vote.model != model:
                 differ.insert(0, "judge")
-            if entry.prompt != PROMPT_VERSION:
+            if entry.prompt != prompt_version(case):
                 differ.append("judge prompt version")
-            similarity = difflib.SequenceMatcher(None, case.output[:500], entry.case.output[:500]).ratio()
+            similarity = difflib.SequenceMatcher(None, _main_text(case), _main_text(entry.case)).ratio()
             score = -len(differ) + similarity / 2
             if best is None or score > best[0]:
                 best = (score, entry, differ)

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -17,9 +18,16 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from pytest_llmonpy.local import PROVIDER as LOCAL_PROVIDER
 from pytest_llmonpy.loop_thread import LoopThread
-from pytest_llmonpy.prompts import MAX_TOKENS, TEMPERATURE, Case, build_messages
+from pytest_llmonpy.prompts import (
+    MAX_TOKENS,
+    TEMPERATURE,
+    Case,
+    PairCase,
+    build_messages,
+    build_pair_messages,
+)
 from pytest_llmonpy.untrusted import printable
-from pytest_llmonpy.verdict import JuryConfigError, Vote
+from pytest_llmonpy.verdict import JuryConfigError, Vote, VoteValue
 
 # Attempts per judge call; the real bound is the jury_timeout deadline, which includes every retry.
 MAX_ATTEMPTS = 5
@@ -35,6 +43,17 @@ VERDICT_SCHEMA: dict[str, Any] = {
         "reason": {"type": "string"},
     },
     "required": ["vote", "reason"],
+    "additionalProperties": False,
+}
+
+
+PAIR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "winner": {"type": "string", "enum": ["1", "2", "tie"]},
+        "reason": {"type": "string"},
+    },
+    "required": ["winner", "reason"],
     "additionalProperties": False,
 }
 
@@ -69,11 +88,29 @@ class JudgeReply(BaseModel):
         return value
 
 
+class PairReply(BaseModel):
+    """A judge's answer to one pairwise call, by position: the first or second output shown, or a tie."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    winner: Literal["first", "second", "tie"]
+    reason: str = ""
+
+    @field_validator("winner", mode="before")
+    @classmethod
+    def _normalise_winner(cls, value: object) -> object:
+        word = str(value).strip().lower().removeprefix("output").strip()
+        return {"1": "first", "a": "first", "2": "second", "b": "second", "equal": "tie"}.get(word, word)
+
+    @property
+    def vote(self) -> VoteValue:
+        return self.winner
+
+
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 
 
-def parse_reply(text: str | None) -> JudgeReply:
-    """Parse a judge's answer: JSON, JSON in a code fence, or the first JSON object in prose."""
+def _parse(text: str | None, shape: type[BaseModel]) -> Any:
     if not text or not text.strip():
         raise ValueError("the judge answered with an empty message")
     stripped = text.strip()
@@ -84,10 +121,22 @@ def parse_reply(text: str | None) -> JudgeReply:
         candidates.append(stripped[start : end + 1])
     for candidate in candidates:
         try:
-            return JudgeReply.model_validate(json.loads(candidate))
+            return shape.model_validate(json.loads(candidate))
         except (ValueError, ValidationError):
             continue
     raise ValueError(f"unparseable judge answer: {printable(stripped, 120)!r}")
+
+
+def parse_reply(text: str | None) -> JudgeReply:
+    """Parse a judge's verdict: JSON, JSON in a code fence, or the first JSON object in prose."""
+    reply: JudgeReply = _parse(text, JudgeReply)
+    return reply
+
+
+def parse_pair_reply(text: str | None) -> PairReply:
+    """Parse a judge's answer to a pairwise call, as leniently as `parse_reply`."""
+    reply: PairReply = _parse(text, PairReply)
+    return reply
 
 
 @dataclass(frozen=True)
@@ -137,11 +186,12 @@ def resolve_route(litellm: Any, model: str, api_base: str | None) -> Route:
     return Route(model=model)
 
 
-def response_format_for(litellm: Any, route: Route) -> dict[str, Any] | None:
+def response_format_for(litellm: Any, route: Route, pairwise: bool = False) -> dict[str, Any] | None:
     """Ask for structured output where the provider supports it; the parser copes without it."""
+    name, schema = ("comparison", PAIR_SCHEMA) if pairwise else ("verdict", VERDICT_SCHEMA)
     if route.model.startswith(f"{LOCAL_PROVIDER}/"):
         # The local judge turns the schema into a llama.cpp grammar: every answer parses.
-        return {"type": "json_schema", "json_schema": {"name": "verdict", "schema": VERDICT_SCHEMA}}
+        return {"type": "json_schema", "json_schema": {"name": name, "schema": schema}}
     if route.api_base:
         # Generic OpenAI-compatible servers (llama.cpp, vLLM, proxies) accept json_object;
         # several reject OpenAI's json_schema.
@@ -150,7 +200,7 @@ def response_format_for(litellm: Any, route: Route) -> dict[str, Any] | None:
     if litellm.supports_response_schema(model=route.model, custom_llm_provider=provider):
         return {
             "type": "json_schema",
-            "json_schema": {"name": "verdict", "strict": True, "schema": VERDICT_SCHEMA},
+            "json_schema": {"name": name, "strict": True, "schema": schema},
         }
     params = litellm.get_supported_openai_params(model=route.model, custom_llm_provider=provider) or []
     return {"type": "json_object"} if "response_format" in params else None
@@ -183,6 +233,10 @@ def describe_error(exc: BaseException) -> str:
     return f"{prefix}: {printable(str(exc), 240)}"
 
 
+Question = Case | PairCase
+Call = tuple[str, Question]  # (judge model, what it is asked)
+
+
 class JudgeCaller:
     """Calls judges concurrently on one background event loop, at most `concurrency` in flight."""
 
@@ -202,27 +256,32 @@ class JudgeCaller:
         self, models: tuple[str, ...], case: Case, api_base: str | None, timeout_s: float
     ) -> list[Vote]:
         """Blocking: ask every judge at once; raises JuryConfigError for a misconfigured judge."""
-        return self._loop.run(self._ask_all(models, case, api_base, timeout_s))
+        return self.judge_calls([(model, case) for model in models], api_base, timeout_s)
 
     async def ajudge_all(
         self, models: tuple[str, ...], case: Case, api_base: str | None, timeout_s: float
     ) -> list[Vote]:
-        return await self._loop.arun(self._ask_all(models, case, api_base, timeout_s))
+        return await self.ajudge_calls([(model, case) for model in models], api_base, timeout_s)
+
+    def judge_calls(self, calls: Sequence[Call], api_base: str | None, timeout_s: float) -> list[Vote]:
+        """Blocking: make every (judge, question) call at once; one Vote per call, in order."""
+        return self._loop.run(self._ask_all(calls, api_base, timeout_s))
+
+    async def ajudge_calls(self, calls: Sequence[Call], api_base: str | None, timeout_s: float) -> list[Vote]:
+        return await self._loop.arun(self._ask_all(calls, api_base, timeout_s))
 
     def close(self) -> None:
         final = self._litellm.close_litellm_async_clients() if self._litellm and self._loop.started else None
         self._loop.close(final)
 
-    async def _ask_all(
-        self, models: tuple[str, ...], case: Case, api_base: str | None, timeout_s: float
-    ) -> list[Vote]:
+    async def _ask_all(self, calls: Sequence[Call], api_base: str | None, timeout_s: float) -> list[Vote]:
         litellm = self._lib()
-        routes = [self._route(litellm, model, api_base) for model in models]
+        routes = [self._route(litellm, model, api_base) for model, _ in calls]
         return list(
             await asyncio.gather(
                 *(
                     self._ask(litellm, route, model, case, timeout_s)
-                    for route, model in zip(routes, models, strict=False)
+                    for route, (model, case) in zip(routes, calls, strict=True)
                 )
             )
         )
@@ -233,23 +292,24 @@ class JudgeCaller:
             self._routes[key] = resolve_route(litellm, model, api_base)
         return self._routes[key]
 
-    async def _ask(self, litellm: Any, route: Route, model: str, case: Case, timeout_s: float) -> Vote:
+    async def _ask(self, litellm: Any, route: Route, model: str, case: Question, timeout_s: float) -> Vote:
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self._concurrency)
         async with self._semaphore:
             return await self._ask_with_retries(litellm, route, model, case, timeout_s)
 
     async def _ask_with_retries(
-        self, litellm: Any, route: Route, model: str, case: Case, timeout_s: float
+        self, litellm: Any, route: Route, model: str, case: Question, timeout_s: float
     ) -> Vote:
         started = time.monotonic()
+        pairwise = isinstance(case, PairCase)
         deadline = started + timeout_s
         request = {
             **route.completion_kwargs(),
-            "messages": build_messages(case),
+            "messages": build_pair_messages(case) if isinstance(case, PairCase) else build_messages(case),
             "temperature": TEMPERATURE,
             "max_tokens": MAX_TOKENS,
-            "response_format": response_format_for(litellm, route),
+            "response_format": response_format_for(litellm, route, pairwise),
             "drop_params": True,
             # Retries are ours (below): they honour Retry-After, stay inside jury_timeout and count attempts.
             "num_retries": 0,
@@ -259,7 +319,7 @@ class JudgeCaller:
         cost: float | None = 0.0
         attempts = 0
         error = ""
-        reply: JudgeReply | None = None
+        reply: JudgeReply | PairReply | None = None
         while True:
             attempts += 1
             remaining = deadline - time.monotonic()
@@ -303,7 +363,7 @@ class JudgeCaller:
             cost = _add_cost(cost, _price(litellm, response))
             content = response.choices[0].message.content if response.choices else None
             try:
-                reply = parse_reply(content)
+                reply = parse_pair_reply(content) if pairwise else parse_reply(content)
             except ValueError as exc:
                 error = str(exc)
             break

@@ -9,14 +9,16 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pytest_llmonpy.prompts import Case
-from pytest_llmonpy.quorum import decide
+from pytest_llmonpy.prompts import Case, PairCase
+from pytest_llmonpy.quorum import decide, decide_pair
 from pytest_llmonpy.settings import NO_JUDGES_HELP, JurySettings
 from pytest_llmonpy.untrusted import printable
 from pytest_llmonpy.verdict import (
     BudgetExceededError,
+    Comparison,
     HungJuryError,
     JuryConfigError,
+    PairVote,
     ReplayMissError,
     Verdict,
     Vote,
@@ -64,6 +66,7 @@ class Jury:
         self.settings = settings
         self.test_id = test_id
         self.verdicts: list[Verdict] = []
+        self.comparisons: list[Comparison] = []
         self._caller = caller
         self._cache = cache
         self._budget = budget
@@ -147,6 +150,46 @@ class Jury:
         verdict = await self.acheck(output, criteria, input=input, reference=reference, context=context)
         return self._require_pass(verdict)
 
+    def compare(
+        self, a: object, b: object, criteria: str, *, input: object = None, reference: object = None
+    ) -> Comparison:
+        """Which of outputs `a` and `b` better meets `criteria`: winner "a", "b" or "tie".
+
+        Each judge sees the pair twice, in both orders; a judge whose two answers disagree votes tie.
+        The quorum rule applies to the wins. Raises HungJuryError when abstentions decide it.
+        """
+        __tracebackhide__ = True
+        orders, required = self._prepare_pair(a, b, criteria, input, reference)
+        known, missing = self._recall_pair(orders)
+        if missing:
+            self._check_budget()
+            calls = [(model, orders[index]) for model, index in missing]
+            try:
+                live = self._caller().judge_calls(calls, self.settings.api_base, self.settings.timeout_s)
+            except JuryConfigError as exc:
+                raise JuryConfigError(str(exc)) from None
+            known.update(self._remember_pair(orders, missing, live))
+        return self._conclude_pair(orders[0], required, known)
+
+    async def acompare(
+        self, a: object, b: object, criteria: str, *, input: object = None, reference: object = None
+    ) -> Comparison:
+        """Async twin of `compare`."""
+        __tracebackhide__ = True
+        orders, required = self._prepare_pair(a, b, criteria, input, reference)
+        known, missing = self._recall_pair(orders)
+        if missing:
+            self._check_budget()
+            calls = [(model, orders[index]) for model, index in missing]
+            try:
+                live = await self._caller().ajudge_calls(
+                    calls, self.settings.api_base, self.settings.timeout_s
+                )
+            except JuryConfigError as exc:
+                raise JuryConfigError(str(exc)) from None
+            known.update(self._remember_pair(orders, missing, live))
+        return self._conclude_pair(orders[0], required, known)
+
     def unexplained_failures(self) -> list[Verdict]:
         """Failed verdicts whose explanation was not already raised (for the test report)."""
         return [v for v in self.verdicts if not v.passed and id(v) not in self._raised]
@@ -173,7 +216,70 @@ class Jury:
         )
         return case, required
 
-    def _recall(self, case: Case) -> tuple[dict[str, Vote], tuple[str, ...]]:
+    def _prepare_pair(
+        self, a: object, b: object, criteria: str, input: object, reference: object
+    ) -> tuple[tuple[PairCase, PairCase], int]:
+        __tracebackhide__ = True
+        case, required = self._prepare(a, criteria, input, reference, None)
+        pair = PairCase(
+            first=case.output,
+            second=output_text(b),
+            criteria=case.criteria,
+            input=case.input,
+            reference=case.reference,
+        )
+        return (pair, pair.swapped()), required
+
+    def _recall_pair(
+        self, orders: tuple[PairCase, PairCase]
+    ) -> tuple[dict[tuple[str, int], Vote], list[tuple[str, int]]]:
+        """Cached answers by (judge, order), and the (judge, order) calls still to make."""
+        __tracebackhide__ = True
+        known: dict[tuple[str, int], Vote] = {}
+        missing: list[tuple[str, int]] = []
+        for index, order in enumerate(orders):
+            found, absent = self._recall(order)
+            known.update(((model, index), vote) for model, vote in found.items())
+            missing.extend((model, index) for model in absent)
+        return known, missing
+
+    def _remember_pair(
+        self, orders: tuple[PairCase, PairCase], calls: list[tuple[str, int]], live: list[Vote]
+    ) -> dict[tuple[str, int], Vote]:
+        remembered: dict[tuple[str, int], Vote] = {}
+        for index, order in enumerate(orders):
+            votes = [vote for (_, at), vote in zip(calls, live, strict=True) if at == index]
+            remembered.update(((model, index), vote) for model, vote in self._remember(order, votes).items())
+        return remembered
+
+    def _conclude_pair(self, pair: PairCase, required: int, known: dict[tuple[str, int], Vote]) -> Comparison:
+        __tracebackhide__ = True
+        votes = tuple(
+            PairVote(model, (known[(model, 0)], known[(model, 1)])) for model in self.settings.judges
+        )
+        winner = decide_pair(
+            required,
+            a_wins=sum(v.vote == "a" for v in votes),
+            b_wins=sum(v.vote == "b" for v in votes),
+            abstains=sum(v.vote == "abstain" for v in votes),
+        )
+        comparison = Comparison(
+            criteria=pair.criteria,
+            winner="tie" if winner == "hung" else winner,
+            votes=votes,
+            quorum=str(self.settings.quorum),
+            required=required,
+            a_preview=pair.first[:300],
+            b_preview=pair.second[:300],
+            hung=winner == "hung",
+            test_id=self.test_id,
+        )
+        self.comparisons.append(comparison)
+        if comparison.hung:
+            raise HungJuryError(comparison)
+        return comparison
+
+    def _recall(self, case: Case | PairCase) -> tuple[dict[str, Vote], tuple[str, ...]]:
         """Cached votes by judge, and the judges still to ask; replay mode raises on a miss."""
         __tracebackhide__ = True
         mode = self.settings.mode
@@ -194,7 +300,7 @@ class Jury:
                 "Raise the budget, or re-run to use the verdicts already cached."
             )
 
-    def _remember(self, case: Case, live: list[Vote]) -> dict[str, Vote]:
+    def _remember(self, case: Case | PairCase, live: list[Vote]) -> dict[str, Vote]:
         if self._budget is not None:
             self._budget.charge(sum(vote.cost_usd or 0.0 for vote in live))
         cache = self._cache() if self.settings.mode != "off" else None
@@ -203,14 +309,19 @@ class Jury:
                 cache.put(vote, case)
         return {vote.model: vote for vote in live}
 
-    def _replay_miss_message(self, case: Case, missing: tuple[str, ...], cache: VerdictCache | None) -> str:
+    def _replay_miss_message(
+        self, case: Case | PairCase, missing: tuple[str, ...], cache: VerdictCache | None
+    ) -> str:
         where = f" in {cache.root}" if cache is not None else ""
         lines = [
             f"no recorded verdict{where} for judge{'s' if len(missing) > 1 else ''} "
             f"{', '.join(repr(m) for m in missing)} (--jury-mode=replay never calls a judge).",
             f"  criteria: {printable(case.criteria, 200)}",
-            f"  output: {printable(case.output, 200)}",
         ]
+        if isinstance(case, PairCase):
+            lines.append(f"  comparing: {printable(case.first, 100)} | with: {printable(case.second, 100)}")
+        else:
+            lines.append(f"  output: {printable(case.output, 200)}")
         closest = cache.closest(missing[0], case) if cache is not None else None
         if closest is not None:
             entry, differ = closest
@@ -218,7 +329,7 @@ class Jury:
                 f"  closest recorded verdict: judge {entry.vote.model!r}, criteria "
                 f"{printable(entry.case.criteria, 80)!r}; differs in: {', '.join(differ) or 'nothing'}"
             )
-            if "output" in differ:
+            if "output" in differ and isinstance(entry.case, Case):
                 lines.append(f"  recorded output: {printable(entry.case.output, 200)}")
         lines.append(
             "Record it by running with --jury-mode=record (the default) and the judges' API keys set, "

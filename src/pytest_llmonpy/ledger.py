@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pytest_llmonpy.untrusted import redact_secrets
-from pytest_llmonpy.verdict import Verdict, Vote
+from pytest_llmonpy.verdict import Comparison, Verdict, Vote
 
 
 def vote_record(vote: Vote) -> dict[str, Any]:
@@ -34,6 +34,24 @@ def verdict_record(verdict: Verdict) -> dict[str, Any]:
         "cost_usd": verdict.cost_usd,
         "cached": verdict.cached,
         "votes": [vote_record(vote) for vote in verdict.votes],
+    }
+
+
+def comparison_record(comparison: Comparison) -> dict[str, Any]:
+    """A JSON-ready record of one pairwise comparison: each judge's vote and its two calls."""
+    return {
+        "test_id": comparison.test_id,
+        "criteria": comparison.criteria,
+        "winner": comparison.winner,
+        "hung": comparison.hung,
+        "quorum": comparison.quorum,
+        "required": comparison.required,
+        "cost_usd": comparison.cost_usd,
+        "cached": comparison.cached,
+        "votes": [
+            {"model": vote.model, "vote": vote.vote, "calls": [vote_record(call) for call in vote.calls]}
+            for vote in comparison.votes
+        ],
     }
 
 
@@ -91,6 +109,7 @@ class Ledger:
     models: dict[str, ModelTotals] = field(default_factory=dict)
     tests: dict[str, TestTotals] = field(default_factory=dict)
     verdicts: list[dict[str, Any]] = field(default_factory=list)
+    comparisons: list[dict[str, Any]] = field(default_factory=list)
 
     def add_test(self, test_id: str, record: dict[str, Any]) -> None:
         test = self.tests.setdefault(test_id, TestTotals(test_id))
@@ -100,6 +119,11 @@ class Ledger:
             test.outcomes[verdict["outcome"]] += 1
             for vote in verdict["votes"]:
                 self._add_vote(test, vote)
+        for comparison in record.get("comparisons", []):
+            self.comparisons.append(comparison)
+            for vote in comparison["votes"]:
+                for call in vote["calls"]:  # each judge is called twice: a shown first, then b
+                    self._add_vote(test, call)
 
     def _add_vote(self, test: TestTotals, vote: dict[str, Any]) -> None:
         model = self.models.setdefault(vote["model"], ModelTotals())
@@ -124,11 +148,14 @@ class Ledger:
     # -- totals -------------------------------------------------------------------------------
     @property
     def used(self) -> bool:
-        return bool(self.verdicts) or any(test.blocked for test in self.tests.values())
+        return bool(self.verdicts or self.comparisons) or any(test.blocked for test in self.tests.values())
 
     def verdicts_in_order(self) -> list[dict[str, Any]]:
         """Verdicts by test id (stable within a test), so -n N gives the same order as a serial run."""
         return sorted(self.verdicts, key=lambda verdict: verdict["test_id"] or "")
+
+    def comparisons_in_order(self) -> list[dict[str, Any]]:
+        return sorted(self.comparisons, key=lambda comparison: comparison["test_id"] or "")
 
     def outcomes(self) -> Counter[str]:
         return Counter(verdict["outcome"] for verdict in self.verdicts)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from pytest_llmonpy.baselines import BaselineChecks, baseline_file
 from pytest_llmonpy.jury import Jury
 from pytest_llmonpy.session import (
     OPTIONS,
@@ -33,6 +34,11 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 SESSION_KEY = pytest.StashKey[JurySession]()
 JURY_KEY = pytest.StashKey[Jury]()
+BASELINE_KEY = pytest.StashKey[BaselineChecks]()
+CALL_PASSED_KEY = pytest.StashKey[bool]()
+BASELINE_ATTRIBUTE = "llmonpy_baselines"
+# xdist: each worker sends the controller the tests it collected per baseline file (for unused ones).
+COLLECTED_OUTPUT = "llmonpy_baseline_tests"
 # Name of the TestReport attribute that carries a test's verdicts to the controller. pytest serialises
 # a report's attributes for xdist, so the same data arrives with and without `-n N`.
 REPORT_ATTRIBUTE = "llmonpy_jury"
@@ -55,6 +61,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 action="store_true",
                 default=False,
                 help="delete every cached verdict before the run",
+            )
+            group.addoption(
+                "--jury-baseline-update",
+                action="store_true",
+                default=False,
+                help="record llm_baseline outputs as the new baselines, and remove baselines no test uses",
             )
         if name == "jury_judges":
             # A TOML list in pyproject.toml, or one name per line in an ini file.
@@ -97,6 +109,7 @@ def pytest_configure(config: pytest.Config) -> None:
             report_path=report_path,
             run_id=str(workerinput.get(WORKER_RUN_ID, "")) if workerinput else uuid.uuid4().hex,
             is_worker=workerinput is not None,
+            baseline_update=bool(config.getoption("jury_baseline_update")),
         )
     except ValueError as exc:
         raise pytest.UsageError(f"pytest-llmonpy: {exc}") from None
@@ -150,6 +163,43 @@ def jury(request: pytest.FixtureRequest) -> Jury:
     return jury
 
 
+@pytest.fixture
+def llm_baseline(request: pytest.FixtureRequest, jury: Jury) -> BaselineChecks:
+    """Compare this test's outputs with accepted baselines: `llm_baseline.assert_not_worse(output, criteria)`.
+
+    Baselines live in `__llm_baselines__/<module>.json` next to the test module; record or accept them
+    with --jury-baseline-update.
+    """
+    session = request.config.stash[SESSION_KEY]
+    checks = BaselineChecks(
+        jury,
+        module=Path(request.node.path),
+        test_name=request.node.nodeid.split("::", 1)[-1],
+        update=session.options.baseline_update,
+    )
+    request.node.stash[BASELINE_KEY] = checks
+    return checks
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Before -k/-m deselection: a deselected test still exists, so its baselines are not unused.
+    collected: dict[str, list[str]] = {}
+    exists: dict[Path, bool] = {}
+    for item in items:
+        path = baseline_file(Path(item.path))
+        if exists.setdefault(path, path.is_file()):
+            collected.setdefault(str(path), []).append(item.nodeid.split("::", 1)[-1])
+    config.stash[SESSION_KEY].baseline_tests = collected
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput: dict[str, Any] | None = getattr(session.config, "workeroutput", None)
+    jury_session = session.config.stash.get(SESSION_KEY, None)
+    if workeroutput is not None and jury_session is not None:
+        workeroutput[COLLECTED_OUTPUT] = jury_session.baseline_tests
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
@@ -165,6 +215,13 @@ def pytest_runtest_makereport(
     report = yield
     if record is not None:
         setattr(report, REPORT_ATTRIBUTE, record)
+    checks = item.stash.get(BASELINE_KEY, None)
+    if checks is not None and call.when == "call":
+        item.stash[CALL_PASSED_KEY] = report.passed
+    if checks is not None and call.when == "teardown":
+        setattr(
+            report, BASELINE_ATTRIBUTE, {**checks.record(), "passed": item.stash.get(CALL_PASSED_KEY, False)}
+        )
     if jury is not None and report.when == "call" and report.failed:
         failures = jury.unexplained_failures()
         if failures:
@@ -194,6 +251,14 @@ class JuryReporting:
         record = getattr(report, REPORT_ATTRIBUTE, None)
         if isinstance(record, dict):
             self.session.ledger.add_test(report.nodeid, record)
+        baselines = getattr(report, BASELINE_ATTRIBUTE, None)
+        if isinstance(baselines, dict):
+            self.session.baselines.add_test(baselines, passed=bool(baselines.get("passed")))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        output = getattr(node, "workeroutput", None) or {}
+        self.session.baselines.add_collected(output.get(COLLECTED_OUTPUT, {}))
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
@@ -206,19 +271,29 @@ class JuryReporting:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         from pytest_llmonpy.report import write_outputs
 
-        self.problems = write_outputs(
-            self.session.ledger, self.session.budget_state(), self.session.options.report_path
+        baselines = self.session.baselines
+        baselines.add_collected(self.session.baseline_tests)  # a serial run collected them itself
+        baselines.find_unused()
+        baselines.write(self.session.lock_directory())
+        self.problems = [*baselines.problems]
+        if baselines.problems and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # asked to record, and could not
+        self.problems += write_outputs(
+            self.session.ledger, self.session.budget_state(), self.session.options.report_path, baselines
         )
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         for problem in self.problems:
             terminalreporter.write_line(f"pytest-llmonpy: {problem}", red=True, bold=True)
-        if not self.session.ledger.used:
+        if not self.session.ledger.used and not self.session.baselines.active:
             return
         from pytest_llmonpy.report import summary_lines
 
         terminalreporter.write_sep("=", "llm jury summary")
         for line in summary_lines(
-            self.session.ledger, self.session.budget_state(), self.config.get_verbosity()
+            self.session.ledger,
+            self.session.budget_state(),
+            self.config.get_verbosity(),
+            self.session.baselines,
         ):
             terminalreporter.write_line(line)

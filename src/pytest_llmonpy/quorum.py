@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Outcome = Literal["passed", "failed", "hung"]
+Winner = Literal["a", "b", "tie"]
 
 QUORUM_HELP = "'majority', 'unanimous', an integer N (at least N pass votes) or a fraction such as 0.66"
 
@@ -75,3 +76,18 @@ def decide(required: int, passes: int, fails: int, abstains: int) -> Outcome:
     if passes + abstains < required:
         return "failed"
     return "hung"
+
+
+def decide_pair(required: int, a_wins: int, b_wins: int, abstains: int) -> Winner | Literal["hung"]:
+    """Decide a comparison: a side wins with `required` votes; ties and split juries are a tie.
+
+    Hung when the missing votes (abstentions) could still have given one side the quorum.
+    """
+    a_decides, b_decides = a_wins >= required, b_wins >= required
+    if a_decides != b_decides:
+        return "a" if a_decides else "b"
+    if a_decides:
+        return "tie"  # a quorum below half can be met by both sides: they cancel out
+    if abstains and max(a_wins, b_wins) + abstains >= required:
+        return "hung"
+    return "tie"

@@ -10,10 +10,13 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_llmonpy.ledger import Ledger, Money
 from pytest_llmonpy.untrusted import printable
+
+if TYPE_CHECKING:
+    from pytest_llmonpy.baselines import BaselineRun
 
 
 @dataclass(frozen=True)
@@ -52,11 +55,23 @@ def _verdict_line(ledger: Ledger) -> str:
     return line
 
 
-def summary_lines(ledger: Ledger, budget: BudgetState | None, verbosity: int) -> list[str]:
+def summary_lines(
+    ledger: Ledger, budget: BudgetState | None, verbosity: int, baselines: BaselineRun | None = None
+) -> list[str]:
     """The `llm jury summary` section: short by default, per-test and per-judge detail with -v."""
     live, cached = ledger.live_calls(), ledger.cached_calls()
     spent, saved = ledger.spent(), ledger.saved()
-    lines = [_verdict_line(ledger)]
+    baselines_active = baselines is not None and baselines.active
+    # The verdict line, unless the run only compared outputs (it would read "0 passed, 0 failed").
+    lines = [_verdict_line(ledger)] if ledger.verdicts or not (ledger.comparisons or baselines_active) else []
+    if ledger.comparisons:
+        winners = [comparison["winner"] for comparison in ledger.comparisons]
+        lines.append(
+            f"comparisons: {len(winners)} ({winners.count('a')} won by a, {winners.count('b')} by b, "
+            f"{_plural(winners.count('tie'), 'tie')})"
+        )
+    if baselines is not None and baselines.active:
+        lines.append(_baseline_line(baselines))
     share = f" ({cached * 100 // (live + cached)}% from cache)" if live + cached else ""
     lines.append(f"judge calls: {live} live, {cached} cached{share}")
     if verbosity >= 0:
@@ -86,8 +101,48 @@ def summary_lines(ledger: Ledger, budget: BudgetState | None, verbosity: int) ->
         lines.append(
             f"budget: {usd(budget.spent_usd)} of {usd(budget.limit_usd)} spent ({percent:.0f}%), {state}"
         )
+    if verbosity > 0 and baselines is not None and baselines.active:
+        lines.extend(_baseline_details(baselines))
     lines.extend(_next_steps(ledger, budget))
+    if baselines is not None:
+        lines.extend(_baseline_next_steps(baselines))
     return lines
+
+
+def _baseline_line(baselines: BaselineRun) -> str:
+    counts = baselines.counts()
+    line = (
+        f"baselines: {counts['compared']} compared ({counts['improved']} improved, {counts['held']} held, "
+        f"{counts['regressed']} regressed), {counts['recorded']} recorded, {counts['stale']} stale"
+    )
+    if counts["missing"]:
+        line += f", {counts['missing']} missing"
+    return line + f", {counts['unused']} {'removed as unused' if baselines.update else 'unused'}"
+
+
+def _baseline_details(baselines: BaselineRun) -> list[str]:
+    lines = ["baselines in detail:"]
+    for result in sorted(baselines.results, key=lambda result: (result["file"], result["key"])):
+        lines.append(f"  {result['status'].upper():9}  {result['key']}  ({result['file']})")
+    for path, key in baselines.unused:
+        lines.append(f"  {'UNUSED':9}  {key}  ({path})")
+    return lines
+
+
+def _baseline_next_steps(baselines: BaselineRun) -> list[str]:
+    counts = baselines.counts()
+    steps = []
+    if counts["missing"] or counts["stale"]:
+        steps.append(
+            f"next: {counts['missing']} missing and {counts['stale']} stale baselines: record them with "
+            "--jury-baseline-update, then review and commit the __llm_baselines__ files."
+        )
+    if counts["unused"] and not baselines.update:
+        steps.append(
+            f"next: {_plural(counts['unused'], 'baseline')} no test uses; remove them with "
+            "--jury-baseline-update (run -v to list them)."
+        )
+    return steps
 
 
 def _model_table(ledger: Ledger) -> list[str]:
@@ -226,7 +281,9 @@ def junit_properties(record: dict[str, Any]) -> list[tuple[str, object]]:
     ]
 
 
-def write_outputs(ledger: Ledger, budget: BudgetState | None, report_path: Path | None) -> list[str]:
+def write_outputs(
+    ledger: Ledger, budget: BudgetState | None, report_path: Path | None, baselines: BaselineRun | None = None
+) -> list[str]:
     """Write the JSON report (when asked for) and the GitHub step summary (when GITHUB_STEP_SUMMARY is
     set); return what could not be written, for the terminal summary.
 
@@ -237,7 +294,7 @@ def write_outputs(ledger: Ledger, budget: BudgetState | None, report_path: Path 
         from pytest_llmonpy.report_schema import report_json  # pydantic: only when a report is asked for
 
         try:
-            write_atomically(report_path, report_json(ledger, budget))
+            write_atomically(report_path, report_json(ledger, budget, baselines))
         except OSError as exc:
             problems.append(f"could not write the JSON report {report_path}: {exc}")
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")

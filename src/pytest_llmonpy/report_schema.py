@@ -11,13 +11,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from pytest_llmonpy.baselines import BaselineRun
 from pytest_llmonpy.ledger import Ledger, Money
 from pytest_llmonpy.report import BudgetState
 
 
 class ReportVote(BaseModel):
     model: str
-    vote: Literal["pass", "fail", "abstain"]
+    # pass/fail: a verdict; first/second/tie: one pairwise call, by the position of the output it chose
+    vote: Literal["pass", "fail", "abstain", "first", "second", "tie"]
     reason: str
     tokens_in: int
     tokens_out: int
@@ -89,6 +91,31 @@ class ReportTotals(BaseModel):
     blocked_by_budget: int
 
 
+class ReportPairVote(BaseModel):
+    model: str
+    vote: Literal["a", "b", "tie", "abstain"]
+    calls: list[ReportVote]  # a shown first, then b shown first
+
+
+class ReportComparison(BaseModel):
+    test_id: str | None
+    criteria: str
+    winner: Literal["a", "b", "tie"]
+    hung: bool
+    quorum: str
+    required: int
+    cost_usd: float | None
+    cached: bool
+    votes: list[ReportPairVote]
+
+
+class ReportBaseline(BaseModel):
+    file: str
+    key: str
+    status: Literal["improved", "held", "regressed", "recorded", "stale", "missing", "unused"]
+    comparison: ReportComparison | None = None  # a = the current output, b = the accepted baseline
+
+
 class JuryReport(BaseModel):
     """The `--jury-report` file. `schema_version` changes when a field changes meaning or goes away."""
 
@@ -99,13 +126,33 @@ class JuryReport(BaseModel):
     models: list[ReportModel]
     tests: list[ReportTest]
     verdicts: list[ReportVerdict]
+    comparisons: list[ReportComparison] = []
+    baselines: list[ReportBaseline] = []
 
 
 def _cost(total: Money) -> ReportCost:
     return ReportCost(usd=round(total.usd, 9), unpriced_calls=total.unpriced)
 
 
-def build_report(ledger: Ledger, budget: BudgetState | None) -> JuryReport:
+def _baselines(baselines: BaselineRun | None) -> list[ReportBaseline]:
+    if baselines is None:
+        return []
+    found = [
+        ReportBaseline(
+            file=result["file"],
+            key=result["key"],
+            status=result["status"],
+            comparison=result["comparison"] and ReportComparison.model_validate(result["comparison"]),
+        )
+        for result in baselines.results
+    ]
+    found += [ReportBaseline(file=path, key=key, status="unused") for path, key in baselines.unused]
+    return sorted(found, key=lambda baseline: (baseline.file, baseline.key))
+
+
+def build_report(
+    ledger: Ledger, budget: BudgetState | None, baselines: BaselineRun | None = None
+) -> JuryReport:
     outcomes = ledger.outcomes()
     tokens_in, tokens_out = ledger.tokens()
     return JuryReport(
@@ -160,13 +207,18 @@ def build_report(ledger: Ledger, budget: BudgetState | None) -> JuryReport:
             for _, t in sorted(ledger.tests.items())
         ],
         verdicts=[ReportVerdict.model_validate(v) for v in ledger.verdicts_in_order()],
+        comparisons=[ReportComparison.model_validate(c) for c in ledger.comparisons_in_order()],
+        baselines=_baselines(baselines),
     )
 
 
-def report_json(ledger: Ledger, budget: BudgetState | None) -> str:
+def report_json(ledger: Ledger, budget: BudgetState | None, baselines: BaselineRun | None = None) -> str:
     # Pydantic's JSON encoder escapes what must be escaped; untrusted reasons stay valid JSON strings.
     return (
-        json.dumps(build_report(ledger, budget).model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+        json.dumps(
+            build_report(ledger, budget, baselines).model_dump(mode="json"), indent=2, ensure_ascii=False
+        )
+        + "\n"
     )
 
 

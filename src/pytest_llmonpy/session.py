@@ -9,8 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pytest_llmonpy.baselines import BaselineRun
 from pytest_llmonpy.jury import Jury
-from pytest_llmonpy.ledger import Ledger, verdict_record
+from pytest_llmonpy.ledger import Ledger, comparison_record, verdict_record
 from pytest_llmonpy.quorum import Quorum
 from pytest_llmonpy.settings import (
     DEFAULT_CACHE_DIR,
@@ -130,6 +131,7 @@ class RunOptions:
     report_path: Path | None = None
     run_id: str = "local"
     is_worker: bool = False
+    baseline_update: bool = False  # --jury-baseline-update: record baselines instead of comparing
 
 
 class JurySession:
@@ -139,9 +141,20 @@ class JurySession:
         self.settings = settings
         self.options = options
         self.ledger = Ledger()
+        self.baselines = BaselineRun(update=options.baseline_update)
+        # Per baseline file, the tests this process collected in its module (see BaselineRun).
+        self.baseline_tests: dict[str, list[str]] = {}
         self._caller: JudgeCaller | None = None
         self._cache: VerdictCache | None = None
         self._budget: RunBudget | None = None
+
+    @staticmethod
+    def lock_directory() -> Path:
+        """Cross-process locks (diskcache) shared by every pytest run of this user on this machine."""
+        return (
+            Path(tempfile.gettempdir())
+            / f"pytest-llmonpy-locks-{os.getuid() if hasattr(os, 'getuid') else 0}"
+        )
 
     def cache(self) -> VerdictCache:
         if self._cache is None:
@@ -173,9 +186,13 @@ class JurySession:
     @staticmethod
     def test_record(jury: Jury) -> dict[str, object] | None:
         """What a test's report carries to the controller; None when the test judged nothing."""
-        if not jury.verdicts and not jury.blocked_by_budget:
+        if not jury.verdicts and not jury.comparisons and not jury.blocked_by_budget:
             return None
-        return {"verdicts": [verdict_record(v) for v in jury.verdicts], "blocked": jury.blocked_by_budget}
+        return {
+            "verdicts": [verdict_record(v) for v in jury.verdicts],
+            "comparisons": [comparison_record(c) for c in jury.comparisons],
+            "blocked": jury.blocked_by_budget,
+        }
 
     def budget_state(self) -> BudgetState | None:
         budget = self.budget()

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pytest_llmonpy.quorum import Outcome
+from pytest_llmonpy.quorum import Outcome, Winner
 from pytest_llmonpy.untrusted import printable
 
-VoteValue = Literal["pass", "fail", "abstain"]
+# "pass"/"fail" answer a verdict; "first"/"second"/"tie" answer one pairwise call (by position).
+VoteValue = Literal["pass", "fail", "abstain", "first", "second", "tie"]
+PairVoteValue = Literal["a", "b", "tie", "abstain"]
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,92 @@ class Verdict:
         return f"<Verdict {self.outcome.upper()} ({self.tally()}) for {printable(self.criteria, 80)!r}>"
 
 
+@dataclass(frozen=True)
+class PairVote:
+    """One judge's vote on a pair, asked in both orders: `calls` are (a shown first, b shown first).
+
+    A judge whose two answers disagree (it followed the position, not the content) votes "tie".
+    """
+
+    model: str
+    calls: tuple[Vote, Vote]
+
+    @property
+    def vote(self) -> PairVoteValue:
+        a_first, b_first = self.calls
+        if a_first.vote == "abstain" or b_first.vote == "abstain":
+            return "abstain"
+        as_shown = {"first": "a", "second": "b", "tie": "tie"}
+        swapped = {"first": "b", "second": "a", "tie": "tie"}
+        one, other = as_shown.get(a_first.vote, "tie"), swapped.get(b_first.vote, "tie")
+        return one if one == other else "tie"  # type: ignore[return-value]
+
+    @property
+    def cost_usd(self) -> float | None:
+        costs = [call.cost_usd for call in self.calls]
+        return None if None in costs else sum(cost or 0.0 for cost in costs)
+
+    def describe(self) -> str:
+        a_first, b_first = self.calls
+        return (
+            f"{self.model}: {self.vote.upper()} (a shown first: {_pair_answer(a_first, 'a', 'b')}; "
+            f"b shown first: {_pair_answer(b_first, 'b', 'a')})"
+        )
+
+
+def _pair_answer(call: Vote, first: str, second: str) -> str:
+    if call.vote == "abstain":
+        return f"abstained - {printable(call.error or '', 160)}"
+    picked = {"first": first, "second": second}.get(call.vote, "tie")
+    return f"{picked}" + (f" - {printable(call.reason, 160)}" if call.reason else "")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The jury's comparison of output `a` with output `b` against criteria; `winner` is a, b or tie."""
+
+    criteria: str
+    winner: Winner
+    votes: tuple[PairVote, ...]
+    quorum: str
+    required: int
+    a_preview: str = ""
+    b_preview: str = ""
+    hung: bool = False
+    test_id: str | None = field(default=None, compare=False)
+
+    @property
+    def cost_usd(self) -> float | None:
+        costs = [vote.cost_usd for vote in self.votes]
+        return None if None in costs else sum(cost or 0.0 for cost in costs)
+
+    @property
+    def cached(self) -> bool:
+        return bool(self.votes) and all(call.cached for vote in self.votes for call in vote.calls)
+
+    def count(self, value: PairVoteValue) -> int:
+        return sum(1 for vote in self.votes if vote.vote == value)
+
+    def tally(self) -> str:
+        return (
+            f"{self.count('a')} for a, {self.count('b')} for b, {self.count('tie')} tie, "
+            f"{self.count('abstain')} abstain; "
+            f"quorum {self.quorum} needs {self.required} of {len(self.votes)}"
+        )
+
+    def explain(self) -> str:
+        outcome = "HUNG" if self.hung else f"winner {self.winner.upper()}"
+        lines = [f"jury comparison, {outcome}: {printable(self.criteria, 200)}", f"  votes: {self.tally()}"]
+        if self.a_preview or self.b_preview:
+            lines.append(f"  a: {printable(self.a_preview, 200)}")
+            lines.append(f"  b: {printable(self.b_preview, 200)}")
+        lines.extend(f"  - {vote.describe()}" for vote in self.votes)
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<Comparison winner={self.winner} ({self.tally()}) for {printable(self.criteria, 80)!r}>"
+
+
 class JuryError(Exception):
     """Base class of the errors a jury raises."""
 
@@ -106,7 +194,7 @@ class HungJuryError(JuryError):
     Not an AssertionError: an outage says nothing about the quality of the output.
     """
 
-    def __init__(self, verdict: Verdict) -> None:
+    def __init__(self, verdict: Verdict | Comparison) -> None:
         self.verdict = verdict
         super().__init__(
             "the jury is hung: the outcome depends on judges that abstained.\n"
