@@ -59,6 +59,23 @@ def test_compare_asks_every_judge_in_both_orders_and_caches_each_order(
     if not run_jury.xdist:  # type: ignore[attr-defined]
         assert "CACHED True" in rerun.stdout.str()
 
+    # Replay never calls a judge: a pair never recorded is a clear error naming both outputs.
+    pytester.makepyfile(
+        """
+        def test_pair(jury):
+            jury.compare("summary v3", "summary v1", "Covers the main finding", input="article")
+        """
+    )
+    replay = run_jury(JUDGES, "--jury-mode=replay")
+    replay.assert_outcomes(failed=1)
+    replay.stdout.fnmatch_lines(
+        [
+            "*ReplayMissError: no recorded verdict in * for judges 'judge-a', 'judge-b', 'judge-c'*",
+            "*comparing: summary v3 | with: summary v1",
+        ]
+    )
+    assert len(llm_server.pair_calls()) == 6
+
 
 def test_a_judge_that_always_picks_the_first_position_votes_tie(
     pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury

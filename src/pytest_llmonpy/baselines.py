@@ -25,6 +25,7 @@ BASELINE_DIR = "__llm_baselines__"
 FILE_VERSION = 1
 UPDATE_FLAG = "--jury-baseline-update"
 Status = Literal["improved", "held", "regressed", "recorded", "stale", "missing"]
+OUTCOME_OF_WINNER: dict[str, Status] = {"a": "improved", "b": "regressed", "tie": "held"}
 # The case fields a baseline keeps next to its output; when one differs the baseline is stale.
 CASE_FIELDS = ("criteria", "input", "reference")
 
@@ -137,7 +138,7 @@ class BaselineChecks:
     ) -> Comparison | None:
         """The jury's comparison of `output` (a) with the accepted baseline (b).
 
-        Returns None when the output was recorded ({UPDATE_FLAG}) or equals the baseline.
+        Returns None when the output was recorded (--jury-baseline-update) or equals the baseline.
         Fails the test when there is no baseline, or when its criteria/input/reference differ (stale).
         """
         __tracebackhide__ = True
@@ -182,7 +183,7 @@ class BaselineChecks:
             input=current.get("input"),
             reference=current.get("reference"),
         )
-        status: Status = {"a": "improved", "b": "regressed", "tie": "held"}[comparison.winner]  # type: ignore[assignment]
+        status = OUTCOME_OF_WINNER[comparison.winner]
         self._note(key, status, comparison=comparison)
         return comparison
 
@@ -283,8 +284,8 @@ class BaselineRun:
                 continue  # reported by the tests that read it
             used = self.used.get(path, {})
             for key in sorted(entries):
-                test = key.split("#", 1)[0]
-                if test not in tests or (test in used and key not in used[test]):
+                test = _owner(key, tests)
+                if test is None or (test in used and key not in used[test]):
                     self.unused.append((path, key))
 
     def write(self, lock_dir: Path) -> None:
@@ -302,6 +303,14 @@ class BaselineRun:
                 write_baselines(Path(path), recorded, removed, lock_dir)
             except (BaselineError, OSError) as exc:
                 self.problems.append(f"baselines not written to {path}: {exc}")
+
+
+def _owner(key: str, tests: set[str]) -> str | None:
+    """The collected test an entry belongs to (node ids may themselves contain '#')."""
+    if key in tests:
+        return key
+    owners = [test for test in tests if key.startswith(test + "#")]
+    return max(owners, key=len) if owners else None
 
 
 def write_baselines(
