@@ -49,7 +49,7 @@ def test_compare_asks_every_judge_in_both_orders_and_caches_each_order(
         assert shown == [("summary v1", "summary v2"), ("summary v2", "summary v1")]
     assert all("<input>\narticle\n</input>" in call.body["messages"][1]["content"] for call in calls)
     result.stdout.fnmatch_lines(
-        ["comparisons: 1 (1 won by a, 0 by b, 0 ties)", "judge calls: 6 live, 0 cached*"]
+        ["comparisons: 1 (1 won by a, 0 by b, 0 ties, 0 hung)", "judge calls: 6 live, 0 cached*"]
     )
 
     rerun = run_jury(JUDGES, "-s")
@@ -205,8 +205,19 @@ def test_two(llm_baseline):
         "test_two#long",
         "test_two#short",
     ]
+    # Selecting one test by node id says nothing about the others: nothing is removed.
+    run_jury(JUDGES, UPDATE, "test_flow.py::test_summary").assert_outcomes(passed=1)
+    assert sorted(baseline_entries(pytester, "test_flow")) == [
+        "test_summary",
+        "test_two#long",
+        "test_two#short",
+    ]
     run_jury(JUDGES, UPDATE).assert_outcomes(passed=2)
     assert sorted(baseline_entries(pytester, "test_flow")) == ["test_summary", "test_two#short"]
+    # A test that no longer asks for llm_baseline at all leaves its baselines unused.
+    pytester.makepyfile(test_flow=FLOW + "\ndef test_two():\n    pass\n")
+    run_jury(JUDGES, UPDATE).assert_outcomes(passed=2)
+    assert sorted(baseline_entries(pytester, "test_flow")) == ["test_summary"]
 
 
 def test_stale_and_malformed_baselines_are_clear_errors_and_nothing_is_overwritten(
@@ -231,9 +242,11 @@ def test_stale_and_malformed_baselines_are_clear_errors_and_nothing_is_overwritt
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*AssertionError: baseline 'test_answer' in *test_stale.json is stale: its criteria differ "
-            "from the test's, so comparing would be meaningless. Re-record it with "
+            "*AssertionError: baseline 'test_answer' in *test_stale.json is stale: the test's criteria "
+            "changed since it was recorded, so comparing would be meaningless. Re-record it with "
             "--jury-baseline-update.",
+            "*  baseline criteria: Is polite",
+            "*  test criteria: Is polite and short",
             "*baselines: 0 compared (*), 0 recorded, 1 stale, 0 unused",
         ]
     )

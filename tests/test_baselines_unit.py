@@ -49,8 +49,10 @@ def test_decide_pair_gives_a_side_the_win_only_with_the_quorum(judges: int) -> N
             assert outcome == "tie"
 
 
-def test_a_low_quorum_met_by_both_sides_is_a_tie() -> None:
+def test_a_low_quorum_met_by_both_sides_is_a_tie_and_abstentions_that_could_do_so_hang_it() -> None:
     assert decide_pair(1, a_wins=1, b_wins=1, abstains=0) == "tie"
+    assert decide_pair(1, a_wins=1, b_wins=0, abstains=2) == "hung"  # the abstainers could have voted b
+    assert decide_pair(2, a_wins=2, b_wins=0, abstains=1) == "a"  # b cannot reach 2
 
 
 @pytest.mark.parametrize(

@@ -106,7 +106,7 @@ def _shape_problem(data: object) -> str | None:
             return f'entry {key!r}: "criteria" must be a string'
         for name in ("input", "reference"):
             if name in entry and not isinstance(entry[name], str):
-                return f"entry {key!r}: {name!r} must be a string"
+                return f'entry {key!r}: "{name}" must be a string'
     return None
 
 
@@ -120,12 +120,12 @@ def render_baselines(entries: dict[str, dict[str, Any]]) -> str:
 class BaselineChecks:
     """The `llm_baseline` fixture's object: compares a test's outputs with its accepted baselines."""
 
-    jury: Jury
+    jury: Jury = field(repr=False)
     module: Path
     test_name: str
     update: bool = False
-    results: list[dict[str, Any]] = field(default_factory=list)
-    _files: dict[Path, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    results: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    _files: dict[Path, dict[str, dict[str, Any]]] = field(default_factory=dict, repr=False)
 
     def compare_to_baseline(
         self,
@@ -167,12 +167,14 @@ class BaselineChecks:
         differ = [name for name in CASE_FIELDS if accepted.get(name) != current.get(name)]
         if differ:
             self._note(key, "stale")
-            raise AssertionError(
-                f"baseline {key!r} in {path} is stale: its {', '.join(differ)} differ from the test's, so "
-                f"comparing would be meaningless. Re-record it with {UPDATE_FLAG}.\n"
-                f"  baseline criteria: {printable(accepted.get('criteria', ''), 200)}\n"
-                f"  test criteria: {printable(current['criteria'], 200)}"
-            )
+            lines = [
+                f"baseline {key!r} in {path} is stale: the test's {' and '.join(differ)} changed since it "
+                f"was recorded, so comparing would be meaningless. Re-record it with {UPDATE_FLAG}."
+            ]
+            for name in differ:
+                lines.append(f"  baseline {name}: {printable(str(accepted.get(name)), 200)}")
+                lines.append(f"  test {name}: {printable(str(current.get(name)), 200)}")
+            raise AssertionError("\n".join(lines))
         if entry_output(accepted) == entry_output(current):
             self._note(key, "held")  # the same text cannot be worse: no judge is asked
             return None
@@ -260,11 +262,16 @@ class BaselineRun:
             self.collected.setdefault(path, set()).update(tests)
 
     def add_test(self, record: dict[str, Any], passed: bool) -> None:
-        self.results.extend(record["results"])
+        # A failing test's outputs are not accepted as baselines, even with --jury-baseline-update.
+        self.results.extend(r for r in record["results"] if passed or r["status"] != "recorded")
         if passed:
             # Only a test that ran to the end proves which of its names it no longer uses.
             keys = {result["key"] for result in record["results"]}
             self.used.setdefault(record["file"], {})[record["test"]] = keys
+
+    def add_passed(self, file: str, test: str) -> None:
+        """A test that passed; unless its baseline record says otherwise, it used no baseline."""
+        self.used.setdefault(file, {}).setdefault(test, set())
 
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(("improved", "held", "regressed", "recorded", "stale", "missing"), 0)
@@ -329,7 +336,8 @@ def write_baselines(
         diskcache.Lock(locks, f"baselines:{path.resolve()}", expire=60),
     ):
         entries = read_baselines(path)
-        merged = {key: value for key, value in entries.items() if key not in set(removed)}
+        dropped = set(removed)
+        merged = {key: value for key, value in entries.items() if key not in dropped}
         merged.update(recorded)
         if merged == entries:
             return False

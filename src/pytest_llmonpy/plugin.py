@@ -183,12 +183,20 @@ def llm_baseline(request: pytest.FixtureRequest, jury: Jury) -> BaselineChecks:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # Before -k/-m deselection: a deselected test still exists, so its baselines are not unused.
+    # Before -k/-m/--deselect: a deselected test still exists, so its baselines are not unused. A run
+    # that selects tests by node id or reruns failures (--lf, --sw) collects only part of a module:
+    # those modules (or the whole run) are left out of the search for unused baselines.
+    if config.getoption("lf", False) or config.getoption("stepwise", False):
+        return
+    narrowed = {
+        Path(config.invocation_params.dir, arg.split("::", 1)[0]) for arg in config.args if "::" in arg
+    }
     collected: dict[str, list[str]] = {}
     exists: dict[Path, bool] = {}
     for item in items:
-        path = baseline_file(Path(item.path))
-        if exists.setdefault(path, path.is_file()):
+        module = Path(item.path)
+        path = baseline_file(module)
+        if module not in narrowed and exists.setdefault(path, path.is_file()):
             collected.setdefault(str(path), []).append(item.nodeid.split("::", 1)[-1])
     config.stash[SESSION_KEY].baseline_tests = collected
 
@@ -251,6 +259,9 @@ class JuryReporting:
         record = getattr(report, REPORT_ATTRIBUTE, None)
         if isinstance(record, dict):
             self.session.ledger.add_test(report.nodeid, record)
+        if report.when == "call" and report.passed and "::" in report.nodeid:
+            module, test = report.nodeid.split("::", 1)
+            self.session.baselines.add_passed(str(baseline_file(self.config.rootpath / module)), test)
         baselines = getattr(report, BASELINE_ATTRIBUTE, None)
         if isinstance(baselines, dict):
             self.session.baselines.add_test(baselines, passed=bool(baselines.get("passed")))

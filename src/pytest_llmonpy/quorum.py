@@ -79,15 +79,19 @@ def decide(required: int, passes: int, fails: int, abstains: int) -> Outcome:
 
 
 def decide_pair(required: int, a_wins: int, b_wins: int, abstains: int) -> Winner | Literal["hung"]:
-    """Decide a comparison: a side wins with `required` votes; ties and split juries are a tie.
+    """Decide a comparison: a side wins with `required` votes and the other side without them;
+    anything else (no side, or both sides under a low quorum) is a tie.
 
-    Hung when the missing votes (abstentions) could still have given one side the quorum.
+    Hung when the abstentions, voting any way, could have changed that result.
     """
-    a_decides, b_decides = a_wins >= required, b_wins >= required
-    if a_decides != b_decides:
-        return "a" if a_decides else "b"
-    if a_decides:
-        return "tie"  # a quorum below half can be met by both sides: they cancel out
-    if abstains and max(a_wins, b_wins) + abstains >= required:
-        return "hung"
-    return "tie"
+
+    def winner(a: int, b: int) -> Winner:
+        a_decides, b_decides = a >= required, b >= required
+        return "a" if a_decides and not b_decides else "b" if b_decides and not a_decides else "tie"
+
+    results = {
+        winner(a_wins + to_a, b_wins + to_b)
+        for to_a in range(abstains + 1)
+        for to_b in range(abstains - to_a + 1)
+    }
+    return results.pop() if len(results) == 1 else "hung"

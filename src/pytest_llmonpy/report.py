@@ -65,10 +65,10 @@ def summary_lines(
     # The verdict line, unless the run only compared outputs (it would read "0 passed, 0 failed").
     lines = [_verdict_line(ledger)] if ledger.verdicts or not (ledger.comparisons or baselines_active) else []
     if ledger.comparisons:
-        winners = [comparison["winner"] for comparison in ledger.comparisons]
+        winners = [c["winner"] if not c["hung"] else "hung" for c in ledger.comparisons]
         lines.append(
             f"comparisons: {len(winners)} ({winners.count('a')} won by a, {winners.count('b')} by b, "
-            f"{_plural(winners.count('tie'), 'tie')})"
+            f"{_plural(winners.count('tie'), 'tie')}, {winners.count('hung')} hung)"
         )
     if baselines is not None and baselines.active:
         lines.append(_baseline_line(baselines))
@@ -163,6 +163,8 @@ def _model_table(ledger: Ledger) -> list[str]:
 
 
 def _verdict_details(ledger: Ledger) -> list[str]:
+    if not ledger.verdicts:
+        return []
     lines = ["verdicts in detail:"]
     for verdict in ledger.verdicts_in_order():
         lines.append(
@@ -181,7 +183,7 @@ def _next_steps(ledger: Ledger, budget: BudgetState | None) -> list[str]:
             f"next: {_plural(ledger.blocked(), 'check')} got no verdict because the budget ran out; "
             "raise --jury-max-cost or re-run to reuse the cached verdicts."
         ]
-    if ledger.outcomes()["hung"]:
+    if ledger.outcomes()["hung"] or any(comparison["hung"] for comparison in ledger.comparisons):
         return [
             "next: hung juries depend on judges that abstained; see each judge's error in the failures above."
         ]

@@ -6,6 +6,7 @@ Kept apart from report.py so that a run without a JSON report never imports pyda
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import Any, Literal
 
@@ -134,19 +135,29 @@ def _cost(total: Money) -> ReportCost:
     return ReportCost(usd=round(total.usd, 9), unpriced_calls=total.unpriced)
 
 
+def _relative(path: str) -> str:
+    """Paths relative to where pytest ran, so reports compare across machines and CI runners."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return path
+
+
 def _baselines(baselines: BaselineRun | None) -> list[ReportBaseline]:
     if baselines is None:
         return []
     found = [
         ReportBaseline(
-            file=result["file"],
+            file=_relative(result["file"]),
             key=result["key"],
             status=result["status"],
             comparison=result["comparison"] and ReportComparison.model_validate(result["comparison"]),
         )
         for result in baselines.results
     ]
-    found += [ReportBaseline(file=path, key=key, status="unused") for path, key in baselines.unused]
+    found += [
+        ReportBaseline(file=_relative(path), key=key, status="unused") for path, key in baselines.unused
+    ]
     return sorted(found, key=lambda baseline: (baseline.file, baseline.key))
 
 
