@@ -5,12 +5,13 @@ No pytest import here: the plugin wires a Jury into the `jury` fixture.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING
 
 from pytest_llmonpy.prompts import Case, PairCase
-from pytest_llmonpy.quorum import decide, decide_pair
+from pytest_llmonpy.quorum import Outcome, decide, decide_pair, first_batch, settled
 from pytest_llmonpy.settings import NO_JUDGES_HELP, JurySettings
 from pytest_llmonpy.untrusted import printable
 from pytest_llmonpy.verdict import (
@@ -86,17 +87,20 @@ class Jury:
         """Judge `output` against `criteria`; returns the Verdict without raising on failure."""
         __tracebackhide__ = True
         case, required = self._prepare(output, criteria, input, reference, context)
-        known, missing = self._recall(case)
-        if missing:
-            self._check_budget()
-            try:
-                live = self._caller().judge_all(
-                    missing, case, self.settings.api_base, self.settings.timeout_s
-                )
-            except JuryConfigError as exc:
-                raise JuryConfigError(str(exc)) from None
-            known.update(self._remember(case, live))
-        return self._conclude(case, required, known)
+        rounds = self._rounds(case, required)
+        try:
+            batch = next(rounds)
+            while True:
+                try:
+                    live = self._caller().judge_all(
+                        batch, case, self.settings.api_base, self.settings.timeout_s
+                    )
+                except JuryConfigError as exc:
+                    raise JuryConfigError(str(exc)) from None
+                batch = rounds.send(live)
+        except StopIteration as done:
+            verdict: Verdict = done.value
+        return self._conclude(verdict)
 
     async def acheck(
         self,
@@ -110,17 +114,20 @@ class Jury:
         """Async twin of `check`, for async tests."""
         __tracebackhide__ = True
         case, required = self._prepare(output, criteria, input, reference, context)
-        known, missing = self._recall(case)
-        if missing:
-            self._check_budget()
-            try:
-                live = await self._caller().ajudge_all(
-                    missing, case, self.settings.api_base, self.settings.timeout_s
-                )
-            except JuryConfigError as exc:
-                raise JuryConfigError(str(exc)) from None
-            known.update(self._remember(case, live))
-        return self._conclude(case, required, known)
+        rounds = self._rounds(case, required)
+        try:
+            batch = next(rounds)
+            while True:
+                try:
+                    live = await self._caller().ajudge_all(
+                        batch, case, self.settings.api_base, self.settings.timeout_s
+                    )
+                except JuryConfigError as exc:
+                    raise JuryConfigError(str(exc)) from None
+                batch = rounds.send(live)
+        except StopIteration as done:
+            verdict: Verdict = done.value
+        return self._conclude(verdict)
 
     def assert_passes(
         self,
@@ -337,24 +344,85 @@ class Jury:
         )
         return "\n".join(lines)
 
-    def _conclude(self, case: Case, required: int, known: dict[str, Vote]) -> Verdict:
+    def _rounds(self, case: Case, required: int) -> Generator[tuple[str, ...], list[Vote], Verdict]:
+        """The judging plan: yields each batch of judges to ask live, receives their votes, returns the
+        Verdict. Sync and async checks drive the same plan; only the calling differs.
+
+        parallel asks every judge not in the cache at once. frugal asks the fewest judges whose
+        agreement settles the quorum, then the rest only while the outcome is open; the outcome is then
+        the one parallel would give for the same votes (quorum.settled), and the judges not asked are
+        recorded as "not_needed".
+        """
         __tracebackhide__ = True
-        votes = [known[model] for model in self.settings.judges]
-        outcome = decide(
-            required,
-            passes=sum(v.vote == "pass" for v in votes),
-            fails=sum(v.vote == "fail" for v in votes),
-            abstains=sum(v.vote == "abstain" for v in votes),
-        )
+        judges = self.settings.judges
+        votes = yield from self._ask_until_settled(case, judges, required)
+        outcome = self._outcome(required, votes)
         verdict = Verdict(
             criteria=case.criteria,
             outcome=outcome,
-            votes=tuple(votes),
+            votes=tuple(votes.get(model, Vote(model, "not_needed")) for model in judges),
             quorum=str(self.settings.quorum),
             required=required,
             output_preview=case.output[:300],
             test_id=self.test_id,
         )
+        escalation = self.settings.escalation
+        split = any(v.vote == "pass" for v in votes.values()) and any(
+            v.vote == "fail" for v in votes.values()
+        )
+        if escalation and (outcome == "hung" or split):
+            try:
+                escalation_required = self.settings.quorum.required(len(escalation))
+            except ValueError as exc:
+                raise JuryConfigError(f"jury_escalation: {exc}") from None
+            decisive = yield from self._ask_until_settled(case, escalation, escalation_required, every=True)
+            verdict = dataclasses.replace(
+                verdict,
+                outcome=self._outcome(escalation_required, decisive),
+                required=escalation_required,
+                escalation=tuple(decisive[model] for model in escalation),
+                escalated="hung" if outcome == "hung" else "split",
+            )
+        return verdict
+
+    def _ask_until_settled(
+        self, case: Case, judges: tuple[str, ...], required: int, *, every: bool = False
+    ) -> Generator[tuple[str, ...], list[Vote], dict[str, Vote]]:
+        __tracebackhide__ = True
+        votes = self._cached_votes(case, judges)
+        pending = [model for model in judges if model not in votes]
+        frugal = self.settings.strategy == "frugal" and not every
+        size = max(first_batch(required, len(judges)) - len(votes), 1) if frugal else len(pending)
+        while pending and (not frugal or self._settled(required, len(judges), votes) is None):
+            batch, pending = tuple(pending[:size]), pending[size:]
+            if self.settings.mode == "replay":
+                raise ReplayMissError(self._replay_miss_message(case, batch, self._cache()))
+            self._check_budget()
+            live = yield batch
+            votes.update(self._remember(case, live))
+            size = len(pending)  # a second round asks everyone left: two rounds at most
+        return votes
+
+    @staticmethod
+    def _settled(required: int, judges: int, votes: dict[str, Vote]) -> str | None:
+        counts = [sum(v.vote == value for v in votes.values()) for value in ("pass", "fail", "abstain")]
+        return settled(required, judges, *counts)
+
+    @staticmethod
+    def _outcome(required: int, votes: dict[str, Vote]) -> Outcome:
+        return decide(
+            required,
+            passes=sum(v.vote == "pass" for v in votes.values()),
+            fails=sum(v.vote == "fail" for v in votes.values()),
+            abstains=sum(v.vote == "abstain" for v in votes.values()),
+        )
+
+    def _cached_votes(self, case: Case, judges: tuple[str, ...]) -> dict[str, Vote]:
+        cache = self._cache() if self.settings.mode in ("record", "replay") else None
+        return cache.get_many(judges, case) if cache is not None else {}
+
+    def _conclude(self, verdict: Verdict) -> Verdict:
+        __tracebackhide__ = True
         self.verdicts.append(verdict)
         if verdict.hung:
             self._raised.add(id(verdict))

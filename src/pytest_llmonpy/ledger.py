@@ -34,6 +34,8 @@ def verdict_record(verdict: Verdict) -> dict[str, Any]:
         "cost_usd": verdict.cost_usd,
         "cached": verdict.cached,
         "votes": [vote_record(vote) for vote in verdict.votes],
+        "escalation": [vote_record(vote) for vote in verdict.escalation],
+        "escalated": verdict.escalated,
     }
 
 
@@ -87,6 +89,12 @@ class ModelTotals:
     tokens_out: int = 0
     spent: Money = field(default_factory=Money)
     saved: Money = field(default_factory=Money)
+    not_needed: int = 0  # judges the frugal strategy did not have to ask
+
+    def typical_cost(self) -> float | None:
+        """The mean cost of this model's priced calls in the run (live or cached), None if none."""
+        calls = self.live_calls + self.cached_calls - self.spent.unpriced - self.saved.unpriced
+        return (self.spent.usd + self.saved.usd) / calls if calls > 0 else None
 
 
 @dataclass
@@ -117,7 +125,7 @@ class Ledger:
         for verdict in record.get("verdicts", []):
             self.verdicts.append(verdict)
             test.outcomes[verdict["outcome"]] += 1
-            for vote in verdict["votes"]:
+            for vote in [*verdict["votes"], *verdict.get("escalation", [])]:
                 self._add_vote(test, vote)
         for comparison in record.get("comparisons", []):
             self.comparisons.append(comparison)
@@ -127,6 +135,9 @@ class Ledger:
 
     def _add_vote(self, test: TestTotals, vote: dict[str, Any]) -> None:
         model = self.models.setdefault(vote["model"], ModelTotals())
+        if vote["vote"] == "not_needed":
+            model.not_needed += 1  # never asked: no call, no cost (see not_needed_estimate)
+            return
         cost = vote["cost_usd"]
         if vote["cached"]:
             model.cached_calls += 1
@@ -159,6 +170,18 @@ class Ledger:
 
     def outcomes(self) -> Counter[str]:
         return Counter(verdict["outcome"] for verdict in self.verdicts)
+
+    def not_needed(self) -> tuple[int, Money]:
+        """Judge calls the strategy saved, and their estimated cost (each at its model's mean cost)."""
+        estimate = Money()
+        for model in self.models.values():
+            cost = model.typical_cost()
+            for _ in range(model.not_needed):
+                estimate.add(cost)
+        return sum(model.not_needed for model in self.models.values()), estimate
+
+    def escalations(self) -> int:
+        return sum(1 for verdict in self.verdicts if verdict.get("escalated"))
 
     def spent(self) -> Money:
         return Money.total(model.spent for model in self.models.values())

@@ -68,7 +68,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 default=False,
                 help="record llm_baseline outputs as the new baselines, and remove baselines no test uses",
             )
-        if name == "jury_judges":
+        if name in ("jury_judges", "jury_escalation", "jury_rate_limits"):
             # A TOML list in pyproject.toml, or one name per line in an ini file.
             parser.addini(name, help_text, type="linelist", default=None)
         else:

@@ -95,3 +95,24 @@ def decide_pair(required: int, a_wins: int, b_wins: int, abstains: int) -> Winne
         for to_b in range(abstains - to_a + 1)
     }
     return results.pop() if len(results) == 1 else "hung"
+
+
+def settled(required: int, judges: int, passes: int, fails: int, abstains: int) -> Outcome | None:
+    """The outcome once it no longer depends on the judges not yet asked, else None.
+
+    The frugal strategy stops asking as soon as this is not None; by construction the outcome is then
+    what `decide` gives for every possible set of votes from the judges not asked.
+    """
+    unknown = judges - passes - fails - abstains
+    if passes >= required:
+        return "passed"
+    if passes + abstains + unknown < required:
+        return "failed"
+    if unknown == 0:
+        return decide(required, passes, fails, abstains)
+    return None
+
+
+def first_batch(required: int, judges: int) -> int:
+    """How many judges the frugal strategy asks first: the fewest whose agreement decides either way."""
+    return min(judges, max(required, judges - required + 1))

@@ -81,6 +81,14 @@ def summary_lines(
     lines.append(f"total spent: {money(spent, live)}")
     if cached:
         lines.append(f"saved by the cache: {money(saved, cached)} ({_plural(cached, 'call')} not repeated)")
+    not_needed, estimate = ledger.not_needed()
+    if not_needed:
+        lines.append(
+            f"saved by the frugal strategy: about {money(estimate, not_needed)} "
+            f"({_plural(not_needed, 'judge call')} not needed)"
+        )
+    if ledger.escalations():
+        lines.append(f"escalated: {_plural(ledger.escalations(), 'split or hung verdict')}")
     if verbosity >= 0:
         if verbosity > 0:
             costliest = ledger.costliest_tests(None, everyone=True)

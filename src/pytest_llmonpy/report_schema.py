@@ -20,7 +20,8 @@ from pytest_llmonpy.report import BudgetState
 class ReportVote(BaseModel):
     model: str
     # pass/fail: a verdict; first/second/tie: one pairwise call, by the position of the output it chose
-    vote: Literal["pass", "fail", "abstain", "first", "second", "tie"]
+    # not_needed: the frugal strategy did not ask this judge (no call, no cost)
+    vote: Literal["pass", "fail", "abstain", "first", "second", "tie", "not_needed"]
     reason: str
     tokens_in: int
     tokens_out: int
@@ -40,6 +41,8 @@ class ReportVerdict(BaseModel):
     cost_usd: float | None
     cached: bool
     votes: list[ReportVote]
+    escalation: list[ReportVote] = []  # the escalation judges' votes, when the jury was split or hung
+    escalated: Literal["split", "hung"] | None = None
 
 
 class ReportCost(BaseModel):
@@ -57,6 +60,7 @@ class ReportModel(BaseModel):
     tokens_out: int
     spent: ReportCost
     saved: ReportCost
+    not_needed: int = 0  # calls the frugal strategy did not make
 
 
 class ReportTest(BaseModel):
@@ -90,6 +94,9 @@ class ReportTotals(BaseModel):
     spent: ReportCost
     saved: ReportCost
     blocked_by_budget: int
+    not_needed_calls: int = 0
+    not_needed_estimate: ReportCost | None = None  # each at its model's mean cost in this run
+    escalations: int = 0
 
 
 class ReportPairVote(BaseModel):
@@ -179,6 +186,9 @@ def build_report(
             spent=_cost(ledger.spent()),
             saved=_cost(ledger.saved()),
             blocked_by_budget=ledger.blocked(),
+            not_needed_calls=ledger.not_needed()[0],
+            not_needed_estimate=_cost(ledger.not_needed()[1]),
+            escalations=ledger.escalations(),
         ),
         budget=None
         if budget is None
@@ -198,6 +208,7 @@ def build_report(
                 tokens_out=m.tokens_out,
                 spent=_cost(m.spent),
                 saved=_cost(m.saved),
+                not_needed=m.not_needed,
             )
             for name, m in sorted(ledger.models.items())
         ],

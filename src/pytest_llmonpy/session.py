@@ -24,6 +24,7 @@ from pytest_llmonpy.settings import (
     parse_mode,
     parse_positive_float,
     parse_positive_int,
+    parse_strategy,
 )
 
 if TYPE_CHECKING:
@@ -47,6 +48,17 @@ OPTIONS: tuple[tuple[str, str], ...] = (
     ("jury_cache_dir", f"where verdicts are cached, relative to the rootdir (default {DEFAULT_CACHE_DIR})"),
     ("jury_max_cost", "run-wide judging budget in USD, shared by all xdist workers (default: none)"),
     ("jury_report", "write a JSON report of every verdict, vote and cost to this path"),
+    (
+        "jury_strategy",
+        "parallel (default): ask every judge at once; frugal: ask the fewest judges that can decide the "
+        "quorum, and more only while the outcome is open",
+    ),
+    ("jury_escalation", "judges asked when the jury is split or hung; their quorum decides (default: none)"),
+    (
+        "jury_rate_limits",
+        "per-model request limits shared by all workers and runs on this machine, e.g. "
+        "'openai/gpt-4o-mini=500/min, judge-a=10/s'",
+    ),
 )
 
 
@@ -109,7 +121,18 @@ def build_settings(value: Callable[[str], str | None]) -> JurySettings:
         parsed_mode = parse_mode(mode) if mode else DEFAULT_MODE
     except ValueError as exc:
         raise ValueError(f"jury_mode: {exc}") from None
+    strategy = get("jury_strategy")
+    try:
+        parsed_strategy = parse_strategy(strategy) if strategy else "parallel"
+    except ValueError as exc:
+        raise ValueError(f"jury_strategy: {exc}") from None
+    try:
+        escalation = parse_judges(get("jury_escalation"))
+    except ValueError as exc:
+        raise ValueError(f"jury_escalation: {exc}") from None
     return JurySettings(
+        strategy=parsed_strategy,
+        escalation=escalation,
         mode=parsed_mode,
         judges=judges,
         quorum=parsed_quorum,

@@ -15,7 +15,8 @@ from pytest_llmonpy.quorum import Quorum
 
 DEFAULT_CONCURRENCY = 16
 DEFAULT_TIMEOUT_S = 60.0
-MARKER_ARGUMENTS = ("judges", "quorum", "mode")
+MARKER_ARGUMENTS = ("judges", "quorum", "mode", "strategy", "escalate_to")
+STRATEGIES = ("parallel", "frugal")
 MODES = ("record", "replay", "refresh", "off")
 DEFAULT_MODE = "record"
 DEFAULT_CACHE_DIR = ".llmonpy"
@@ -38,6 +39,8 @@ class JurySettings:
     timeout_s: float = DEFAULT_TIMEOUT_S
     api_base: str | None = None
     mode: str = DEFAULT_MODE
+    strategy: str = "parallel"  # frugal: ask only as many judges as the quorum still needs
+    escalation: tuple[str, ...] = ()  # judges that decide when the jury is split or hung
 
     def with_marker(self, kwargs: Mapping[str, Any]) -> JurySettings:
         """Apply validated `@pytest.mark.jury(...)` arguments."""
@@ -48,6 +51,10 @@ class JurySettings:
             changes["quorum"] = Quorum.parse(kwargs["quorum"])
         if "mode" in kwargs:
             changes["mode"] = parse_mode(kwargs["mode"])
+        if "strategy" in kwargs:
+            changes["strategy"] = parse_strategy(kwargs["strategy"])
+        if "escalate_to" in kwargs:
+            changes["escalation"] = parse_judges(kwargs["escalate_to"])
         return dataclasses.replace(self, **changes)
 
 
@@ -85,6 +92,17 @@ def parse_judges(value: str | Iterable[str] | None) -> tuple[str, ...]:
     if duplicates:
         raise ValueError(f"judge(s) listed twice: {', '.join(duplicates)}; list each judge once")
     return tuple(names)
+
+
+def parse_strategy(value: object) -> str:
+    """One of STRATEGIES; the error lists them."""
+    strategy = value.strip().lower() if isinstance(value, str) else value
+    if strategy not in STRATEGIES:
+        raise ValueError(
+            f"invalid jury strategy {value!r}: use parallel (ask every judge at once) or frugal (ask only "
+            "as many judges as the quorum still needs)"
+        )
+    return str(strategy)
 
 
 def parse_mode(value: object) -> str:

@@ -9,7 +9,8 @@ from pytest_llmonpy.quorum import Outcome, Winner
 from pytest_llmonpy.untrusted import printable
 
 # "pass"/"fail" answer a verdict; "first"/"second"/"tie" answer one pairwise call (by position).
-VoteValue = Literal["pass", "fail", "abstain", "first", "second", "tie"]
+# "not_needed": the frugal strategy did not ask this judge, the outcome was already settled.
+VoteValue = Literal["pass", "fail", "abstain", "first", "second", "tie", "not_needed"]
 PairVoteValue = Literal["a", "b", "tie", "abstain"]
 
 
@@ -31,7 +32,7 @@ class Vote:
     def describe(self) -> str:
         """One line for failure messages: model, vote and reason (or the error of an abstention)."""
         detail = self.error if self.vote == "abstain" and self.error else self.reason
-        line = f"{self.model}: {self.vote.upper()}"
+        line = f"{self.model}: {self.vote.upper().replace('_', ' ')}"
         if detail:
             line += f" - {printable(detail)}"
         return line
@@ -48,6 +49,9 @@ class Verdict:
     required: int
     output_preview: str = ""
     test_id: str | None = field(default=None, compare=False)
+    # Escalation: when the jury was "split" or "hung", these judges decided under the quorum rule.
+    escalation: tuple[Vote, ...] = ()
+    escalated: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -60,15 +64,20 @@ class Verdict:
     @property
     def cost_usd(self) -> float | None:
         """Total cost of the votes; None when any vote's model is unpriced."""
-        costs = [vote.cost_usd for vote in self.votes]
+        costs = [vote.cost_usd for vote in self.all_votes if vote.vote != "not_needed"]
         if any(cost is None for cost in costs):
             return None
         return sum(cost for cost in costs if cost is not None)
 
     @property
+    def all_votes(self) -> tuple[Vote, ...]:
+        return self.votes + self.escalation
+
+    @property
     def cached(self) -> bool:
         """True when every vote came from the verdict cache (no judge was called)."""
-        return bool(self.votes) and all(vote.cached for vote in self.votes)
+        asked = [vote for vote in self.all_votes if vote.vote != "not_needed"]
+        return bool(asked) and all(vote.cached for vote in asked)
 
     def count(self, value: VoteValue) -> int:
         return sum(1 for vote in self.votes if vote.vote == value)
@@ -77,10 +86,18 @@ class Verdict:
         return self.passed
 
     def tally(self) -> str:
-        return (
-            f"{self.count('pass')} pass, {self.count('fail')} fail, {self.count('abstain')} abstain; "
-            f"quorum {self.quorum} needs {self.required} of {len(self.votes)}"
-        )
+        votes = self.escalation or self.votes
+        counts = {
+            value: sum(1 for vote in votes if vote.vote == value) for value in ("pass", "fail", "abstain")
+        }
+        text = f"{counts['pass']} pass, {counts['fail']} fail, {counts['abstain']} abstain"
+        not_needed = self.count("not_needed")
+        if not_needed:
+            text += f", {not_needed} not needed"
+        text += f"; quorum {self.quorum} needs {self.required} of {len(votes)}"
+        if self.escalated:
+            text = f"escalated ({self.escalated} jury): {text}"
+        return text
 
     def explain(self) -> str:
         """Multi-line explanation: the criteria, the outcome, then each judge's vote and reason."""
@@ -91,6 +108,9 @@ class Verdict:
         if self.output_preview:
             lines.append(f"  output: {printable(self.output_preview, 200)}")
         lines.extend(f"  - {vote.describe()}" for vote in self.votes)
+        if self.escalated:
+            lines.append(f"  the jury was {self.escalated}; escalated to:")
+            lines.extend(f"  - {vote.describe()}" for vote in self.escalation)
         return "\n".join(lines)
 
     def __repr__(self) -> str:
