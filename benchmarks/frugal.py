@@ -60,9 +60,7 @@ def script_votes(server: Any, verdicts: int, agreement: float, seed: int) -> Non
 
 def run(strategy: str, server: Any, verdicts: int) -> tuple[list[str], int, float, float]:
     caller = JudgeCaller(concurrency=16)
-    settings = JurySettings(
-        judges=JUDGES, mode="off", strategy=strategy, api_base=server.url, timeout_s=60
-    )
+    settings = JurySettings(judges=JUDGES, mode="off", strategy=strategy, api_base=server.url, timeout_s=60)
     jury = Jury(settings, lambda: caller)
     jury.check("warm-up [warm]", "Is an answer")  # imports litellm outside the timing
     before = len(server.calls())
@@ -100,7 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     identical = parallel[0] == frugal[0]
     saved_calls = 1 - frugal[1] / parallel[1]
     saved_cost = 1 - frugal[2] / parallel[2] if parallel[2] else 0.0
-    print(f"{args.verdicts} verdicts x {len(JUDGES)} judges, agreement {args.agreement:.0%}, latency {args.latency}s")
+    print(
+        f"{args.verdicts} verdicts x {len(JUDGES)} judges, agreement {args.agreement:.0%}, "
+        f"latency {args.latency}s"
+    )
     print(f"  parallel: {parallel[1]} calls, ${parallel[2]:.6f}, {parallel[3]:.2f}s")
     print(f"  frugal:   {frugal[1]} calls, ${frugal[2]:.6f}, {frugal[3]:.2f}s")
     print(f"  calls saved: {saved_calls:.1%} (goal >= {GOAL_SAVED:.0%}); cost saved: {saved_cost:.1%}")

@@ -29,8 +29,13 @@ def llm_server(_server: FakeLLMServer) -> Iterator[FakeLLMServer]:
 
 
 @pytest.fixture
-def judge_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Environment for inner pytest runs: a fake key and fast retries (litellm reads these at import)."""
+def judge_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Environment for inner pytest runs: a fake key and fast retries (litellm reads these at import).
+
+    Each test gets its own shared rate-limit store: a 429 pause one test provokes must not slow down
+    a test running at the same time in another worker (they reuse the same judge names).
+    """
+    monkeypatch.setenv("LLMONPY_RATELIMIT_DIR", str(tmp_path_factory.mktemp("ratelimits")))
     monkeypatch.setenv("OPENAI_API_KEY", FAKE_API_KEY)
     monkeypatch.setenv("INITIAL_RETRY_DELAY", "0.05")
     monkeypatch.setenv("JITTER", "0.01")

@@ -48,7 +48,8 @@ def test_frugal_asks_the_others_only_when_the_first_judges_disagree(
     pytester.makepyfile(SUITE)
     run_jury(FIVE, "--jury-strategy=frugal").assert_outcomes(passed=4)
     per_output = {n: [c.model for c in llm_server.calls() if c.output == f"answer {n}"] for n in range(4)}
-    assert sorted(per_output[0]) == ["judge-a", "judge-b", "judge-c", "judge-d", "judge-e"]
+    # 2 pass, 1 fail after the first round: one more pass settles the majority, judge-e is not needed.
+    assert sorted(per_output[0]) == ["judge-a", "judge-b", "judge-c", "judge-d"]
     assert all(sorted(per_output[n]) == ["judge-a", "judge-b", "judge-c"] for n in (1, 2, 3))
 
 

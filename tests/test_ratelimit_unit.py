@@ -54,7 +54,10 @@ def make_limiter(store: Path) -> Iterator[Any]:
     made: list[SharedRateLimiter] = []
 
     def make(limits: dict[str, Rate] | None = None, directory: Path | None = None) -> SharedRateLimiter:
-        limiter = SharedRateLimiter(directory or store, {} if limits is None else limits)
+        # No first-call guard: these tests check the spacing itself (the guard has its own test).
+        limiter = SharedRateLimiter(
+            directory or store, {} if limits is None else limits, first_call_guard_s=0
+        )
         made.append(limiter)
         return limiter
 
@@ -178,14 +181,14 @@ def test_slots_are_evenly_spaced(make_limiter: Any, clock: FrozenClock) -> None:
     clock.now += 30.0
     assert limiter.reserve(MODEL) == 0.0
     clock.now += interval / 2
-    assert limiter.reserve(MODEL) == pytest.approx(interval / 2)
+    assert limiter.reserve(MODEL) == pytest.approx(interval / 2, abs=1e-6)
 
 
 def test_limits_are_per_model(make_limiter: Any, clock: FrozenClock) -> None:
     limiter = make_limiter({"a": Rate(1, 10.0), "b": Rate(1, 10.0)})
     assert limiter.reserve("a") == 0.0
     assert limiter.reserve("b") == 0.0
-    assert limiter.reserve("a") == pytest.approx(10.5)
+    assert limiter.reserve("a") == pytest.approx(10.0 * (1 + SAFETY))
 
 
 def test_real_clock_window(make_limiter: Any) -> None:
@@ -276,11 +279,11 @@ def test_pickled_and_garbled_entries_are_never_loaded(make_limiter: Any, store: 
     limiter = make_limiter(limits)
     assert limiter.reserve(MODEL) == 0.0
     assert not marker.exists()
-    assert limiter.reserve(MODEL) == pytest.approx(63.0, abs=0.1)  # the entry was replaced by JSON
+    assert limiter.reserve(MODEL) == pytest.approx(60 * (1 + SAFETY), abs=0.1)  # replaced by JSON
     assert limiter.reserve("garbled") == 0.0
     assert limiter.paused_for("stepped") == 0.0
     assert limiter.reserve("stepped") == 0.0
-    assert limiter.reserve("backlog") == pytest.approx(7200 + 63.0, abs=0.5)
+    assert limiter.reserve("backlog") == pytest.approx(7200 + 60 * (1 + SAFETY), abs=0.5)
 
 
 # --- broken stores -------------------------------------------------------------------------------------
@@ -323,7 +326,7 @@ def test_symlinked_store_is_refused(make_limiter: Any, tmp_path: Path) -> None:
 
 def _reserve_and_send(directory: str, count: int, barrier: Any, results: Any) -> None:
     warnings.simplefilter("error")  # a store warning in a worker fails the test through its exit code
-    limiter = SharedRateLimiter(Path(directory), {MODEL: Rate(10, 1.0)})
+    limiter = SharedRateLimiter(Path(directory), {MODEL: Rate(10, 1.0)}, first_call_guard_s=0)
     barrier.wait(60)
     sends = []
     for _ in range(count):
@@ -335,7 +338,7 @@ def _reserve_and_send(directory: str, count: int, barrier: Any, results: Any) ->
 
 def _reserve_burst(directory: str, count: int, barrier: Any, results: Any) -> None:
     warnings.simplefilter("error")
-    limiter = SharedRateLimiter(Path(directory), {MODEL: Rate(1, 60.0)})
+    limiter = SharedRateLimiter(Path(directory), {MODEL: Rate(1, 60.0)}, first_call_guard_s=0)
     barrier.wait(60)
     slots = []
     for _ in range(count):
@@ -418,3 +421,15 @@ def test_pause_is_seen_by_other_processes(make_limiter: Any, store: Path) -> Non
     assert limiter.paused_for("unlimited") == pytest.approx(
         paused_at["unlimited"] + 3.0 - time.time(), abs=0.1
     )
+
+
+def test_a_processs_first_request_holds_a_guard_of_slots(store: Path) -> None:
+    limiter = SharedRateLimiter(store, {MODEL: Rate(10, 1.0)}, first_call_guard_s=0.5)
+    other = SharedRateLimiter(store, {MODEL: Rate(10, 1.0)}, first_call_guard_s=0.5)
+    interval = Rate(10, 1.0).interval
+    assert limiter.reserve(MODEL) == 0.0
+    # Its first call leaves late; the next request (another process's first) waits out the guard.
+    assert other.reserve(MODEL) == pytest.approx(6 * interval, abs=0.05)
+    assert limiter.reserve(MODEL) == pytest.approx(12 * interval, abs=0.05)
+    limiter.close()
+    other.close()

@@ -6,6 +6,8 @@ litellm takes seconds to import, so it is imported only by `load_litellm()`, on 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
 import json
 import os
 import re
@@ -26,6 +28,7 @@ from pytest_llmonpy.prompts import (
     build_messages,
     build_pair_messages,
 )
+from pytest_llmonpy.ratelimit import SharedRateLimiter
 from pytest_llmonpy.untrusted import printable
 from pytest_llmonpy.verdict import JuryConfigError, Vote, VoteValue
 
@@ -219,6 +222,16 @@ def _is_transient(litellm: Any, exc: BaseException) -> bool:
     return isinstance(status, int) and bool(litellm.should_retry(status))
 
 
+def _retry_after(headers: Any) -> str | None:
+    if headers is None:
+        return None
+    try:
+        value = headers.get("retry-after") or headers.get("Retry-After")
+    except AttributeError:
+        return None
+    return str(value) if value else None
+
+
 def _response_headers(exc: BaseException) -> Any:
     # litellm keeps the provider's real headers (Retry-After among them) here; `exc.response` may be
     # a stand-in response without them.
@@ -240,8 +253,9 @@ Call = tuple[str, Question]  # (judge model, what it is asked)
 class JudgeCaller:
     """Calls judges concurrently on one background event loop, at most `concurrency` in flight."""
 
-    def __init__(self, concurrency: int) -> None:
+    def __init__(self, concurrency: int, limiter: SharedRateLimiter | None = None) -> None:
         self._concurrency = concurrency
+        self._limiter = limiter
         self._loop = LoopThread()
         self._semaphore: asyncio.Semaphore | None = None
         self._routes: dict[tuple[str, str | None], Route] = {}
@@ -250,6 +264,12 @@ class JudgeCaller:
     def _lib(self) -> Any:
         if self._litellm is None:
             self._litellm = load_litellm()
+            if self._limiter is not None and self._limiter.limits:
+                # The OpenAI SDK imports its resources (~0.5-0.8 s) inside the first call, after the
+                # rate limiter's slot: done first, the request leaves at its slot and cannot bunch up
+                # with the next one at the server.
+                with contextlib.suppress(ImportError):
+                    importlib.import_module("openai.resources")
         return self._litellm
 
     def judge_all(
@@ -285,6 +305,15 @@ class JudgeCaller:
                 )
             )
         )
+
+    async def _wait_for_slot(self, model: str) -> float:
+        """Seconds to wait before calling `model`: its shared rate limit, and any shared 429 pause."""
+        limiter = self._limiter
+        if limiter is None:
+            return 0.0
+        if model in limiter.limits:
+            return await asyncio.to_thread(limiter.reserve, model)
+        return await asyncio.to_thread(limiter.paused_for, model)
 
     def _route(self, litellm: Any, model: str, api_base: str | None) -> Route:
         key = (model, api_base)
@@ -322,6 +351,15 @@ class JudgeCaller:
         reply: JudgeReply | PairReply | None = None
         while True:
             attempts += 1
+            wait = await self._wait_for_slot(model)
+            if time.monotonic() + wait >= deadline:
+                error = (
+                    f"the rate limit (jury_rate_limits, or a provider's Retry-After) leaves no time to "
+                    f"call within jury_timeout={timeout_s:g}s"
+                )
+                break
+            if wait:
+                await asyncio.sleep(wait)
             remaining = deadline - time.monotonic()
             try:
                 response = await asyncio.wait_for(
@@ -345,13 +383,18 @@ class JudgeCaller:
                 error = describe_error(exc)
                 if not _is_transient(litellm, exc) or attempts >= MAX_ATTEMPTS:
                     break
+                headers = _response_headers(exc)
                 delay = float(
                     litellm.calculate_retry_after(
                         remaining_retries=MAX_ATTEMPTS - attempts,
                         max_retries=MAX_ATTEMPTS,
-                        response_headers=_response_headers(exc),
+                        response_headers=headers,
                     )
                 )
+                if self._limiter is not None and _retry_after(headers) is not None:
+                    # The provider asked for a pause: every worker and run on this machine honours it.
+                    await asyncio.to_thread(self._limiter.pause, model, delay)
+                    continue  # the next attempt waits for the shared pause
                 if time.monotonic() + delay >= deadline:
                     error += f" (no time left to retry within jury_timeout={timeout_s:g}s)"
                     break

@@ -11,7 +11,7 @@ from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING
 
 from pytest_llmonpy.prompts import Case, PairCase
-from pytest_llmonpy.quorum import Outcome, decide, decide_pair, first_batch, settled
+from pytest_llmonpy.quorum import Outcome, decide, decide_pair, first_batch, next_batch, settled
 from pytest_llmonpy.settings import NO_JUDGES_HELP, JurySettings
 from pytest_llmonpy.untrusted import printable
 from pytest_llmonpy.verdict import (
@@ -400,7 +400,11 @@ class Jury:
             self._check_budget()
             live = yield batch
             votes.update(self._remember(case, live))
-            size = len(pending)  # a second round asks everyone left: two rounds at most
+            if frugal:  # later rounds: only as many more as could settle it, so calls stay minimal
+                counts = [
+                    sum(v.vote == value for v in votes.values()) for value in ("pass", "fail", "abstain")
+                ]
+                size = next_batch(required, len(judges), *counts)
         return votes
 
     @staticmethod

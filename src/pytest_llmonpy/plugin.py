@@ -110,6 +110,7 @@ def pytest_configure(config: pytest.Config) -> None:
             run_id=str(workerinput.get(WORKER_RUN_ID, "")) if workerinput else uuid.uuid4().hex,
             is_worker=workerinput is not None,
             baseline_update=bool(config.getoption("jury_baseline_update")),
+            rate_limits=rate_limits(value("jury_rate_limits")),
         )
     except ValueError as exc:
         raise pytest.UsageError(f"pytest-llmonpy: {exc}") from None
@@ -123,6 +124,17 @@ def pytest_configure(config: pytest.Config) -> None:
         from pytest_llmonpy.cache import clear_directory
 
         clear_directory(options.cache_root)
+
+
+def rate_limits(text: str | None) -> dict[str, Any]:
+    if not text or not text.strip():
+        return {}  # no import of the rate limiter (and diskcache) for a run that sets none
+    from pytest_llmonpy.ratelimit import parse_rate_limits
+
+    try:
+        return dict(parse_rate_limits(text))
+    except ValueError as exc:
+        raise ValueError(f"jury_rate_limits: {exc}") from None
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -116,3 +116,11 @@ def settled(required: int, judges: int, passes: int, fails: int, abstains: int) 
 def first_batch(required: int, judges: int) -> int:
     """How many judges the frugal strategy asks first: the fewest whose agreement decides either way."""
     return min(judges, max(required, judges - required + 1))
+
+
+def next_batch(required: int, judges: int, passes: int, fails: int, abstains: int) -> int:
+    """After the first round: the fewest more judges whose agreement could settle the outcome."""
+    unknown = judges - passes - fails - abstains
+    to_pass = required - passes
+    to_fail = unknown - (required - passes - abstains) + 1  # enough fails that passes cannot reach it
+    return max(1, min(to_pass, to_fail, unknown))

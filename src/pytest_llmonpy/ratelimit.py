@@ -13,7 +13,7 @@ stores it as the new `last` and returns `t - now`: how long the caller sleeps be
 
 Why even spacing and not a sliding window of the last N slots (which lets N requests go at once, then
 nothing until the window has passed):
-- Both keep any `per_s` window at or below the limit and both sustain 1 / (1 + SAFETY) ~ 95 % of it: with
+- Both keep any `per_s` window at or below the limit and both sustain 1 / (1 + SAFETY) ~ 91 % of it: with
   slots at least `interval` apart, any N + 1 consecutive slots span N * interval = per_s * (1 + SAFETY).
   So the sliding window adds nothing to the guarantee, only the burst (and an O(N) list per reservation).
 - Providers enforce per-minute limits over shorter periods (OpenAI and Anthropic both document that
@@ -24,7 +24,7 @@ nothing until the window has passed):
   instead of going at once, so a run of at most N requests can finish up to one window later. It only
   shows when the suite really sends faster than the limit; past the first window both send at the same rate.
 
-SAFETY (5 % of the window, 50 ms for a per-second limit) absorbs the jitter between taking a slot and the
+SAFETY (10 % of the window, 100 ms for a per-second limit) absorbs the jitter between taking a slot and the
 request reaching the server (sleep overshoot, scheduling, network): the server sees no more than the limit
 in any `per_s` window as long as that jitter stays below SAFETY * per_s.
 
@@ -54,8 +54,9 @@ import diskcache
 from pytest_llmonpy.warning_types import LlmonpyWarning
 
 # Share of the window added to every interval (see the module docstring).
-SAFETY = 0.05
+SAFETY = 0.10  # share of the window added to every gap: absorbs send jitter (see the module docstring)
 # Seconds to wait for another process's SQLite lock before giving up on one reservation.
+FIRST_CALL_GUARD_S = 0.25
 LOCK_TIMEOUT_S = 10
 # The longest pause a 429 can impose (a larger Retry-After is clamped to it).
 MAX_PAUSE_S = 600.0
@@ -150,7 +151,10 @@ def parse_rate_limits(text: str | None) -> dict[str, Rate]:
 
 
 def default_directory() -> Path:
-    """The store every pytest run of this user on this machine shares."""
+    """The store every pytest run of this user on this machine shares ($LLMONPY_RATELIMIT_DIR if set)."""
+    explicit = os.environ.get("LLMONPY_RATELIMIT_DIR")
+    if explicit:
+        return Path(explicit)
     getuid: Callable[[], int] | None = getattr(os, "getuid", None)
     uid = str(getuid()) if getuid is not None else "user"
     return Path(tempfile.gettempdir()) / f"pytest-llmonpy-ratelimits-{uid}"
@@ -251,8 +255,11 @@ class SharedRateLimiter:
     this process set itself) and one LlmonpyWarning per limiter says why.
     """
 
-    def __init__(self, directory: Path, limits: Mapping[str, Rate]) -> None:
+    def __init__(
+        self, directory: Path, limits: Mapping[str, Rate], *, first_call_guard_s: float = FIRST_CALL_GUARD_S
+    ) -> None:
         self._directory = Path(directory)
+        self._first_call_guard_s = first_call_guard_s
         self._limits: dict[str, Rate] = dict(limits)
         self._lock = threading.Lock()
         self._cache: diskcache.Cache | None = None
@@ -260,6 +267,7 @@ class SharedRateLimiter:
         self._warned = False
         # Pauses set through this limiter: honoured without I/O for unlimited models and when the store fails.
         self._local_pauses: dict[str, float] = {}
+        self._reserved: set[str] = set()  # models this limiter has reserved for before
 
     @property
     def directory(self) -> Path:
@@ -279,12 +287,17 @@ class SharedRateLimiter:
         if rate is None:
             return self._local_pause_left(model)
         interval = rate.interval
+        # A process's first request to a model leaves late: litellm builds its HTTP client on first use
+        # (tens of ms, more on a busy machine). It holds FIRST_CALL_GUARD_S of slots, so the requests
+        # after it cannot reach the server right behind it.
+        slots = 1 if model in self._reserved else 1 + math.ceil(self._first_call_guard_s / interval)
+        self._reserved.add(model)
 
         def take_slot(state: _State, now: float) -> tuple[_State | None, float]:
             slot = max(now, state.paused_until)
             if state.last is not None:
                 slot = max(slot, state.last + interval)
-            return _State(last=slot, paused_until=state.paused_until), slot - now
+            return _State(last=slot + (slots - 1) * interval, paused_until=state.paused_until), slot - now
 
         wait = self._update(model, take_slot, create=True)
         return self._local_pause_left(model) if wait is None else max(0.0, wait)

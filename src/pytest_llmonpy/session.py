@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from pytest_llmonpy.budget import RunBudget
     from pytest_llmonpy.cache import VerdictCache
     from pytest_llmonpy.judges import JudgeCaller
+    from pytest_llmonpy.ratelimit import Rate
     from pytest_llmonpy.report import BudgetState
 
 # (name, help) of every setting; each is a `--jury-...` flag and a `jury_...` ini key.
@@ -155,6 +156,7 @@ class RunOptions:
     run_id: str = "local"
     is_worker: bool = False
     baseline_update: bool = False  # --jury-baseline-update: record baselines instead of comparing
+    rate_limits: Mapping[str, Rate] = dataclasses.field(default_factory=dict)
 
 
 class JurySession:
@@ -190,8 +192,13 @@ class JurySession:
         if self._caller is None:
             # Imported here: judges.py pulls in pydantic, and litellm on the first live call.
             from pytest_llmonpy.judges import JudgeCaller
+            from pytest_llmonpy.ratelimit import SharedRateLimiter, default_directory
 
-            self._caller = JudgeCaller(self.settings.concurrency)
+            # Always present: even without jury_rate_limits, a provider's 429 Retry-After pauses that
+            # model for every worker and run on this machine.
+            self._caller = JudgeCaller(
+                self.settings.concurrency, SharedRateLimiter(default_directory(), self.options.rate_limits)
+            )
         return self._caller
 
     def budget(self) -> RunBudget | None:
