@@ -33,7 +33,7 @@ def test_frugal_asks_three_of_five_agreeing_judges_and_reports_the_saving(
         [
             "judge calls: 12 live, 0 cached*",
             "saved by the frugal strategy: about * (8 judge calls not needed)",
-            "*judge-d: not_needed (live)*",
+            "*judge-d: not needed (not asked)",
         ]
     )
     report = json.loads((pytester.path / "report.json").read_text(encoding="utf-8"))

@@ -120,3 +120,16 @@ def test_escalation_happens_only_when_split_or_hung() -> None:
     assert outcome == "passed"
     assert verdict is not None
     assert verdict.escalated == "hung"
+
+
+@pytest.mark.parametrize("size", [2, 3, 4, 5])
+def test_frugal_with_escalation_gives_the_parallel_verdict_for_every_vote_pattern(size: int) -> None:
+    for pattern in itertools.product(("pass", "fail", "abstain"), repeat=size + 1):
+        votes = {f"judge-{i}": vote for i, vote in enumerate(pattern[:-1])}
+        votes["esc"] = pattern[-1]
+        parallel, _, parallel_verdict = judge(votes, "majority", "parallel", escalation=("esc",))
+        frugal, _, frugal_verdict = judge(votes, "majority", "frugal", escalation=("esc",))
+        assert frugal == parallel, pattern
+        assert parallel_verdict is not None
+        assert frugal_verdict is not None
+        assert frugal_verdict.escalated == parallel_verdict.escalated, pattern

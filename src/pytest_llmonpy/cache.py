@@ -22,6 +22,7 @@ from typing import Any
 
 import diskcache
 
+from pytest_llmonpy.jsondisk import JsonOnlyDisk as BaseJsonOnlyDisk
 from pytest_llmonpy.prompts import (
     MAX_TOKENS,
     PAIR_PROMPT_VERSION,
@@ -52,32 +53,10 @@ _CACHEDIR_TAG = (
 )
 
 
-class _RefusedPickle(ValueError):
-    pass
+class JsonOnlyDisk(BaseJsonOnlyDisk):
+    """The verdict cache's Disk: str keys, JSON text values, never pickle."""
 
-
-class JsonOnlyDisk(diskcache.Disk):
-    """A diskcache Disk that stores only str keys and str values and never touches pickle."""
-
-    def put(self, key: Any) -> tuple[Any, bool]:  # type: ignore[override]
-        if type(key) is not str:
-            raise TypeError("verdict cache keys are str")
-        return super().put(key)
-
-    def get(self, key: Any, raw: bool) -> Any:
-        if not raw:
-            raise _RefusedPickle("a pickled key was found in the verdict cache; refusing to load it")
-        return super().get(key, raw)
-
-    def store(self, value: Any, read: bool, key: Any = diskcache.UNKNOWN) -> Any:
-        if type(value) is not str:
-            raise TypeError("verdict cache values are JSON text")
-        return super().store(value, read, key=key)
-
-    def fetch(self, mode: Any, filename: Any, value: Any, read: bool) -> Any:
-        if mode == diskcache.core.MODE_PICKLE:
-            raise _RefusedPickle("a pickled value was found in the verdict cache; refusing to load it")
-        return super().fetch(mode, filename, value, read)
+    store_name = "verdict cache"
 
 
 Question = Case | PairCase

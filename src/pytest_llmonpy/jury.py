@@ -360,7 +360,9 @@ class Jury:
         verdict = Verdict(
             criteria=case.criteria,
             outcome=outcome,
-            votes=tuple(votes.get(model, Vote(model, "not_needed")) for model in judges),
+            votes=tuple(
+                votes.get(model, Vote(model, "not_needed", cost_usd=0.0, attempts=0)) for model in judges
+            ),
             quorum=str(self.settings.quorum),
             required=required,
             output_preview=case.output[:300],
@@ -381,7 +383,7 @@ class Jury:
                 outcome=self._outcome(escalation_required, decisive),
                 required=escalation_required,
                 escalation=tuple(decisive[model] for model in escalation),
-                escalated="hung" if outcome == "hung" else "split",
+                escalated="split" if split else "hung",
             )
         return verdict
 
@@ -393,7 +395,7 @@ class Jury:
         pending = [model for model in judges if model not in votes]
         frugal = self.settings.strategy == "frugal" and not every
         size = max(first_batch(required, len(judges)) - len(votes), 1) if frugal else len(pending)
-        while pending and (not frugal or self._settled(required, len(judges), votes) is None):
+        while pending and (not frugal or not self._frugal_can_stop(required, len(judges), votes)):
             batch, pending = tuple(pending[:size]), pending[size:]
             if self.settings.mode == "replay":
                 raise ReplayMissError(self._replay_miss_message(case, batch, self._cache()))
@@ -407,10 +409,14 @@ class Jury:
                 size = next_batch(required, len(judges), *counts)
         return votes
 
-    @staticmethod
-    def _settled(required: int, judges: int, votes: dict[str, Vote]) -> str | None:
+    def _frugal_can_stop(self, required: int, judges: int, votes: dict[str, Vote]) -> bool:
+        """Whether the judges not asked can no longer change the verdict parallel would give."""
         counts = [sum(v.vote == value for v in votes.values()) for value in ("pass", "fail", "abstain")]
-        return settled(required, judges, *counts)
+        if not self.settings.escalation:
+            return settled(required, judges, *counts) is not None
+        # With escalation, a split jury hands the decision to the escalation judges whatever the others
+        # say; until a split is seen, any judge not asked could still cause one.
+        return counts[0] > 0 and counts[1] > 0
 
     @staticmethod
     def _outcome(required: int, votes: dict[str, Vote]) -> Outcome:

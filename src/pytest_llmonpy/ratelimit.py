@@ -51,12 +51,14 @@ from typing import Any
 
 import diskcache
 
+from pytest_llmonpy.jsondisk import JsonOnlyDisk, RefusedPickle
 from pytest_llmonpy.warning_types import LlmonpyWarning
 
-# Share of the window added to every interval (see the module docstring).
-SAFETY = 0.10  # share of the window added to every gap: absorbs send jitter (see the module docstring)
-# Seconds to wait for another process's SQLite lock before giving up on one reservation.
+# Share of the window added to every interval: absorbs send jitter (see the module docstring).
+SAFETY = 0.10
+# How late a process's first request may leave after its slot (see SharedRateLimiter.reserve).
 FIRST_CALL_GUARD_S = 0.25
+# Seconds to wait for another process's SQLite lock before giving up on one reservation.
 LOCK_TIMEOUT_S = 10
 # The longest pause a 429 can impose (a larger Retry-After is clamped to it).
 MAX_PAUSE_S = 600.0
@@ -160,32 +162,8 @@ def default_directory() -> Path:
     return Path(tempfile.gettempdir()) / f"pytest-llmonpy-ratelimits-{uid}"
 
 
-class _RefusedPickle(ValueError):
-    pass
-
-
-class _JsonOnlyDisk(diskcache.Disk):
-    """Stores only str keys and str values; never pickles or unpickles anything."""
-
-    def put(self, key: Any) -> tuple[Any, bool]:  # type: ignore[override]
-        if type(key) is not str:
-            raise TypeError("rate limit store keys are str")
-        return super().put(key)
-
-    def get(self, key: Any, raw: bool) -> Any:
-        if not raw:
-            raise _RefusedPickle("a pickled key was found in the rate limit store; refusing to load it")
-        return super().get(key, raw)
-
-    def store(self, value: Any, read: bool, key: Any = diskcache.UNKNOWN) -> Any:
-        if type(value) is not str:
-            raise TypeError("rate limit store values are JSON text")
-        return super().store(value, read, key=key)
-
-    def fetch(self, mode: Any, filename: Any, value: Any, read: bool) -> Any:
-        if mode == diskcache.core.MODE_PICKLE:
-            raise _RefusedPickle("a pickled value was found in the rate limit store; refusing to load it")
-        return super().fetch(mode, filename, value, read)
+class _RateLimitDisk(JsonOnlyDisk):
+    store_name = "rate limit store"
 
 
 @dataclass(frozen=True)
@@ -290,7 +268,9 @@ class SharedRateLimiter:
         # A process's first request to a model leaves late: litellm builds its HTTP client on first use
         # (tens of ms, more on a busy machine). It holds FIRST_CALL_GUARD_S of slots, so the requests
         # after it cannot reach the server right behind it.
-        slots = 1 if model in self._reserved else 1 + math.ceil(self._first_call_guard_s / interval)
+        guard = self._first_call_guard_s
+        # Slots wider than the guard already absorb the lag: no extra slot at low rates (10/h, 60/min).
+        slots = 1 if model in self._reserved or interval >= guard else 1 + math.ceil(guard / interval)
         self._reserved.add(model)
 
         def take_slot(state: _State, now: float) -> tuple[_State | None, float]:
@@ -352,7 +332,7 @@ class SharedRateLimiter:
             return None
         try:
             _prepare_directory(self._directory)
-            self._cache = diskcache.Cache(str(self._directory), timeout=LOCK_TIMEOUT_S, disk=_JsonOnlyDisk)
+            self._cache = diskcache.Cache(str(self._directory), timeout=LOCK_TIMEOUT_S, disk=_RateLimitDisk)
         except Exception as exc:  # any failure to open means: not enforced, and no retry per request
             self._unusable = _describe(exc)
             raise
@@ -370,7 +350,7 @@ class SharedRateLimiter:
                     now = _now()  # read under the lock: waiting for it must not make `now` stale
                     try:
                         raw = cache.get(key)
-                    except _RefusedPickle:
+                    except RefusedPickle:
                         raw = None
                     state = _decode(raw, now)
                     new_state, result = update(state, now)

@@ -178,7 +178,12 @@ def _verdict_details(ledger: Ledger) -> list[str]:
         lines.append(
             f"  {verdict['outcome'].upper():6}  {verdict['test_id']}: {printable(verdict['criteria'], 100)}"
         )
-        for vote in verdict["votes"]:
+        if verdict.get("escalated"):
+            lines.append(f"          (the jury was {verdict['escalated']}; escalated to the last votes)")
+        for vote in [*verdict["votes"], *verdict.get("escalation", [])]:
+            if vote["vote"] == "not_needed":
+                lines.append(f"          {vote['model']}: not needed (not asked)")
+                continue
             source = "cached" if vote["cached"] else "live"
             detail = vote["error"] if vote["vote"] == "abstain" and vote["error"] else vote["reason"]
             lines.append(f"          {vote['model']}: {vote['vote']} ({source}) - {printable(detail, 120)}")

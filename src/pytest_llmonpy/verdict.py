@@ -91,7 +91,7 @@ class Verdict:
             value: sum(1 for vote in votes if vote.vote == value) for value in ("pass", "fail", "abstain")
         }
         text = f"{counts['pass']} pass, {counts['fail']} fail, {counts['abstain']} abstain"
-        not_needed = self.count("not_needed")
+        not_needed = 0 if self.escalated else self.count("not_needed")
         if not_needed:
             text += f", {not_needed} not needed"
         text += f"; quorum {self.quorum} needs {self.required} of {len(votes)}"
