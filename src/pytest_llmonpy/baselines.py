@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pytest_llmonpy.jury import Jury, output_text
 from pytest_llmonpy.ledger import comparison_record
+from pytest_llmonpy.shared_dirs import prepare_private_directory
 from pytest_llmonpy.untrusted import printable
 from pytest_llmonpy.verdict import Comparison, JuryError
 
@@ -330,7 +331,7 @@ def write_baselines(
     """
     import diskcache
 
-    lock_dir.mkdir(parents=True, exist_ok=True)
+    prepare_private_directory(lock_dir)  # a predictable name in the shared temporary directory
     with (
         diskcache.Cache(str(lock_dir)) as locks,
         diskcache.Lock(locks, f"baselines:{path.resolve()}", expire=60),

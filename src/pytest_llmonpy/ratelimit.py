@@ -38,8 +38,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import stat
-import tempfile
 import threading
 import time
 import warnings
@@ -52,6 +50,7 @@ from typing import Any
 import diskcache
 
 from pytest_llmonpy.jsondisk import JsonOnlyDisk, RefusedPickle
+from pytest_llmonpy.shared_dirs import prepare_private_directory, user_temp_directory
 from pytest_llmonpy.warning_types import LlmonpyWarning
 
 # Share of the window added to every interval: absorbs send jitter (see the module docstring).
@@ -157,9 +156,7 @@ def default_directory() -> Path:
     explicit = os.environ.get("LLMONPY_RATELIMIT_DIR")
     if explicit:
         return Path(explicit)
-    getuid: Callable[[], int] | None = getattr(os, "getuid", None)
-    uid = str(getuid()) if getuid is not None else "user"
-    return Path(tempfile.gettempdir()) / f"pytest-llmonpy-ratelimits-{uid}"
+    return user_temp_directory("ratelimits")
 
 
 class _RateLimitDisk(JsonOnlyDisk):
@@ -205,20 +202,6 @@ def _encode(state: _State, now: float) -> str:
 
 class _StoreUnusable(Exception):
     pass
-
-
-def _prepare_directory(directory: Path) -> None:
-    """Create the store directory (private); refuse a symlink or a directory another user owns.
-
-    The default directory has a predictable name in the shared temporary directory.
-    """
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    info = directory.lstat()
-    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
-        raise _StoreUnusable(f"{directory} is not a plain directory (a symlink?)")
-    getuid: Callable[[], int] | None = getattr(os, "getuid", None)
-    if getuid is not None and info.st_uid != getuid():
-        raise _StoreUnusable(f"{directory} belongs to another user (uid {info.st_uid})")
 
 
 # Updates a model's state at `now`: the new state (None: unchanged) and the value to return.
@@ -331,7 +314,7 @@ class SharedRateLimiter:
         if not create and not self._directory.is_dir():
             return None
         try:
-            _prepare_directory(self._directory)
+            prepare_private_directory(self._directory)
             self._cache = diskcache.Cache(str(self._directory), timeout=LOCK_TIMEOUT_S, disk=_RateLimitDisk)
         except Exception as exc:  # any failure to open means: not enforced, and no retry per request
             self._unusable = _describe(exc)

@@ -26,6 +26,7 @@ from pytest_llmonpy.settings import (
     parse_positive_int,
     parse_strategy,
 )
+from pytest_llmonpy.shared_dirs import user_temp_directory
 
 if TYPE_CHECKING:
     from pytest_llmonpy.budget import RunBudget
@@ -176,10 +177,7 @@ class JurySession:
     @staticmethod
     def lock_directory() -> Path:
         """Cross-process locks (diskcache) shared by every pytest run of this user on this machine."""
-        return (
-            Path(tempfile.gettempdir())
-            / f"pytest-llmonpy-locks-{os.getuid() if hasattr(os, 'getuid') else 0}"
-        )
+        return user_temp_directory("locks")
 
     def cache(self) -> VerdictCache:
         if self._cache is None:
