@@ -1,15 +1,20 @@
 """A scripted OpenAI-compatible chat completions server on 127.0.0.1, for end-to-end tests.
 
 Judges are scripted by rules (model, text found in the output under test or the criteria), faults are
-injected per model (HTTP status with Retry-After, delay, unparseable content), and every request is
-logged so tests can count calls and inspect prompts. Usage token counts are real numbers: by default
-the whitespace-separated words of the prompt and of the reply, or fixed per rule.
+injected per model (HTTP status with Retry-After, delay, unparseable content, and the transport faults
+in `FAULT_KINDS`: a connection reset, a body cut off mid-way, a non-JSON body, an empty `choices`, a
+request never answered), and every request is logged so tests can count calls and inspect prompts.
+Usage token counts are real numbers: by default the whitespace-separated words of the prompt and of
+the reply, or fixed per rule. A logged request has tokens only if the client got a whole reply with a
+`usage` block: `paid_tokens()` is what a provider would have billed.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +27,19 @@ _OUTPUT = re.compile(r"<output>\n(.*)\n</output>", re.DOTALL)
 _CRITERIA = re.compile(r"<criteria>\n(.*?)\n</criteria>", re.DOTALL)
 _FIRST = re.compile(r"<output_1>\n(.*?)\n</output_1>", re.DOTALL)
 _SECOND = re.compile(r"<output_2>\n(.*?)\n</output_2>", re.DOTALL)
+
+# Faults beyond an HTTP status (`inject(kind=...)`):
+#   reset           the connection is reset (TCP RST) without an answer
+#   close_mid_body  a 200 with the full Content-Length, half the body, then the connection is closed
+#   non_json        a 200 whose body is an HTML error page, not JSON
+#   empty_choices   a 200 JSON completion with `"choices": []` (usage included: it is billed)
+#   hang            no answer at all until the server is reset or stopped (then the connection closes)
+FAULT_KINDS = ("reset", "close_mid_body", "non_json", "empty_choices", "hang")
+# The status logged for a request that got no HTTP status line (reset, hang).
+NO_RESPONSE = 0
+# The longest a `hang` fault holds a request when nobody resets the server.
+HANG_MAX_S = 600.0
+_NON_JSON_BODY = b"<html><body><h1>502 Bad Gateway</h1>upstream hiccup</body></html>"
 
 
 @dataclass
@@ -67,6 +85,7 @@ class Fault:
     content: str | None = None
     remaining: int = 1
     criteria_contains: str | None = None
+    kind: str | None = None  # one of FAULT_KINDS
 
 
 @dataclass
@@ -82,6 +101,13 @@ class LoggedRequest:
     completion_tokens: int = 0
     headers: dict[str, str] = field(default_factory=dict)
     pair: tuple[str, str] | None = None  # a pairwise call: (output 1, output 2) as shown
+    fault: str | None = None  # the injected fault's kind, or "status"/"content", or None
+    content: str | None = None  # the reply content sent, for a complete reply
+
+    @property
+    def paid(self) -> bool:
+        """Whether the client received a whole completion with a `usage` block (a billed call)."""
+        return self.status == 200 and self.fault not in ("reset", "close_mid_body", "non_json", "hang")
 
 
 class _Server(ThreadingHTTPServer):
@@ -102,6 +128,7 @@ class FakeLLMServer:
         self.default_vote = "pass"
         self.latency_s = 0.0
         self._lock = threading.Lock()
+        self._release_hangs = threading.Event()
         self._httpd = _Server(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
@@ -117,6 +144,7 @@ class FakeLLMServer:
         return self
 
     def stop(self) -> None:
+        self._release_hangs.set()
         self._httpd.shutdown()
         self._httpd.server_close()
 
@@ -159,10 +187,18 @@ class FakeLLMServer:
         content: str | None = None,
         times: int = 1,
         criteria_contains: str | None = None,
+        kind: str | None = None,
     ) -> None:
-        """Queue a fault for the next `times` requests to `model` (any model when None)."""
+        """Queue a fault for the next `times` requests to `model` (any model when None).
+
+        `kind` is one of FAULT_KINDS, instead of a `status` or `content`.
+        """
+        if kind is not None and kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; use one of {', '.join(FAULT_KINDS)}")
         with self._lock:
-            self.faults.append(Fault(model, status, retry_after, delay_s, content, times, criteria_contains))
+            self.faults.append(
+                Fault(model, status, retry_after, delay_s, content, times, criteria_contains, kind)
+            )
 
     def calls(self, model: str | None = None, status: int | None = 200) -> list[LoggedRequest]:
         with self._lock:
@@ -172,7 +208,16 @@ class FakeLLMServer:
                 if (model is None or r.model == model) and (status is None or r.status == status)
             ]
 
+    def paid_tokens(self, model: str | None = None) -> tuple[int, int]:
+        """(prompt, completion) tokens of every billed reply: what a provider would charge for."""
+        with self._lock:
+            paid = [r for r in self.requests if r.paid and (model is None or r.model == model)]
+        return sum(r.prompt_tokens for r in paid), sum(r.completion_tokens for r in paid)
+
     def reset(self) -> None:
+        # Requests held by a `hang` fault are let go (their connections close without an answer).
+        self._release_hangs.set()
+        self._release_hangs = threading.Event()
         with self._lock:
             self.rules.clear()
             self.pair_rules.clear()
@@ -227,11 +272,28 @@ class FakeLLMServer:
         entry = LoggedRequest(
             path, model, body, output, criteria, 200, time.time(), headers=headers, pair=pair
         )
+        kind = fault.kind if fault is not None else None
+        entry.fault = kind or (
+            "status"
+            if fault is not None and fault.status is not None
+            else "content"
+            if fault is not None and fault.content is not None
+            else None
+        )
+        if kind in ("reset", "hang"):
+            entry.status = NO_RESPONSE
         with self._lock:
             self.requests.append(entry)
         delay = self.latency_s + (fault.delay_s if fault else 0.0)
         if delay:
             time.sleep(delay)
+        if kind == "hang":
+            self._release_hangs.wait(HANG_MAX_S)
+            return NO_RESPONSE, {"x-fault": "hang"}, b""
+        if kind == "reset":
+            return NO_RESPONSE, {"x-fault": "reset"}, b""
+        if kind == "non_json":
+            return 200, {"Content-Type": "text/html", "x-fault": "non_json"}, _NON_JSON_BODY
         if fault is not None and fault.status is not None:
             entry.status = fault.status
             extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
@@ -249,22 +311,28 @@ class FakeLLMServer:
         else:
             content = json.dumps({"vote": rule.vote, "reason": rule.reason})
         prompt_tokens, completion_tokens = rule.usage or (_words(prompt), _words(content))
-        entry.prompt_tokens, entry.completion_tokens = prompt_tokens, completion_tokens
+        choices = [
+            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}
+        ]
+        if kind == "empty_choices":
+            choices, content = [], ""
+        if kind != "close_mid_body":  # a cut-off reply never reaches the client: nothing billed
+            entry.prompt_tokens, entry.completion_tokens = prompt_tokens, completion_tokens
+            entry.content = content
         reply = {
             "id": f"chatcmpl-fake-{len(self.requests)}",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": model,
-            "choices": [
-                {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}
-            ],
+            "choices": choices,
             "usage": {
                 "prompt_tokens": prompt_tokens,
                 "completion_tokens": completion_tokens,
                 "total_tokens": prompt_tokens + completion_tokens,
             },
         }
-        return 200, {}, json.dumps(reply).encode()
+        extra = {"x-fault": "close_mid_body"} if kind == "close_mid_body" else {}
+        return 200, extra, json.dumps(reply).encode()
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -288,16 +356,41 @@ class FakeLLMServer:
                     status, payload = 404, b'{"error": {"message": "not found"}}'
                 else:
                     status, extra, payload = server.respond(self.path, body, headers)
+                fault = extra.pop("x-fault", None)
+                if fault in ("reset", "hang"):
+                    self._drop(reset=fault == "reset")
+                    return
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Type", extra.pop("Content-Type", "application/json"))
                     self.send_header("Content-Length", str(len(payload)))
                     for name, value in extra.items():
                         self.send_header(name, value)
                     self.end_headers()
+                    if fault == "close_mid_body":
+                        self.wfile.write(payload[: len(payload) // 2])
+                        self.wfile.flush()
+                        self._drop(reset=False)
+                        return
                     self.wfile.write(payload)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout test): nothing to answer
+
+            def _drop(self, *, reset: bool) -> None:
+                """Close the connection now: with a TCP RST when `reset`, else an orderly FIN."""
+                self.close_connection = True
+                try:
+                    if reset:
+                        # Linger on, timeout 0: close() sends RST instead of FIN.
+                        self.connection.setsockopt(
+                            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                        )
+                    else:
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                    self.connection.close()
+                    self.rfile.close()  # the last reference: the socket really closes here
+                except OSError:
+                    pass
 
             def log_message(self, format: str, *args: Any) -> None:
                 return None

@@ -77,7 +77,7 @@ def test_compare_asks_every_judge_in_both_orders_and_caches_each_order(
     assert len(llm_server.pair_calls()) == 6
 
 
-def test_a_judge_that_always_picks_the_first_position_votes_tie(
+def test_a_judge_that_always_picks_the_first_position_votes_inconsistent(
     pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
 ) -> None:
     llm_server.prefer("v2")
@@ -89,14 +89,15 @@ def test_a_judge_that_always_picks_the_first_position_votes_tie(
         def test_alone(jury):
             comparison = jury.compare("summary v2", "summary v1", "Covers the main finding")
             votes = {vote.model: vote.vote for vote in comparison.votes}
-            assert votes == {"judge-a": "tie", "judge-b": "a", "judge-c": "a"}, comparison.explain()
-            assert comparison.winner == "a"  # 2 of 3 by majority
+            assert votes == {"judge-a": "inconsistent", "judge-b": "a", "judge-c": "a"}, comparison.explain()
+            assert comparison.winner == "a" and not comparison.inconclusive  # 2 of 3 by majority
             biased = comparison.votes[0]
             assert [call.vote for call in biased.calls] == ["first", "first"]
 
         @pytest.mark.jury(judges=["judge-a"])
         def test_biased_judge_alone(jury):
-            assert jury.compare("summary v2", "summary v1", "Covers the main finding").winner == "tie"
+            comparison = jury.compare("summary v2", "summary v1", "Covers the main finding")
+            assert comparison.winner == "tie" and comparison.inconclusive
         """
     )
     result = run_jury(JUDGES)

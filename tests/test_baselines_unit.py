@@ -28,8 +28,10 @@ def test_a_pair_vote_counts_only_when_both_orders_agree(a_first: str, b_first: s
         assert vote.vote == "a"  # a chosen when shown first, and when shown second
     elif (a_first, b_first) == ("second", "first"):
         assert vote.vote == "b"
+    elif a_first == b_first != "tie":
+        assert vote.vote == "inconsistent"  # the same position both times: it followed the position
     else:
-        assert vote.vote == "tie"  # position-following or undecided
+        assert vote.vote == "tie"  # undecided in at least one order
 
 
 @pytest.mark.parametrize("judges", range(1, 6))

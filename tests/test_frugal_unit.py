@@ -22,9 +22,14 @@ class ScriptedCaller:
         self.votes = votes
         self.asked: list[tuple[str, ...]] = []
 
-    def judge_all(
-        self, models: tuple[str, ...], case: Case, api_base: str | None, timeout_s: float
+    def judge_calls(
+        self,
+        calls: list[tuple[str, Case]],
+        api_base: str | None,
+        timeout_s: float,
+        finished: dict[int, Vote] | None = None,
     ) -> list[Vote]:
+        models = tuple(model for model, _ in calls)
         self.asked.append(models)
         return [Vote(model, self.votes[model]) for model in models]  # type: ignore[arg-type]
 

@@ -47,7 +47,7 @@ def test_prompt_delimits_and_defuses_the_output_under_test() -> None:
     assert message.startswith("<output>\n")
     assert message.endswith("<criteria>\nIs polite\n</criteria>")
     assert "&lt;/output&gt;" in message
-    assert "&lt;OUTPUT&gt;" in message
+    assert "&lt;OUTPUT &gt;" in message
     assert message.index("</output>") < message.index("<input>") < message.index("<context>")
     assert "<reference>" not in message
     system = build_messages(Case(output="x", criteria="y"))[0]

@@ -14,7 +14,7 @@ from pytest_llmonpy.verdict import (
     Verdict,
     Vote,
 )
-from pytest_llmonpy.warning_types import CacheWarning, LlmonpyWarning
+from pytest_llmonpy.warning_types import CacheWarning, LlmonpyWarning, PositionBiasWarning
 
 __all__ = [
     "BaselineChecks",
@@ -29,6 +29,7 @@ __all__ = [
     "JuryError",
     "LlmonpyWarning",
     "PairVote",
+    "PositionBiasWarning",
     "Quorum",
     "ReplayMissError",
     "Verdict",

@@ -20,12 +20,12 @@ from pytest_llmonpy.jury import Jury, output_text
 from pytest_llmonpy.ledger import comparison_record
 from pytest_llmonpy.shared_dirs import prepare_private_directory
 from pytest_llmonpy.untrusted import printable
-from pytest_llmonpy.verdict import Comparison, JuryError
+from pytest_llmonpy.verdict import Comparison, HungJuryError, JuryError
 
 BASELINE_DIR = "__llm_baselines__"
 FILE_VERSION = 1
 UPDATE_FLAG = "--jury-baseline-update"
-Status = Literal["improved", "held", "regressed", "recorded", "stale", "missing"]
+Status = Literal["improved", "held", "regressed", "inconclusive", "recorded", "stale", "missing"]
 OUTCOME_OF_WINNER: dict[str, Status] = {"a": "improved", "b": "regressed", "tie": "held"}
 # The case fields a baseline keeps next to its output; when one differs the baseline is stale.
 CASE_FIELDS = ("criteria", "input", "reference")
@@ -179,14 +179,21 @@ class BaselineChecks:
         if entry_output(accepted) == entry_output(current):
             self._note(key, "held")  # the same text cannot be worse: no judge is asked
             return None
-        comparison = self.jury.compare(
-            entry_output(current),
-            entry_output(accepted),
-            current["criteria"],
-            input=current.get("input"),
-            reference=current.get("reference"),
-        )
-        status = OUTCOME_OF_WINNER[comparison.winner]
+        try:
+            comparison = self.jury.compare(
+                entry_output(current),
+                entry_output(accepted),
+                current["criteria"],
+                input=current.get("input"),
+                reference=current.get("reference"),
+            )
+        except HungJuryError as exc:
+            # jury_inconclusive = hung: the baseline is still reported as inconclusive, then the error.
+            if isinstance(exc.verdict, Comparison) and exc.verdict.inconclusive:
+                self._note(key, "inconclusive", comparison=exc.verdict)
+            raise
+        # Judges that followed the position cannot say it held: it is inconclusive, not a silent held.
+        status = "inconclusive" if comparison.inconclusive else OUTCOME_OF_WINNER[comparison.winner]
         self._note(key, status, comparison=comparison)
         return comparison
 
@@ -275,10 +282,12 @@ class BaselineRun:
         self.used.setdefault(file, {}).setdefault(test, set())
 
     def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(("improved", "held", "regressed", "recorded", "stale", "missing"), 0)
+        counts = dict.fromkeys(
+            ("improved", "held", "regressed", "inconclusive", "recorded", "stale", "missing"), 0
+        )
         for result in self.results:
             counts[result["status"]] += 1
-        counts["compared"] = counts["improved"] + counts["held"] + counts["regressed"]
+        counts["compared"] = sum(counts[name] for name in ("improved", "held", "regressed", "inconclusive"))
         counts["unused"] = len(self.unused)
         return counts
 
@@ -331,9 +340,13 @@ def write_baselines(
     """
     import diskcache
 
+    from pytest_llmonpy.jsondisk import CounterDisk
+
     prepare_private_directory(lock_dir)  # a predictable name in the shared temporary directory
+    # diskcache.Lock stores None: CounterDisk keeps it inline, with no pickle, and never follows (nor
+    # deletes) a file a forged row names. Eviction off, as diskcache advises for locks.
     with (
-        diskcache.Cache(str(lock_dir)) as locks,
+        diskcache.Cache(str(lock_dir), disk=CounterDisk, eviction_policy="none") as locks,
         diskcache.Lock(locks, f"baselines:{path.resolve()}", expire=60),
     ):
         entries = read_baselines(path)

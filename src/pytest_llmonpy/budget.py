@@ -1,7 +1,9 @@
 """The run-wide judging budget (`jury_max_cost`), shared by every xdist worker of one run.
 
 The spend lives in a diskcache counter in a directory named after the run; diskcache's `incr` is an
-atomic SQLite transaction, so concurrent workers never lose an addition.
+atomic SQLite transaction, so concurrent workers never lose an addition. The directory is in the shared
+temporary directory, so it is private (0700, no symlink, ours) and the counter is an int kept inline,
+read through a Disk that refuses pickles and file rows.
 """
 
 from __future__ import annotations
@@ -12,9 +14,16 @@ from pathlib import Path
 
 import diskcache
 
+from pytest_llmonpy.jsondisk import CounterDisk
+from pytest_llmonpy.shared_dirs import prepare_private_directory
+
 # The counter is an integer; nano-dollars keep sub-cent judge calls exact enough.
 _UNITS_PER_USD = 1_000_000_000
 _KEY = "spent_nano_usd"
+
+
+class _BudgetDisk(CounterDisk):
+    store_name = "run budget counter"
 
 
 def budget_directory(run_id: str) -> Path:
@@ -29,7 +38,10 @@ class RunBudget:
 
     def _counter(self) -> diskcache.Cache:
         if self._cache is None:
-            self._cache = diskcache.Cache(str(self.directory), timeout=30, statistics=0)
+            prepare_private_directory(self.directory)
+            self._cache = diskcache.Cache(
+                str(self.directory), disk=_BudgetDisk, timeout=30, statistics=0, eviction_policy="none"
+            )
         return self._cache
 
     def spent_usd(self) -> float:

@@ -7,27 +7,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib
 import json
 import os
 import re
+import threading
 import time
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from pytest_llmonpy.local import PROVIDER as LOCAL_PROVIDER
-from pytest_llmonpy.loop_thread import LoopThread
-from pytest_llmonpy.prompts import (
-    MAX_TOKENS,
-    TEMPERATURE,
-    Case,
-    PairCase,
-    build_messages,
-    build_pair_messages,
+from pytest_llmonpy.judge_request import (
+    LOCAL_PREFIX,
+    LOCAL_PROVIDER,
+    format_policy,
+    is_local,
+    route_identity,
+    schema_for,
+    shared_identity,
 )
+from pytest_llmonpy.loop_thread import LoopThread
+from pytest_llmonpy.prompts import Case, PairCase
 from pytest_llmonpy.ratelimit import SharedRateLimiter
 from pytest_llmonpy.untrusted import printable
 from pytest_llmonpy.verdict import JuryConfigError, Vote, VoteValue
@@ -38,27 +42,6 @@ MAX_ATTEMPTS = 5
 # Placeholder sent to a jury_api_base endpoint when no OPENAI_API_KEY is set: local servers need none,
 # and litellm refuses to call without one.
 NO_KEY_PLACEHOLDER = "sk-no-key-required"
-
-VERDICT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "vote": {"type": "string", "enum": ["pass", "fail"]},
-        "reason": {"type": "string"},
-    },
-    "required": ["vote", "reason"],
-    "additionalProperties": False,
-}
-
-
-PAIR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "winner": {"type": "string", "enum": ["1", "2", "tie"]},
-        "reason": {"type": "string"},
-    },
-    "required": ["winner", "reason"],
-    "additionalProperties": False,
-}
 
 
 def load_litellm() -> Any:
@@ -109,6 +92,12 @@ class PairReply(BaseModel):
     def vote(self) -> VoteValue:
         return self.winner
 
+
+Question = Case | PairCase
+Call = tuple[str, Question]  # (judge model, what it is asked)
+# Where the votes of one batch land as each call finishes, by the call's index in the batch: what the
+# caller records when the batch is cut short (a misconfigured judge, an interrupt).
+Finished = dict[int, Vote]
 
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 
@@ -164,14 +153,13 @@ class Route:
 
 def resolve_route(litellm: Any, model: str, api_base: str | None) -> Route:
     """Check that litellm can route `model` and that its API key is set; JuryConfigError if not."""
-    if model.startswith(f"{LOCAL_PROVIDER}/"):
-        return Route(model=model)  # in process: no endpoint, no key
+    identity = route_identity(model, api_base)
+    if is_local(model):
+        # In process, through our own custom provider: no endpoint, no key.
+        return Route(model=f"{LOCAL_PROVIDER}/{model.removeprefix(LOCAL_PREFIX)}")
     if api_base:
-        # An OpenAI-compatible endpoint for every judge: names go to it as they are (a litellm proxy
-        # routes "anthropic/..." itself), except a leading "openai/" which litellm strips.
-        provider = None if model.startswith("openai/") else "openai"
         api_key = None if os.environ.get("OPENAI_API_KEY") else NO_KEY_PLACEHOLDER
-        return Route(model=model, provider=provider, api_base=api_base, api_key=api_key)
+        return Route(model=model, provider=identity["provider"], api_base=api_base, api_key=api_key)
     try:
         litellm.get_llm_provider(model=model)
     except Exception:
@@ -189,30 +177,30 @@ def resolve_route(litellm: Any, model: str, api_base: str | None) -> Route:
     return Route(model=model)
 
 
-def response_format_for(litellm: Any, route: Route, pairwise: bool = False) -> dict[str, Any] | None:
-    """Ask for structured output where the provider supports it; the parser copes without it."""
-    name, schema = ("comparison", PAIR_SCHEMA) if pairwise else ("verdict", VERDICT_SCHEMA)
-    if route.model.startswith(f"{LOCAL_PROVIDER}/"):
-        # The local judge turns the schema into a llama.cpp grammar: every answer parses.
+def response_format_for(
+    litellm: Any, model: str, api_base: str | None, question: Question
+) -> dict[str, Any] | None:
+    """The response format sent with a question, by the policy judge_request states (and keys on)."""
+    name, schema = schema_for(question)
+    policy = format_policy(model, api_base)
+    if policy == "json_schema":
         return {"type": "json_schema", "json_schema": {"name": name, "schema": schema}}
-    if route.api_base:
-        # Generic OpenAI-compatible servers (llama.cpp, vLLM, proxies) accept json_object;
-        # several reject OpenAI's json_schema.
+    if policy == "json_object":
         return {"type": "json_object"}
-    provider = litellm.get_llm_provider(model=route.model)[1]
-    if litellm.supports_response_schema(model=route.model, custom_llm_provider=provider):
-        return {
-            "type": "json_schema",
-            "json_schema": {"name": name, "strict": True, "schema": schema},
-        }
-    params = litellm.get_supported_openai_params(model=route.model, custom_llm_provider=provider) or []
+    provider = litellm.get_llm_provider(model=model)[1]
+    if litellm.supports_response_schema(model=model, custom_llm_provider=provider):
+        return {"type": "json_schema", "json_schema": {"name": name, "strict": True, "schema": schema}}
+    params = litellm.get_supported_openai_params(model=model, custom_llm_provider=provider) or []
     return {"type": "json_object"} if "response_format" in params else None
 
 
 def _is_config_error(litellm: Any, exc: BaseException) -> bool:
-    return isinstance(
-        exc, (litellm.AuthenticationError, litellm.PermissionDeniedError, litellm.NotFoundError)
-    )
+    """401, 403 or 404: the judge cannot work as configured, and retrying will not change that."""
+    if isinstance(exc, (litellm.AuthenticationError, litellm.PermissionDeniedError, litellm.NotFoundError)):
+        return True
+    # litellm maps some providers' statuses to other classes (an OpenAI-compatible endpoint's 403 among
+    # them): the status code decides.
+    return getattr(exc, "status_code", None) in (401, 403, 404)
 
 
 def _is_transient(litellm: Any, exc: BaseException) -> bool:
@@ -246,104 +234,183 @@ def describe_error(exc: BaseException) -> str:
     return f"{prefix}: {printable(str(exc), 240)}"
 
 
-Question = Case | PairCase
-Call = tuple[str, Question]  # (judge model, what it is asked)
-
-
 class JudgeCaller:
-    """Calls judges concurrently on one background event loop, at most `concurrency` in flight."""
+    """Calls judges concurrently on one background event loop, at most `concurrency` in flight.
 
-    def __init__(self, concurrency: int, limiter: SharedRateLimiter | None = None) -> None:
+    `clock` (monotonic seconds) is injectable so tests can check what the timeout covers.
+    """
+
+    def __init__(
+        self,
+        concurrency: int,
+        limiter: SharedRateLimiter | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._concurrency = concurrency
         self._limiter = limiter
+        self._clock = clock
         self._loop = LoopThread()
-        self._semaphore: asyncio.Semaphore | None = None
         self._routes: dict[tuple[str, str | None], Route] = {}
         self._litellm: Any = None
+        self._warm_lock = threading.Lock()
 
-    def _lib(self) -> Any:
-        if self._litellm is None:
-            self._litellm = load_litellm()
-            if self._limiter is not None and self._limiter.limits:
-                # The OpenAI SDK imports its resources (~0.5-0.8 s) inside the first call, after the
-                # rate limiter's slot: done first, the request leaves at its slot and cannot bunch up
-                # with the next one at the server.
-                with contextlib.suppress(ImportError):
-                    importlib.import_module("openai.resources")
+    def warm_up(self) -> Any:
+        """One-time setup before the first call: import and configure litellm, and import what its first
+        call would import lazily. Runs in the caller's thread, off the judge loop and before any judge's
+        clock starts: it takes seconds on a busy machine and is not the judge's time."""
+        with self._warm_lock:
+            if self._litellm is None:
+                litellm = load_litellm()
+                for module in _FIRST_CALL_IMPORTS:
+                    with contextlib.suppress(ImportError):
+                        importlib.import_module(module)
+                # A mock completion takes litellm's own call path (logging, cost, response types) with
+                # no network: what it imports on first use is imported here, not in a judge's call.
+                with contextlib.suppress(Exception):
+                    self._loop.run(
+                        litellm.acompletion(
+                            model="openai/warm-up",
+                            messages=[{"role": "user", "content": "warm-up"}],
+                            mock_response="{}",
+                            api_key=NO_KEY_PLACEHOLDER,
+                        )
+                    )
+                self._litellm = litellm
         return self._litellm
 
-    def judge_all(
-        self, models: tuple[str, ...], case: Case, api_base: str | None, timeout_s: float
+    def judge_calls(
+        self,
+        calls: Sequence[Call],
+        api_base: str | None,
+        timeout_s: float,
+        finished: Finished | None = None,
     ) -> list[Vote]:
-        """Blocking: ask every judge at once; raises JuryConfigError for a misconfigured judge."""
-        return self.judge_calls([(model, case) for model in models], api_base, timeout_s)
+        """Blocking: make every (judge, question) call at once; one Vote per call, in order.
 
-    async def ajudge_all(
-        self, models: tuple[str, ...], case: Case, api_base: str | None, timeout_s: float
+        Each vote lands in `finished` as its call ends. When a judge is misconfigured (JuryConfigError)
+        or the caller is interrupted, the calls still running are cancelled and the exception propagates;
+        `finished` then holds the votes that were answered (and paid for) before it.
+        """
+        finished = {} if finished is None else finished
+        litellm = self.warm_up()
+        routes = self._routes_for(litellm, calls, api_base)
+        future = self._loop.submit(self._ask_all(litellm, routes, calls, api_base, timeout_s, finished))
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()  # an interrupt: stop the calls in flight (the loop cancels their tasks)
+            raise
+
+    async def ajudge_calls(
+        self,
+        calls: Sequence[Call],
+        api_base: str | None,
+        timeout_s: float,
+        finished: Finished | None = None,
     ) -> list[Vote]:
-        return await self.ajudge_calls([(model, case) for model in models], api_base, timeout_s)
-
-    def judge_calls(self, calls: Sequence[Call], api_base: str | None, timeout_s: float) -> list[Vote]:
-        """Blocking: make every (judge, question) call at once; one Vote per call, in order."""
-        return self._loop.run(self._ask_all(calls, api_base, timeout_s))
-
-    async def ajudge_calls(self, calls: Sequence[Call], api_base: str | None, timeout_s: float) -> list[Vote]:
-        return await self._loop.arun(self._ask_all(calls, api_base, timeout_s))
+        """Async twin of `judge_calls`: setup runs in a worker thread, the calls on the judge loop."""
+        return await asyncio.to_thread(self.judge_calls, calls, api_base, timeout_s, finished)
 
     def close(self) -> None:
         final = self._litellm.close_litellm_async_clients() if self._litellm and self._loop.started else None
         self._loop.close(final)
 
-    async def _ask_all(self, calls: Sequence[Call], api_base: str | None, timeout_s: float) -> list[Vote]:
-        litellm = self._lib()
-        routes = [self._route(litellm, model, api_base) for model, _ in calls]
-        return list(
-            await asyncio.gather(
-                *(
-                    self._ask(litellm, route, model, case, timeout_s)
-                    for route, (model, case) in zip(routes, calls, strict=True)
-                )
-            )
-        )
+    def _routes_for(self, litellm: Any, calls: Sequence[Call], api_base: str | None) -> list[Route]:
+        routes = []
+        for model, _ in calls:
+            key = (model, api_base)
+            if key not in self._routes:
+                self._routes[key] = resolve_route(litellm, model, api_base)
+            routes.append(self._routes[key])
+        return routes
 
-    async def _wait_for_slot(self, model: str) -> float:
-        """Seconds to wait before calling `model`: its shared rate limit, and any shared 429 pause."""
+    async def _ask_all(
+        self,
+        litellm: Any,
+        routes: list[Route],
+        calls: Sequence[Call],
+        api_base: str | None,
+        timeout_s: float,
+        finished: Finished,
+    ) -> list[Vote]:
+        semaphore = self._semaphore()
+        tasks = [
+            asyncio.ensure_future(self._ask(litellm, semaphore, route, model, question, api_base, timeout_s))
+            for route, (model, question) in zip(routes, calls, strict=True)
+        ]
+        for index, task in enumerate(tasks):
+            task.add_done_callback(functools.partial(_keep_vote, index=index, finished=finished))
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        finally:
+            # A misconfigured judge ends the batch, and so does the caller's cancellation (an
+            # interrupt): the calls still running are cancelled and awaited, so no task is left pending.
+            unfinished = [task for task in tasks if not task.done()]
+            for task in unfinished:
+                task.cancel()
+            if unfinished:
+                await asyncio.gather(*unfinished, return_exceptions=True)
+        for task in tasks:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        return [task.result() for task in tasks]
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        # One per loop: a forked child builds a new judge loop, and the old semaphore belongs to the old.
+        loop = asyncio.get_running_loop()
+        semaphore = _SEMAPHORES.get(loop)
+        if semaphore is None:
+            semaphore = _SEMAPHORES[loop] = asyncio.Semaphore(self._concurrency)
+        return semaphore
+
+    async def _wait_for_slot(self, model: str, route: str) -> float:
+        """Seconds to wait before calling `model` at `route`: its shared rate limit and any 429 pause."""
         limiter = self._limiter
         if limiter is None:
             return 0.0
         if model in limiter.limits:
-            return await asyncio.to_thread(limiter.reserve, model)
-        return await asyncio.to_thread(limiter.paused_for, model)
+            return await asyncio.to_thread(limiter.reserve, model, route)
+        return await asyncio.to_thread(limiter.paused_for, model, route)
 
-    def _route(self, litellm: Any, model: str, api_base: str | None) -> Route:
-        key = (model, api_base)
-        if key not in self._routes:
-            self._routes[key] = resolve_route(litellm, model, api_base)
-        return self._routes[key]
-
-    async def _ask(self, litellm: Any, route: Route, model: str, case: Question, timeout_s: float) -> Vote:
-        if self._semaphore is None:
-            self._semaphore = asyncio.Semaphore(self._concurrency)
-        async with self._semaphore:
-            return await self._ask_with_retries(litellm, route, model, case, timeout_s)
+    async def _ask(
+        self,
+        litellm: Any,
+        semaphore: asyncio.Semaphore,
+        route: Route,
+        model: str,
+        question: Question,
+        api_base: str | None,
+        timeout_s: float,
+    ) -> Vote:
+        async with semaphore:  # time spent queued behind other calls is not this judge's time
+            return await self._ask_with_retries(litellm, route, model, question, api_base, timeout_s)
 
     async def _ask_with_retries(
-        self, litellm: Any, route: Route, model: str, case: Question, timeout_s: float
+        self,
+        litellm: Any,
+        route: Route,
+        model: str,
+        question: Question,
+        api_base: str | None,
+        timeout_s: float,
     ) -> Vote:
-        started = time.monotonic()
-        pairwise = isinstance(case, PairCase)
-        deadline = started + timeout_s
+        pairwise = isinstance(question, PairCase)
+        sent = shared_identity(question)  # the same values the verdict cache keys on
         request = {
             **route.completion_kwargs(),
-            "messages": build_pair_messages(case) if isinstance(case, PairCase) else build_messages(case),
-            "temperature": TEMPERATURE,
-            "max_tokens": MAX_TOKENS,
-            "response_format": response_format_for(litellm, route, pairwise),
+            "messages": sent["messages"],
+            "temperature": sent["temperature"],
+            "max_tokens": sent["max_tokens"],
+            "response_format": response_format_for(litellm, model, api_base, question),
             "drop_params": True,
             # Retries are ours (below): they honour Retry-After, stay inside jury_timeout and count attempts.
             "num_retries": 0,
             "max_retries": 0,
         }
+        slot_key = route.api_base or ""  # one model name on two endpoints: two rate limits
+        started = self._clock()
+        deadline = started + timeout_s
         tokens_in = tokens_out = 0
         cost: float | None = 0.0
         attempts = 0
@@ -351,16 +418,20 @@ class JudgeCaller:
         reply: JudgeReply | PairReply | None = None
         while True:
             attempts += 1
-            wait = await self._wait_for_slot(model)
-            if time.monotonic() + wait >= deadline:
+            wait = await self._wait_for_slot(model, slot_key)
+            if wait > 0 and self._clock() + wait >= deadline:
                 error = (
                     f"the rate limit (jury_rate_limits, or a provider's Retry-After) leaves no time to "
                     f"call within jury_timeout={timeout_s:g}s"
                 )
                 break
-            if wait:
+            if wait > 0:
                 await asyncio.sleep(wait)
-            remaining = deadline - time.monotonic()
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                error = f"timed out after {timeout_s:g}s (jury_timeout), {attempts - 1} attempt(s)"
+                attempts -= 1  # this attempt was never sent
+                break
             try:
                 response = await asyncio.wait_for(
                     # A constant timeout keeps litellm's client cache key stable, so one HTTP client
@@ -372,14 +443,8 @@ class JudgeCaller:
                 error = f"timed out after {timeout_s:g}s (jury_timeout), {attempts} attempt(s)"
                 break
             except Exception as exc:
-                if _is_config_error(litellm, exc) and model.startswith(f"{LOCAL_PROVIDER}/"):
-                    reason = str(exc).rsplit("AuthenticationError: ", 1)[-1]
-                    raise JuryConfigError(f"judge {model!r} cannot run: {reason}") from None
                 if _is_config_error(litellm, exc):
-                    raise JuryConfigError(
-                        f"judge {model!r} was refused by its provider: {describe_error(exc)}. Check the "
-                        "model name and the API key in the environment."
-                    ) from None
+                    raise JuryConfigError(_config_error_message(model, exc)) from None
                 error = describe_error(exc)
                 if not _is_transient(litellm, exc) or attempts >= MAX_ATTEMPTS:
                     break
@@ -393,9 +458,9 @@ class JudgeCaller:
                 )
                 if self._limiter is not None and _retry_after(headers) is not None:
                     # The provider asked for a pause: every worker and run on this machine honours it.
-                    await asyncio.to_thread(self._limiter.pause, model, delay)
+                    await asyncio.to_thread(self._limiter.pause, model, delay, slot_key)
                     continue  # the next attempt waits for the shared pause
-                if time.monotonic() + delay >= deadline:
+                if self._clock() + delay >= deadline:
                     error += f" (no time left to retry within jury_timeout={timeout_s:g}s)"
                     break
                 await asyncio.sleep(delay)
@@ -419,9 +484,34 @@ class JudgeCaller:
             tokens_in=tokens_in,
             tokens_out=tokens_out,
             cost_usd=cost,
-            latency_s=time.monotonic() - started,
+            latency_s=self._clock() - started,
             attempts=attempts,
         )
+
+
+# Modules litellm's first completion imports lazily (seconds on a busy machine): imported by warm_up.
+_FIRST_CALL_IMPORTS = (
+    "openai.resources",
+    "litellm._service_logger",
+    "litellm.integrations.prometheus_services",
+)
+_SEMAPHORES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _keep_vote(task: asyncio.Future[Vote], *, index: int, finished: Finished) -> None:
+    if not task.cancelled() and task.exception() is None:
+        finished[index] = task.result()
+
+
+def _config_error_message(model: str, exc: BaseException) -> str:
+    if is_local(model):
+        return f"judge {model!r} cannot run: {str(exc).rsplit('AuthenticationError: ', 1)[-1]}"
+    return (
+        f"judge {model!r} was refused by its provider: {describe_error(exc)}. Check the model name, the "
+        "endpoint (--jury-api-base) and the API key in the environment."
+    )
 
 
 def _price(litellm: Any, response: Any) -> float | None:

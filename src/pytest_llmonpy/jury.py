@@ -5,6 +5,7 @@ No pytest import here: the plugin wires a Jury into the `jury` fixture.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from collections.abc import Callable, Generator
@@ -31,20 +32,36 @@ if TYPE_CHECKING:
     from pytest_llmonpy.judges import JudgeCaller
 
 
-def output_text(output: object) -> str:
+def output_text(output: object, what: str = "output") -> str:
     """The text a judge sees: strings as they are, anything else as its JSON text."""
     if isinstance(output, str):
-        return output
+        text = output
+    else:
+        try:
+            text = json.dumps(output, ensure_ascii=False, sort_keys=True)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"jury {what} must be a str or a JSON-serialisable value, got {type(output).__name__}: {exc}"
+            ) from None
+    _require_utf8(text, what)
+    return text
+
+
+def _require_utf8(text: str, what: str) -> None:
+    """Judges, the cache and the reports all speak UTF-8: a lone surrogate is refused up front."""
     try:
-        return json.dumps(output, ensure_ascii=False, sort_keys=True)
-    except (TypeError, ValueError) as exc:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
         raise TypeError(
-            f"jury output must be a str or a JSON-serialisable value, got {type(output).__name__}: {exc}"
+            f"jury {what} cannot be encoded as UTF-8: {exc.reason} at position {exc.start} "
+            f"({printable(repr(text[max(0, exc.start - 20) : exc.end + 20]), 80)}). A lone surrogate "
+            "usually comes from decoding bytes with errors='surrogateescape'; decode them with "
+            "errors='replace', or fix the text."
         ) from None
 
 
-def _optional_text(value: object) -> str | None:
-    return None if value is None else output_text(value)
+def _optional_text(value: object, what: str) -> str | None:
+    return None if value is None else output_text(value, what)
 
 
 def _tally(votes: dict[str, Vote]) -> tuple[int, int, int]:
@@ -74,6 +91,8 @@ class Jury:
         self.test_id = test_id
         self.verdicts: list[Verdict] = []
         self.comparisons: list[Comparison] = []
+        # Votes paid for by checks that never reached a verdict (a misconfigured judge, an interrupt).
+        self.unconcluded: list[Vote] = []
         self._caller = caller
         self._cache = cache
         self._budget = budget
@@ -97,13 +116,7 @@ class Jury:
         try:
             batch = next(rounds)
             while True:
-                try:
-                    live = self._caller().judge_all(
-                        batch, case, self.settings.api_base, self.settings.timeout_s
-                    )
-                except JuryConfigError as exc:
-                    raise JuryConfigError(str(exc)) from None
-                batch = rounds.send(live)
+                batch = rounds.send(self._ask([(model, case) for model in batch]))
         except StopIteration as done:
             verdict: Verdict = done.value
         return self._conclude(verdict)
@@ -117,23 +130,12 @@ class Jury:
         reference: object = None,
         context: object = None,
     ) -> Verdict:
-        """Async twin of `check`, for async tests."""
+        """Async twin of `check`, for async tests. The cache, the budget and the judges are used from a
+        worker thread, so nothing blocks the test's event loop."""
         __tracebackhide__ = True
-        case, required = self._prepare(output, criteria, input, reference, context)
-        rounds = self._rounds(case, required)
-        try:
-            batch = next(rounds)
-            while True:
-                try:
-                    live = await self._caller().ajudge_all(
-                        batch, case, self.settings.api_base, self.settings.timeout_s
-                    )
-                except JuryConfigError as exc:
-                    raise JuryConfigError(str(exc)) from None
-                batch = rounds.send(live)
-        except StopIteration as done:
-            verdict: Verdict = done.value
-        return self._conclude(verdict)
+        return await asyncio.to_thread(
+            self.check, output, criteria, input=input, reference=reference, context=context
+        )
 
     def assert_passes(
         self,
@@ -176,32 +178,16 @@ class Jury:
         known, missing = self._recall_pair(orders)
         if missing:
             self._check_budget()
-            calls = [(model, orders[index]) for model, index in missing]
-            try:
-                live = self._caller().judge_calls(calls, self.settings.api_base, self.settings.timeout_s)
-            except JuryConfigError as exc:
-                raise JuryConfigError(str(exc)) from None
+            live = self._ask([(model, orders[index]) for model, index in missing])
             known.update(self._remember_pair(orders, missing, live))
         return self._conclude_pair(orders[0], required, known)
 
     async def acompare(
         self, a: object, b: object, criteria: str, *, input: object = None, reference: object = None
     ) -> Comparison:
-        """Async twin of `compare`."""
+        """Async twin of `compare` (run from a worker thread, like `acheck`)."""
         __tracebackhide__ = True
-        orders, required = self._prepare_pair(a, b, criteria, input, reference)
-        known, missing = self._recall_pair(orders)
-        if missing:
-            self._check_budget()
-            calls = [(model, orders[index]) for model, index in missing]
-            try:
-                live = await self._caller().ajudge_calls(
-                    calls, self.settings.api_base, self.settings.timeout_s
-                )
-            except JuryConfigError as exc:
-                raise JuryConfigError(str(exc)) from None
-            known.update(self._remember_pair(orders, missing, live))
-        return self._conclude_pair(orders[0], required, known)
+        return await asyncio.to_thread(self.compare, a, b, criteria, input=input, reference=reference)
 
     def unexplained_failures(self) -> list[Verdict]:
         """Failed verdicts whose explanation was not already raised (for the test report)."""
@@ -220,12 +206,13 @@ class Jury:
             required = self.settings.quorum.required(len(self.settings.judges))
         except ValueError as exc:
             raise JuryConfigError(str(exc)) from None
+        _require_utf8(criteria, "criteria")
         case = Case(
             output=output_text(output),
             criteria=criteria.strip(),
-            input=_optional_text(input),
-            reference=_optional_text(reference),
-            context=_optional_text(context),
+            input=_optional_text(input, "input"),
+            reference=_optional_text(reference, "reference"),
+            context=_optional_text(context, "context"),
         )
         return case, required
 
@@ -236,7 +223,7 @@ class Jury:
         case, required = self._prepare(a, criteria, input, reference, None)
         pair = PairCase(
             first=case.output,
-            second=output_text(b),
+            second=output_text(b, "output b"),
             criteria=case.criteria,
             input=case.input,
             reference=case.reference,
@@ -275,20 +262,23 @@ class Jury:
             a_wins=sum(v.vote == "a" for v in votes),
             b_wins=sum(v.vote == "b" for v in votes),
             abstains=sum(v.vote == "abstain" for v in votes),
+            inconsistent=sum(v.vote == "inconsistent" for v in votes),
         )
         comparison = Comparison(
             criteria=pair.criteria,
-            winner="tie" if winner == "hung" else winner,
+            # An inconclusive comparison is a tie (jury_inconclusive = tie), whatever the votes leaned to.
+            winner="tie" if winner in ("hung", "inconclusive") else winner,  # type: ignore[arg-type]
             votes=votes,
             quorum=str(self.settings.quorum),
             required=required,
             a_preview=pair.first[:300],
             b_preview=pair.second[:300],
             hung=winner == "hung",
+            inconclusive=winner == "inconclusive",
             test_id=self.test_id,
         )
         self.comparisons.append(comparison)
-        if comparison.hung:
+        if comparison.hung or (comparison.inconclusive and self.settings.inconclusive == "hung"):
             raise HungJuryError(comparison)
         return comparison
 
@@ -310,6 +300,27 @@ class Jury:
                 f"--jury-max-cost={self._budget.limit_usd:g} USD; no judge was called for this check. "
                 "Raise the budget, or re-run to use the verdicts already cached."
             )
+
+    def _ask(self, calls: list[tuple[str, Case | PairCase]]) -> list[Vote]:
+        """Ask judges live, one vote per (judge, question) call.
+
+        When the batch is cut short (a misconfigured judge, an interrupt), the votes answered before it
+        were paid for: they are cached, charged to the budget and kept for the cost report, then the
+        exception goes on.
+        """
+        __tracebackhide__ = True
+        finished: dict[int, Vote] = {}
+        try:
+            return self._caller().judge_calls(
+                calls, self.settings.api_base, self.settings.timeout_s, finished
+            )
+        except BaseException as exc:
+            for index, vote in sorted(finished.items()):
+                self._remember(calls[index][1], [vote])
+                self.unconcluded.append(vote)
+            if isinstance(exc, JuryConfigError):
+                raise JuryConfigError(str(exc)) from None  # one message, no trace into the event loop
+            raise
 
     def _remember(self, case: Case | PairCase, live: list[Vote]) -> dict[str, Vote]:
         if self._budget is not None:

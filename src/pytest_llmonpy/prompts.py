@@ -25,8 +25,13 @@ TEMPERATURE = 0.0
 MAX_TOKENS = 200
 
 _SECTIONS = ("criteria", "input", "reference", "context", "output", "output_1", "output_2")
-# A delimiter tag written inside the data could close our section early; defuse every such tag.
-_TAG = re.compile(r"<(/?)\s*(" + "|".join(sorted(_SECTIONS, key=len, reverse=True)) + r")\s*>", re.IGNORECASE)
+# A delimiter tag written inside the data could close our section early. Any tag form of a section
+# name is defused: `</output>`, `< / OUTPUT >`, `</output foo="1">`, `<output/>`, and even `</output`
+# with no closing bracket, since a model may read that as a tag too.
+_TAG = re.compile(
+    r"<(\s*/?\s*(?:" + "|".join(sorted(_SECTIONS, key=len, reverse=True)) + r")(?![\w-])[^<>]*)(>?)",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -41,7 +46,7 @@ class Case:
 
 
 def _defuse(text: str) -> str:
-    return _TAG.sub(lambda m: f"&lt;{m.group(1)}{m.group(2)}&gt;", text)
+    return _TAG.sub(lambda m: f"&lt;{m.group(1)}{'&gt;' if m.group(2) else ''}", text)
 
 
 def render_user_message(case: Case) -> str:

@@ -78,23 +78,35 @@ def decide(required: int, passes: int, fails: int, abstains: int) -> Outcome:
     return "hung"
 
 
-def decide_pair(required: int, a_wins: int, b_wins: int, abstains: int) -> Winner | Literal["hung"]:
+def decide_pair(
+    required: int, a_wins: int, b_wins: int, abstains: int, inconsistent: int = 0
+) -> Winner | Literal["hung", "inconclusive"]:
     """Decide a comparison: a side wins with `required` votes and the other side without them;
-    anything else (no side, or both sides under a low quorum) is a tie.
+    anything else (no side, or both sides under a low quorum) is a tie. Inconsistent votes (a judge
+    that picked the same position in both orders) count for neither side.
 
-    Hung when the abstentions, voting any way, could have changed that result.
+    Hung when the abstentions, voting any way, could have changed that result. Otherwise inconclusive
+    when the inconsistent judges, had they voted consistently (for a, for b or a tie), could have
+    changed it, together with any abstentions (see docs/baselines.md, "Inconclusive comparisons").
     """
+    result = _pair_results(required, a_wins, b_wins, abstains)
+    if len(result) > 1:
+        return "hung"
+    if len(_pair_results(required, a_wins, b_wins, abstains + inconsistent)) > 1:
+        return "inconclusive"
+    return result.pop()
+
+
+def _pair_results(required: int, a_wins: int, b_wins: int, free: int) -> set[Winner]:
+    """Every winner the comparison could have had, had the `free` judges voted a, b or tie."""
 
     def winner(a: int, b: int) -> Winner:
         a_decides, b_decides = a >= required, b >= required
         return "a" if a_decides and not b_decides else "b" if b_decides and not a_decides else "tie"
 
-    results = {
-        winner(a_wins + to_a, b_wins + to_b)
-        for to_a in range(abstains + 1)
-        for to_b in range(abstains - to_a + 1)
+    return {
+        winner(a_wins + to_a, b_wins + to_b) for to_a in range(free + 1) for to_b in range(free - to_a + 1)
     }
-    return results.pop() if len(results) == 1 else "hung"
 
 
 def settled(required: int, judges: int, passes: int, fails: int, abstains: int) -> Outcome | None:

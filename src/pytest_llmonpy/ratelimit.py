@@ -238,23 +238,24 @@ class SharedRateLimiter:
     def limits(self) -> Mapping[str, Rate]:
         return MappingProxyType(self._limits)
 
-    def reserve(self, model: str) -> float:
+    def reserve(self, model: str, route: str = "") -> float:
         """Reserve the model's next request slot across all processes; seconds to wait before sending.
 
         Models without a limit return at once without I/O: 0.0, or what is left of a pause set through
         this limiter (pauses other processes set for them show in `paused_for`, not here).
         """
         rate = self._limits.get(model)
+        slot = _slot_name(model, route)
         if rate is None:
-            return self._local_pause_left(model)
+            return self._local_pause_left(slot)
         interval = rate.interval
         # A process's first request to a model leaves late: litellm builds its HTTP client on first use
         # (tens of ms, more on a busy machine). It holds FIRST_CALL_GUARD_S of slots, so the requests
         # after it cannot reach the server right behind it.
         guard = self._first_call_guard_s
         # Slots wider than the guard already absorb the lag: no extra slot at low rates (10/h, 60/min).
-        slots = 1 if model in self._reserved or interval >= guard else 1 + math.ceil(guard / interval)
-        self._reserved.add(model)
+        slots = 1 if slot in self._reserved or interval >= guard else 1 + math.ceil(guard / interval)
+        self._reserved.add(slot)
 
         def take_slot(state: _State, now: float) -> tuple[_State | None, float]:
             slot = max(now, state.paused_until)
@@ -262,10 +263,10 @@ class SharedRateLimiter:
                 slot = max(slot, state.last + interval)
             return _State(last=slot + (slots - 1) * interval, paused_until=state.paused_until), slot - now
 
-        wait = self._update(model, take_slot, create=True)
-        return self._local_pause_left(model) if wait is None else max(0.0, wait)
+        wait = self._update(slot, take_slot, create=True)
+        return self._local_pause_left(slot) if wait is None else max(0.0, wait)
 
-    def pause(self, model: str, seconds: float) -> None:
+    def pause(self, model: str, seconds: float, route: str = "") -> None:
         """A 429 with Retry-After: no process sends to `model` until now + seconds.
 
         Keeps the later of an existing pause and this one; clamped to MAX_PAUSE_S; non-positive or
@@ -276,7 +277,8 @@ class SharedRateLimiter:
         seconds = min(float(seconds), MAX_PAUSE_S)
         with self._lock:
             until = _now() + seconds
-            self._local_pauses[model] = max(self._local_pauses.get(model, 0.0), until)
+            slot = _slot_name(model, route)
+            self._local_pauses[slot] = max(self._local_pauses.get(slot, 0.0), until)
 
         def extend(state: _State, now: float) -> tuple[_State | None, float]:
             until = now + seconds
@@ -284,16 +286,17 @@ class SharedRateLimiter:
                 return None, 0.0
             return _State(last=state.last, paused_until=until), 0.0
 
-        self._update(model, extend, create=True)
+        self._update(slot, extend, create=True)
 
-    def paused_for(self, model: str) -> float:
+    def paused_for(self, model: str, route: str = "") -> float:
         """Seconds left in a pause of `model` set by any process (0.0 if none)."""
 
         def left(state: _State, now: float) -> tuple[_State | None, float]:
             return None, max(0.0, state.paused_until - now)
 
-        shared = self._update(model, left, create=False)
-        return max(shared or 0.0, self._local_pause_left(model))
+        slot = _slot_name(model, route)
+        shared = self._update(slot, left, create=False)
+        return max(shared or 0.0, self._local_pause_left(slot))
 
     def close(self) -> None:
         """Close the store (a later call opens it again)."""
@@ -302,8 +305,8 @@ class SharedRateLimiter:
         if cache is not None:
             cache.close()
 
-    def _local_pause_left(self, model: str) -> float:
-        until = self._local_pauses.get(model)
+    def _local_pause_left(self, slot: str) -> float:
+        until = self._local_pauses.get(slot)
         return 0.0 if until is None else max(0.0, until - _now())
 
     def _open(self, create: bool) -> diskcache.Cache | None:
@@ -321,9 +324,9 @@ class SharedRateLimiter:
             raise
         return self._cache
 
-    def _update(self, model: str, update: _Update, create: bool) -> float | None:
-        """Run `update` on the model's state in one cross-process transaction; None if the store failed."""
-        key = _KEY_PREFIX + model
+    def _update(self, slot: str, update: _Update, create: bool) -> float | None:
+        """Run `update` on a slot's state in one cross-process transaction; None if the store failed."""
+        key = _KEY_PREFIX + slot
         try:
             with self._lock:
                 cache = self._open(create)
@@ -357,6 +360,12 @@ class SharedRateLimiter:
             ),
             stacklevel=4,
         )
+
+
+def _slot_name(model: str, route: str) -> str:
+    """Limits and pauses belong to a model at an endpoint: one model name served by two endpoints (a
+    proxy and the provider, two proxies) is two separate budgets of requests."""
+    return f"{model} @ {route}" if route else model
 
 
 def _describe(exc: BaseException) -> str:

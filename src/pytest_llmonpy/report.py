@@ -65,10 +65,16 @@ def summary_lines(
     # The verdict line, unless the run only compared outputs (it would read "0 passed, 0 failed").
     lines = [_verdict_line(ledger)] if ledger.verdicts or not (ledger.comparisons or baselines_active) else []
     if ledger.comparisons:
-        winners = [c["winner"] if not c["hung"] else "hung" for c in ledger.comparisons]
-        lines.append(
-            f"comparisons: {len(winners)} ({winners.count('a')} won by a, {winners.count('b')} by b, "
-            f"{_plural(winners.count('tie'), 'tie')}, {winners.count('hung')} hung)"
+        outcomes = ledger.comparison_outcomes()
+        line = (
+            f"comparisons: {len(ledger.comparisons)} ({outcomes['a']} won by a, {outcomes['b']} by b, "
+            f"{_plural(outcomes['tie'], 'tie')}, {outcomes['hung']} hung"
+        )
+        if outcomes["inconclusive"]:
+            line += f", {outcomes['inconclusive']} inconclusive"
+        lines.append(line + ")")
+        lines.extend(
+            f"position bias: {judge.describe()}" for judge in ledger.position_bias() if judge.flagged
         )
     if baselines is not None and baselines.active:
         lines.append(_baseline_line(baselines))
@@ -103,6 +109,7 @@ def summary_lines(
                 lines.append(f"  {money(test.spent, test.live_calls):>12}  {test.test_id}  ({detail})")
     if verbosity > 0:
         lines.extend(_verdict_details(ledger))
+        lines.extend(_comparison_details(ledger))
     if budget is not None:
         percent = budget.spent_usd / budget.limit_usd * 100 if budget.limit_usd else 100.0
         state = "EXHAUSTED" if budget.spent_usd >= budget.limit_usd else "ok"
@@ -119,9 +126,11 @@ def summary_lines(
 
 def _baseline_line(baselines: BaselineRun) -> str:
     counts = baselines.counts()
+    inconclusive = f", {counts['inconclusive']} inconclusive" if counts["inconclusive"] else ""
     line = (
         f"baselines: {counts['compared']} compared ({counts['improved']} improved, {counts['held']} held, "
-        f"{counts['regressed']} regressed), {counts['recorded']} recorded, {counts['stale']} stale"
+        f"{counts['regressed']} regressed{inconclusive}), {counts['recorded']} recorded, "
+        f"{counts['stale']} stale"
     )
     if counts["missing"]:
         line += f", {counts['missing']} missing"
@@ -130,10 +139,11 @@ def _baseline_line(baselines: BaselineRun) -> str:
 
 def _baseline_details(baselines: BaselineRun) -> list[str]:
     lines = ["baselines in detail:"]
+    width = max([9, *(len(result["status"]) for result in baselines.results)])  # INCONCLUSIVE is 12
     for result in sorted(baselines.results, key=lambda result: (result["file"], result["key"])):
-        lines.append(f"  {result['status'].upper():9}  {result['key']}  ({result['file']})")
+        lines.append(f"  {result['status'].upper():{width}}  {result['key']}  ({result['file']})")
     for path, key in baselines.unused:
-        lines.append(f"  {'UNUSED':9}  {key}  ({path})")
+        lines.append(f"  {'UNUSED':{width}}  {key}  ({path})")
     return lines
 
 
@@ -190,17 +200,69 @@ def _verdict_details(ledger: Ledger) -> list[str]:
     return lines
 
 
+def position_bias_message(ledger: Ledger) -> str | None:
+    """The PositionBiasWarning text naming every flagged judge, or None when no judge is flagged."""
+    biased = [judge for judge in ledger.position_bias() if judge.flagged]
+    if not biased:
+        return None
+    return (
+        f"{'; '.join(judge.describe() for judge in biased)}. A judge that picks the same position in "
+        "both orders judges the order, not the outputs: comparisons that depended on its votes are "
+        "inconclusive (see jury_inconclusive). Use judges that compare the content."
+    )
+
+
+def _comparison_details(ledger: Ledger) -> list[str]:
+    if not ledger.comparisons:
+        return []
+    lines = ["comparisons in detail:"]
+    for comparison in ledger.comparisons_in_order():
+        if comparison["hung"] or comparison.get("inconclusive"):
+            status = "HUNG" if comparison["hung"] else "INCONCLUSIVE"
+        else:
+            status = "TIE" if comparison["winner"] == "tie" else f"WON BY {comparison['winner'].upper()}"
+        lines.append(f"  {status:12}  {comparison['test_id']}: {printable(comparison['criteria'], 100)}")
+        for vote in comparison["votes"]:
+            a_first, b_first = (
+                _pair_call(call, first) for call, first in zip(vote["calls"], "ab", strict=True)
+            )
+            source = "cached" if all(call["cached"] for call in vote["calls"]) else "live"
+            lines.append(
+                f"                {vote['model']}: {vote['vote']} ({source}; a shown first: {a_first}; "
+                f"b shown first: {b_first})"
+            )
+    return lines
+
+
+def _pair_call(call: dict[str, Any], first: str) -> str:
+    """What one pairwise call chose, as the output (a or b) it picked, not the position."""
+    second = "b" if first == "a" else "a"
+    if call["vote"] == "abstain":
+        return "abstained"
+    return {"first": first, "second": second}.get(call["vote"], "tie")
+
+
 def _next_steps(ledger: Ledger, budget: BudgetState | None) -> list[str]:
+    steps = []
+    inconclusive = ledger.comparison_outcomes()["inconclusive"]
+    if inconclusive:
+        steps.append(
+            f"next: {_plural(inconclusive, 'comparison')} {'was' if inconclusive == 1 else 'were'} "
+            "inconclusive: judges followed the position, not the content; use stronger judges "
+            "(see the votes with -v)."
+        )
     if ledger.blocked() and budget is not None:
         return [
             f"next: {_plural(ledger.blocked(), 'check')} got no verdict because the budget ran out; "
-            "raise --jury-max-cost or re-run to reuse the cached verdicts."
+            "raise --jury-max-cost or re-run to reuse the cached verdicts.",
+            *steps,
         ]
     if ledger.outcomes()["hung"] or any(comparison["hung"] for comparison in ledger.comparisons):
-        return [
+        hung = (
             "next: hung juries depend on judges that abstained; see each judge's error in the failures above."
-        ]
-    return []
+        )
+        return [hung, *steps]
+    return steps
 
 
 def write_atomically(path: Path, text: str) -> None:

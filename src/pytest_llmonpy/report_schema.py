@@ -101,7 +101,8 @@ class ReportTotals(BaseModel):
 
 class ReportPairVote(BaseModel):
     model: str
-    vote: Literal["a", "b", "tie", "abstain"]
+    # inconsistent: the judge picked the same position in both orders (it followed the position)
+    vote: Literal["a", "b", "tie", "inconsistent", "abstain"]
     calls: list[ReportVote]  # a shown first, then b shown first
 
 
@@ -110,6 +111,7 @@ class ReportComparison(BaseModel):
     criteria: str
     winner: Literal["a", "b", "tie"]
     hung: bool
+    inconclusive: bool = False  # decided only because judges followed the position (winner "tie")
     quorum: str
     required: int
     cost_usd: float | None
@@ -120,8 +122,20 @@ class ReportComparison(BaseModel):
 class ReportBaseline(BaseModel):
     file: str
     key: str
-    status: Literal["improved", "held", "regressed", "recorded", "stale", "missing", "unused"]
+    status: Literal["improved", "held", "regressed", "inconclusive", "recorded", "stale", "missing", "unused"]
     comparison: ReportComparison | None = None  # a = the current output, b = the accepted baseline
+
+
+class ReportPositionBias(BaseModel):
+    """One judge's pairwise answers: how often it followed the position instead of the content."""
+
+    model: str
+    comparisons: int  # comparisons in which it answered both orders
+    followed_position: int  # of those, the ones where it picked the same position both times
+    answered_calls: int  # pairwise calls it answered (first, second or tie)
+    first_position_calls: int  # of those, the ones that answered position 1
+    first_position_rate: float | None  # first_position_calls / answered_calls
+    flagged: bool  # followed the position in more than half of at least 5 comparisons (a warning)
 
 
 class JuryReport(BaseModel):
@@ -136,6 +150,7 @@ class JuryReport(BaseModel):
     verdicts: list[ReportVerdict]
     comparisons: list[ReportComparison] = []
     baselines: list[ReportBaseline] = []
+    position_bias: list[ReportPositionBias] = []  # every judge that answered a pairwise call
 
 
 def _cost(total: Money) -> ReportCost:
@@ -231,6 +246,20 @@ def build_report(
         verdicts=[ReportVerdict.model_validate(v) for v in ledger.verdicts_in_order()],
         comparisons=[ReportComparison.model_validate(c) for c in ledger.comparisons_in_order()],
         baselines=_baselines(baselines),
+        position_bias=[
+            ReportPositionBias(
+                model=judge.model,
+                comparisons=judge.comparisons,
+                followed_position=judge.followed,
+                answered_calls=judge.answered_calls,
+                first_position_calls=judge.first_calls,
+                first_position_rate=None
+                if judge.first_position_rate is None
+                else round(judge.first_position_rate, 4),
+                flagged=judge.flagged,
+            )
+            for judge in ledger.position_bias()
+        ],
     )
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from pytest_llmonpy.baselines import BaselineRun
 from pytest_llmonpy.jury import Jury
-from pytest_llmonpy.ledger import Ledger, comparison_record, verdict_record
+from pytest_llmonpy.ledger import Ledger, comparison_record, verdict_record, vote_record
 from pytest_llmonpy.quorum import Quorum
 from pytest_llmonpy.settings import (
     DEFAULT_CACHE_DIR,
@@ -20,11 +20,13 @@ from pytest_llmonpy.settings import (
     DEFAULT_TIMEOUT_S,
     JurySettings,
     parse_api_base,
+    parse_inconclusive,
     parse_judges,
     parse_mode,
     parse_positive_float,
     parse_positive_int,
     parse_strategy,
+    settings_problem,
 )
 from pytest_llmonpy.shared_dirs import user_temp_directory
 
@@ -56,6 +58,11 @@ OPTIONS: tuple[tuple[str, str], ...] = (
         "quorum, and more only while the outcome is open",
     ),
     ("jury_escalation", "judges asked when the jury is split or hung; their quorum decides (default: none)"),
+    (
+        "jury_inconclusive",
+        "tie (default): a comparison decided only by judges that followed the position is a tie, reported "
+        "as inconclusive; hung: it raises HungJuryError",
+    ),
     (
         "jury_rate_limits",
         "per-model request limits shared by all workers and runs on this machine, e.g. "
@@ -132,7 +139,13 @@ def build_settings(value: Callable[[str], str | None]) -> JurySettings:
         escalation = parse_judges(get("jury_escalation"))
     except ValueError as exc:
         raise ValueError(f"jury_escalation: {exc}") from None
-    return JurySettings(
+    inconclusive = get("jury_inconclusive")
+    try:
+        parsed_inconclusive = parse_inconclusive(inconclusive) if inconclusive else "tie"
+    except ValueError as exc:
+        raise ValueError(f"jury_inconclusive: {exc}") from None
+    settings = JurySettings(
+        inconclusive=parsed_inconclusive,
         strategy=parsed_strategy,
         escalation=escalation,
         mode=parsed_mode,
@@ -144,6 +157,10 @@ def build_settings(value: Callable[[str], str | None]) -> JurySettings:
         timeout_s=parse_positive_float("jury_timeout", timeout) if timeout else DEFAULT_TIMEOUT_S,
         api_base=parse_api_base(get("jury_api_base")),
     )
+    problem = settings_problem(settings)
+    if problem:
+        raise ValueError(problem)
+    return settings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,7 +200,12 @@ class JurySession:
         if self._cache is None:
             from pytest_llmonpy.cache import VerdictCache  # diskcache is imported only when judging
 
-            self._cache = VerdictCache(self.options.cache_root)
+            self._cache = VerdictCache(
+                self.options.cache_root,
+                self.settings.api_base,
+                run_id=self.options.run_id,  # shared by xdist workers: one run for `cache prune`
+                mode=self.options.forced_mode or self.settings.mode,
+            )
         return self._cache
 
     def caller(self) -> JudgeCaller:
@@ -214,11 +236,12 @@ class JurySession:
     @staticmethod
     def test_record(jury: Jury) -> dict[str, object] | None:
         """What a test's report carries to the controller; None when the test judged nothing."""
-        if not jury.verdicts and not jury.comparisons and not jury.blocked_by_budget:
+        if not jury.verdicts and not jury.comparisons and not jury.blocked_by_budget and not jury.unconcluded:
             return None
         return {
             "verdicts": [verdict_record(v) for v in jury.verdicts],
             "comparisons": [comparison_record(c) for c in jury.comparisons],
+            "unconcluded": [vote_record(v) for v in jury.unconcluded],
             "blocked": jury.blocked_by_budget,
         }
 

@@ -15,10 +15,12 @@ from pytest_llmonpy.quorum import Quorum
 
 DEFAULT_CONCURRENCY = 16
 DEFAULT_TIMEOUT_S = 60.0
-MARKER_ARGUMENTS = ("judges", "quorum", "mode", "strategy", "escalate_to")
+MARKER_ARGUMENTS = ("judges", "quorum", "mode", "strategy", "escalate_to", "inconclusive")
 STRATEGIES = ("parallel", "frugal")
 MODES = ("record", "replay", "refresh", "off")
 DEFAULT_MODE = "record"
+# What a comparison decided only by judges that followed the position does: count as a tie, or hang.
+INCONCLUSIVE_POLICIES = ("tie", "hung")
 DEFAULT_CACHE_DIR = ".llmonpy"
 
 MAJORITY = Quorum("majority")
@@ -41,6 +43,7 @@ class JurySettings:
     mode: str = DEFAULT_MODE
     strategy: str = "parallel"  # frugal: ask only as many judges as the quorum still needs
     escalation: tuple[str, ...] = ()  # judges that decide when the jury is split or hung
+    inconclusive: str = "tie"  # jury_inconclusive: one of INCONCLUSIVE_POLICIES
 
     def with_marker(self, kwargs: Mapping[str, Any]) -> JurySettings:
         """Apply validated `@pytest.mark.jury(...)` arguments."""
@@ -55,7 +58,27 @@ class JurySettings:
             changes["strategy"] = parse_strategy(kwargs["strategy"])
         if "escalate_to" in kwargs:
             changes["escalation"] = parse_judges(kwargs["escalate_to"])
+        if "inconclusive" in kwargs:
+            changes["inconclusive"] = parse_inconclusive(kwargs["inconclusive"])
         return dataclasses.replace(self, **changes)
+
+
+def settings_problem(settings: JurySettings) -> str | None:
+    """What makes `settings` unable to judge, found before any judge is paid; None when they can."""
+    overlap = [model for model in settings.escalation if model in settings.judges]
+    if overlap:
+        return (
+            f"jury_escalation: {', '.join(overlap)} {'is' if len(overlap) == 1 else 'are'} also in the "
+            "jury: escalation judges decide when the jury splits, so they must be other models; remove "
+            f"{'it' if len(overlap) == 1 else 'them'} from jury_judges or from jury_escalation"
+        )
+    for name, judges in (("jury_quorum", settings.judges), ("jury_escalation", settings.escalation)):
+        if judges:
+            try:
+                settings.quorum.required(len(judges))
+            except ValueError as exc:
+                return f"{name}: {exc}"
+    return None
 
 
 def marker_problem(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str | None:
@@ -103,6 +126,17 @@ def parse_strategy(value: object) -> str:
             "as many judges as the quorum still needs)"
         )
     return str(strategy)
+
+
+def parse_inconclusive(value: object) -> str:
+    """One of INCONCLUSIVE_POLICIES; the error lists them."""
+    policy = value.strip().lower() if isinstance(value, str) else value
+    if policy not in INCONCLUSIVE_POLICIES:
+        raise ValueError(
+            f"invalid inconclusive policy {value!r}: use tie (count a comparison decided only by judges "
+            "that followed the position as a tie, reported as inconclusive) or hung (raise HungJuryError)"
+        )
+    return str(policy)
 
 
 def parse_mode(value: object) -> str:

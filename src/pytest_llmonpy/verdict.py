@@ -11,7 +11,8 @@ from pytest_llmonpy.untrusted import printable
 # "pass"/"fail" answer a verdict; "first"/"second"/"tie" answer one pairwise call (by position).
 # "not_needed": the frugal strategy did not ask this judge, the outcome was already settled.
 VoteValue = Literal["pass", "fail", "abstain", "first", "second", "tie", "not_needed"]
-PairVoteValue = Literal["a", "b", "tie", "abstain"]
+# "inconsistent": the judge picked the same position in both orders (it followed the position).
+PairVoteValue = Literal["a", "b", "tie", "inconsistent", "abstain"]
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,10 @@ class Verdict:
 class PairVote:
     """One judge's vote on a pair, asked in both orders: `calls` are (a shown first, b shown first).
 
-    A judge whose two answers disagree (it followed the position, not the content) votes "tie".
+    A side wins the judge's vote only when both orders chose it. A judge that chose a in one order and
+    b in the other picked the same position both times (it followed the position, not the content):
+    its vote is "inconsistent". A side in one order and a tie in the other is a weak preference that
+    counts as a "tie": a win needs both orders.
     """
 
     model: str
@@ -136,7 +140,14 @@ class PairVote:
         as_shown = {"first": "a", "second": "b", "tie": "tie"}
         swapped = {"first": "b", "second": "a", "tie": "tie"}
         one, other = as_shown.get(a_first.vote, "tie"), swapped.get(b_first.vote, "tie")
-        return one if one == other else "tie"  # type: ignore[return-value]
+        if one == other:
+            return one  # type: ignore[return-value]
+        return "tie" if "tie" in (one, other) else "inconsistent"
+
+    @property
+    def followed_position(self) -> bool:
+        """Whether the judge picked the same position in both orders (its vote is "inconsistent")."""
+        return self.vote == "inconsistent"
 
     @property
     def cost_usd(self) -> float | None:
@@ -170,7 +181,14 @@ class Comparison:
     a_preview: str = ""
     b_preview: str = ""
     hung: bool = False
+    # Decided only because judges followed the position: consistent votes could have changed it.
+    inconclusive: bool = False
     test_id: str | None = field(default=None, compare=False)
+
+    @property
+    def followed_position(self) -> tuple[str, ...]:
+        """The judges that picked the same position in both orders."""
+        return tuple(vote.model for vote in self.votes if vote.followed_position)
 
     @property
     def cost_usd(self) -> float | None:
@@ -187,21 +205,35 @@ class Comparison:
     def tally(self) -> str:
         return (
             f"{self.count('a')} for a, {self.count('b')} for b, {self.count('tie')} tie, "
-            f"{self.count('abstain')} abstain; "
+            f"{self.count('inconsistent')} inconsistent, {self.count('abstain')} abstain; "
             f"quorum {self.quorum} needs {self.required} of {len(self.votes)}"
         )
 
     def explain(self) -> str:
-        outcome = "HUNG" if self.hung else f"winner {self.winner.upper()}"
+        outcome = (
+            "HUNG"
+            if self.hung
+            else f"INCONCLUSIVE (winner {self.winner.upper()})"
+            if self.inconclusive
+            else f"winner {self.winner.upper()}"
+        )
         lines = [f"jury comparison, {outcome}: {printable(self.criteria, 200)}", f"  votes: {self.tally()}"]
         if self.a_preview or self.b_preview:
             lines.append(f"  a: {printable(self.a_preview, 200)}")
             lines.append(f"  b: {printable(self.b_preview, 200)}")
         lines.extend(f"  - {vote.describe()}" for vote in self.votes)
+        if self.inconclusive:
+            lines.append(
+                f"  inconclusive: {', '.join(self.followed_position)} followed the position (picked the "
+                "same position in both orders); had they judged the content, the winner could differ"
+            )
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        return f"<Comparison winner={self.winner} ({self.tally()}) for {printable(self.criteria, 80)!r}>"
+        status = " INCONCLUSIVE" if self.inconclusive else " HUNG" if self.hung else ""
+        return (
+            f"<Comparison winner={self.winner}{status} ({self.tally()}) for {printable(self.criteria, 80)!r}>"
+        )
 
 
 class JuryError(Exception):
@@ -209,13 +241,25 @@ class JuryError(Exception):
 
 
 class HungJuryError(JuryError):
-    """The outcome depends on judges that abstained (errors, timeouts, unparseable answers).
+    """The outcome depends on judges that abstained (errors, timeouts, unparseable answers), or, with
+    jury_inconclusive = hung, a comparison depends on judges that followed the position.
 
-    Not an AssertionError: an outage says nothing about the quality of the output.
+    Not an AssertionError: an outage (or a judge blind to the content) says nothing about the quality
+    of the output.
     """
 
     def __init__(self, verdict: Verdict | Comparison) -> None:
         self.verdict = verdict
+        if isinstance(verdict, Comparison) and verdict.inconclusive and not verdict.hung:
+            super().__init__(
+                "the jury is hung: the comparison is inconclusive because judges followed the position, "
+                f"not the content (each picked the same position in both orders): "
+                f"{', '.join(verdict.followed_position)}.\n"
+                + verdict.explain()
+                + "\nUse judges that compare the content (stronger models), or set jury_inconclusive = tie "
+                "to count such a comparison as a tie (reported as inconclusive)."
+            )
+            return
         super().__init__(
             "the jury is hung: the outcome depends on judges that abstained.\n"
             + verdict.explain()

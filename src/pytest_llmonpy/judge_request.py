@@ -1,0 +1,103 @@
+"""What one judge call sends, decided without litellm: messages, response format, sampling, route.
+
+The verdict cache keys on `request_identity`, built from the same functions the judge caller sends
+with, so a change to the prompt text, the schema, a sampling setting or the endpoint is a cache miss:
+no verdict given to another request is ever replayed. Pure functions; no litellm, no pydantic.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pytest_llmonpy.prompts import (
+    MAX_TOKENS,
+    TEMPERATURE,
+    Case,
+    PairCase,
+    build_messages,
+    build_pair_messages,
+)
+
+# The name users write for the embedded offline judge, `local/<model>`.
+LOCAL_PREFIX = "local/"
+# The litellm custom provider that serves it: a name of our own, so it never replaces (or is replaced
+# by) a custom provider a user registers under the common name "local".
+LOCAL_PROVIDER = "llmonpy-local"
+
+VERDICT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "vote": {"type": "string", "enum": ["pass", "fail"]},
+        "reason": {"type": "string"},
+    },
+    "required": ["vote", "reason"],
+    "additionalProperties": False,
+}
+
+PAIR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "winner": {"type": "string", "enum": ["1", "2", "tie"]},
+        "reason": {"type": "string"},
+    },
+    "required": ["winner", "reason"],
+    "additionalProperties": False,
+}
+
+Question = Case | PairCase
+
+
+def is_local(model: str) -> bool:
+    return model.startswith(LOCAL_PREFIX)
+
+
+def route_identity(model: str, api_base: str | None) -> dict[str, str | None]:
+    """Where a call for `model` goes: the provider litellm is told to use (None: litellm's own choice
+    from the model name) and the endpoint (None: the provider's default)."""
+    if is_local(model):
+        return {"provider": LOCAL_PROVIDER, "api_base": None}
+    if api_base:
+        # Names go to the endpoint as they are (a litellm proxy routes "anthropic/..." itself), except a
+        # leading "openai/", which litellm strips itself.
+        return {"provider": None if model.startswith("openai/") else "openai", "api_base": api_base}
+    return {"provider": None, "api_base": None}
+
+
+def schema_for(question: Question) -> tuple[str, dict[str, Any]]:
+    """The response schema's name and JSON schema for one kind of question."""
+    return ("comparison", PAIR_SCHEMA) if isinstance(question, PairCase) else ("verdict", VERDICT_SCHEMA)
+
+
+def format_policy(model: str, api_base: str | None) -> str:
+    """How the response format is chosen for `model` (the chosen format itself may need litellm).
+
+    - "json_schema": the local judge turns the schema into a llama.cpp grammar, so every answer parses;
+    - "json_object": generic OpenAI-compatible servers (llama.cpp, vLLM, proxies) accept it, and several
+      reject OpenAI's json_schema;
+    - "provider": strict json_schema where litellm says the provider supports it, else json_object
+      where supported, else none (the parser copes with prose).
+    """
+    if is_local(model):
+        return "json_schema"
+    return "json_object" if api_base else "provider"
+
+
+def build_request_messages(question: Question) -> list[dict[str, str]]:
+    return build_pair_messages(question) if isinstance(question, PairCase) else build_messages(question)
+
+
+def shared_identity(question: Question) -> dict[str, Any]:
+    """The part of every judge's request that does not depend on the judge: messages, schema, sampling."""
+    name, schema = schema_for(question)
+    return {
+        "messages": build_request_messages(question),
+        "schema_name": name,
+        "schema": schema,
+        "temperature": TEMPERATURE,
+        "max_tokens": MAX_TOKENS,
+    }
+
+
+def judge_identity(model: str, api_base: str | None) -> dict[str, Any]:
+    """The part of a request that depends on the judge: its model, route and response format policy."""
+    return {"model": model, "format": format_policy(model, api_base), **route_identity(model, api_base)}
