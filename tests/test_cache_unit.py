@@ -47,18 +47,18 @@ def test_key_changes_with_every_field_and_the_model() -> None:
     assert cache_key("a", Case(output="x", criteria="yz")) != cache_key("a", Case(output="xy", criteria="z"))
 
 
-def test_key_covers_prompt_version_and_sampling(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_key_covers_sampling_and_the_schema_version(monkeypatch: pytest.MonkeyPatch) -> None:
     import pytest_llmonpy.cache as cache_module
+    import pytest_llmonpy.judge_request as judge_request
 
     base = cache_key("judge-a", CASE)
-    for name, value in (
-        ("PROMPT_VERSION", "verdict-v999"),
-        ("TEMPERATURE", 0.7),
-        ("MAX_TOKENS", 1),
-        ("CACHE_SCHEMA", 99),
+    for module, name, value in (
+        (judge_request, "TEMPERATURE", 0.7),
+        (judge_request, "MAX_TOKENS", 1),
+        (cache_module, "CACHE_SCHEMA", 99),
     ):
         with monkeypatch.context() as patch:
-            patch.setattr(cache_module, name, value)
+            patch.setattr(module, name, value)
             assert cache_key("judge-a", CASE) != base, name
     assert cache_keys(["a", "b"], CASE) == {"a": cache_key("a", CASE), "b": cache_key("b", CASE)}
 

@@ -389,7 +389,6 @@ def test_fault_matrix_serial(
     assert_accounting(
         report,
         llm_server,
-        at_least=("broken-429",),
         at_most=tuple(f"broken-{name}" for name in kinds if refused),
     )
     if refused:  # not retried: one request per check
@@ -423,7 +422,7 @@ def test_fault_subset_under_xdist(
     assert_no_key_anywhere(pytester, result)
     report = load_report(pytester)
     assert_report(report, cells, kind_of)
-    assert_accounting(report, llm_server, at_least=("broken-429",))
+    assert_accounting(report, llm_server)
 
 
 def test_an_all_clear_run_after_recovered_faults_exits_zero(
@@ -487,12 +486,6 @@ def test_a_refused_judge_does_not_lose_the_other_judges_paid_votes(
     assert {c.model for c in llm_server.calls(status=None)} == {f"refused-{s}" for s in (401, 403, 404)}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug (d): JudgeCaller._ask_with_retries counts an attempt it never sends when the shared "
-    "Retry-After pause (or jury_rate_limits) leaves no time before jury_timeout: `attempts += 1` is not "
-    "undone on that break (it is on the `remaining <= 0` one), so the report's attempts exceed requests",
-)
 def test_attempts_in_the_report_are_requests_sent_even_when_a_429_pause_outlasts_the_timeout(
     pytester: pytest.Pytester, llm_server: FakeLLMServer, judge_env: None
 ) -> None:

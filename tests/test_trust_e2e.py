@@ -203,6 +203,7 @@ def test_an_interrupted_run_keeps_the_votes_answered_before_it(
         JUDGES,
         IN_ORDER,
         "--jury-timeout=120",
+        "--jury-report=report.json",
     ]
     with subprocess.Popen(
         command, cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -221,6 +222,10 @@ def test_an_interrupted_run_keeps_the_votes_answered_before_it(
     assert "KeyboardInterrupt" in output
     assert "Task was destroyed but it is pending" not in output
     assert "Traceback" not in output.split("KeyboardInterrupt")[0]
+    # The two answers were paid for: the cost report counts them though the test never finished.
+    report = json.loads((pytester.path / "report.json").read_text())
+    assert report["totals"]["live_calls"] == 2
+    assert "judge calls: 2 live, 0 cached" in output
 
     llm_server.reset()
     rerun = subprocess.run(command, cwd=pytester.path, capture_output=True, text=True, timeout=180)

@@ -417,21 +417,20 @@ class JudgeCaller:
         error = ""
         reply: JudgeReply | PairReply | None = None
         while True:
-            attempts += 1
             wait = await self._wait_for_slot(model, slot_key)
             if wait > 0 and self._clock() + wait >= deadline:
-                error = (
+                error = (f"{error}; then " if error else "") + (
                     f"the rate limit (jury_rate_limits, or a provider's Retry-After) leaves no time to "
-                    f"call within jury_timeout={timeout_s:g}s"
+                    f"call within jury_timeout={timeout_s:g}s, {attempts} attempt(s)"
                 )
                 break
             if wait > 0:
                 await asyncio.sleep(wait)
             remaining = deadline - self._clock()
             if remaining <= 0:
-                error = f"timed out after {timeout_s:g}s (jury_timeout), {attempts - 1} attempt(s)"
-                attempts -= 1  # this attempt was never sent
+                error = f"timed out after {timeout_s:g}s (jury_timeout), {attempts} attempt(s)"
                 break
+            attempts += 1  # counted when sent: the report's attempts are the requests a provider saw
             try:
                 response = await asyncio.wait_for(
                     # A constant timeout keeps litellm's client cache key stable, so one HTTP client

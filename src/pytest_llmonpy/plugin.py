@@ -40,6 +40,8 @@ CALL_PASSED_KEY = pytest.StashKey[bool]()
 BASELINE_ATTRIBUTE = "llmonpy_baselines"
 # xdist: each worker sends the controller the tests it collected per baseline file (for unused ones).
 COLLECTED_OUTPUT = "llmonpy_baseline_tests"
+# xdist: each worker sends the records of tests interrupted before their report (see `unreported`).
+UNREPORTED_OUTPUT = "llmonpy_unreported"
 # Name of the TestReport attribute that carries a test's verdicts to the controller. pytest serialises
 # a report's attributes for xdist, so the same data arrives with and without `-n N`.
 REPORT_ATTRIBUTE = "llmonpy_jury"
@@ -226,6 +228,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     jury_session = session.config.stash.get(SESSION_KEY, None)
     if workeroutput is not None and jury_session is not None:
         workeroutput[COLLECTED_OUTPUT] = jury_session.baseline_tests
+        workeroutput[UNREPORTED_OUTPUT] = jury_session.unreported_records()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -235,6 +238,8 @@ def pytest_runtest_makereport(
     jury = item.stash.get(JURY_KEY, None)
     # Taken at teardown, so checks made by fixtures during teardown are counted too.
     record = JurySession.test_record(jury) if jury is not None and call.when == "teardown" else None
+    if jury is not None and call.when == "teardown":
+        item.config.stash[SESSION_KEY].reported(item.nodeid)
     if record is not None:
         # Properties added before the report exists land in it (and in JUnit XML), like record_property.
         from pytest_llmonpy.report import junit_properties
@@ -290,6 +295,8 @@ class JuryReporting:
     def pytest_testnodedown(self, node: Any, error: object) -> None:
         output = getattr(node, "workeroutput", None) or {}
         self.session.baselines.add_collected(output.get(COLLECTED_OUTPUT, {}))
+        for test_id, record in (output.get(UNREPORTED_OUTPUT) or {}).items():
+            self.session.ledger.add_test(test_id, record)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
@@ -302,6 +309,8 @@ class JuryReporting:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         from pytest_llmonpy.report import write_outputs
 
+        for test_id, record in self.session.unreported_records().items():
+            self.session.ledger.add_test(test_id, record)  # a serial run interrupted during a test
         baselines = self.session.baselines
         baselines.add_collected(self.session.baseline_tests)  # a serial run collected them itself
         baselines.find_unused()

@@ -190,6 +190,8 @@ class JurySession:
         self._caller: JudgeCaller | None = None
         self._cache: VerdictCache | None = None
         self._budget: RunBudget | None = None
+        # Juries of tests whose report has not been made yet, by test id.
+        self.unreported: dict[str, Jury] = {}
 
     @staticmethod
     def lock_directory() -> Path:
@@ -231,7 +233,20 @@ class JurySession:
     def new_jury(self, settings: JurySettings, test_id: str) -> Jury:
         if self.options.forced_mode is not None:
             settings = dataclasses.replace(settings, mode=self.options.forced_mode)
-        return Jury(settings, self.caller, cache=self.cache, budget=self.budget(), test_id=test_id)
+        jury = Jury(settings, self.caller, cache=self.cache, budget=self.budget(), test_id=test_id)
+        self.unreported[test_id] = jury
+        return jury
+
+    def reported(self, test_id: str) -> None:
+        """The test's report carries its jury's record: nothing left to add at session end."""
+        self.unreported.pop(test_id, None)
+
+    def unreported_records(self) -> dict[str, dict[str, object]]:
+        """Records of tests whose report never came (an interrupt during the test): their votes were
+        paid for, so the cost report still counts them."""
+        records = {test_id: JurySession.test_record(jury) for test_id, jury in self.unreported.items()}
+        self.unreported.clear()
+        return {test_id: record for test_id, record in records.items() if record is not None}
 
     @staticmethod
     def test_record(jury: Jury) -> dict[str, object] | None:
