@@ -275,6 +275,42 @@ def test_stale_and_malformed_baselines_are_clear_errors_and_nothing_is_overwritt
     assert stale.read_text(encoding="utf-8") == broken
 
 
+def test_a_baseline_file_that_is_not_utf8_is_a_clear_error_and_the_run_still_reports(
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+) -> None:
+    pytester.makepyfile(
+        test_bytes="""
+        def test_answer(llm_baseline):
+            llm_baseline.assert_not_worse("an answer", "Is polite")
+
+        def test_other(jury):
+            jury.assert_passes("fine", "Is fine")
+        """
+    )
+    folder = pytester.path / "__llm_baselines__"
+    folder.mkdir()
+    broken = (
+        b'{"version": 1, "baselines": {"test_answer": {"criteria": "Is polite", "output": ["\xff\xfe"]}}}'
+    )
+    (folder / "test_bytes.json").write_bytes(broken)
+    for args in ((), (UPDATE,)):
+        result = run_jury(JUDGES, "--jury-report=report.json", *args)
+        output = result.stdout.str()
+        assert "UnicodeDecodeError" not in output + result.stderr.str()
+        if args:  # recording cannot merge into the file: the run fails, the file is left as it is
+            result.assert_outcomes(passed=2)
+            assert result.ret == pytest.ExitCode.TESTS_FAILED
+            result.stdout.fnmatch_lines(["pytest-llmonpy: baselines not written to *test_bytes.json*UTF-8*"])
+        else:
+            result.assert_outcomes(passed=1, failed=1)
+            result.stdout.fnmatch_lines(
+                ["*BaselineError: the baseline file *test_bytes.json is not valid UTF-8 (byte *"]
+            )
+        result.stdout.fnmatch_lines(["*llm jury summary*"])
+        assert json.loads((pytester.path / "report.json").read_text(encoding="utf-8"))["verdicts"]
+        assert (folder / "test_bytes.json").read_bytes() == broken
+
+
 def test_workers_recording_one_module_at_once_merge_their_baselines(
     pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
 ) -> None:

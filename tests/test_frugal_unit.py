@@ -28,6 +28,7 @@ class ScriptedCaller:
         api_base: str | None,
         timeout_s: float,
         finished: dict[int, Vote] | None = None,
+        on_vote: object = None,
     ) -> list[Vote]:
         models = tuple(model for model, _ in calls)
         self.asked.append(models)

@@ -187,10 +187,12 @@ def test_async_checks_keep_the_tests_event_loop_free(
     run_jury(JUDGES, "-p", "asyncio", "-o", "asyncio_mode=strict").assert_outcomes(passed=1)
 
 
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL], ids=["sigint", "sigkill"])
 def test_an_interrupted_run_keeps_the_votes_answered_before_it(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, judge_env: None
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, judge_env: None, stop: signal.Signals
 ) -> None:
-    """SIGINT while judge-c hangs: judge-a's and judge-b's votes are cached, no task is left pending."""
+    """Stopped while judge-c hangs: judge-a's and judge-b's votes are cached as they arrived (even when
+    the process is killed outright); after SIGINT they are in the report and no task is left pending."""
     llm_server.inject(model="judge-c", delay_s=60)
     pytester.makepyfile(ONE_CHECK)
     command = [
@@ -216,22 +218,29 @@ def test_an_interrupted_run_keeps_the_votes_answered_before_it(
         else:
             process.kill()
             pytest.fail(f"judge-c was never asked: {process.communicate()[0]}")
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop)
         output, _ = process.communicate(timeout=120)
-    assert process.returncode == pytest.ExitCode.INTERRUPTED, output
-    assert "KeyboardInterrupt" in output
-    assert "Task was destroyed but it is pending" not in output
-    assert "Traceback" not in output.split("KeyboardInterrupt")[0]
-    # The two answers were paid for: the cost report counts them though the test never finished.
-    report = json.loads((pytester.path / "report.json").read_text())
-    assert report["totals"]["live_calls"] == 2
-    assert "judge calls: 2 live, 0 cached" in output
+    if stop == signal.SIGINT:
+        assert_clean_interrupt(process.returncode, output, pytester.path)
+    else:
+        assert process.returncode == -signal.SIGKILL
 
     llm_server.reset()
     rerun = subprocess.run(command, cwd=pytester.path, capture_output=True, text=True, timeout=180)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert [c.model for c in llm_server.calls()] == ["judge-c"]
     assert "Task was destroyed" not in rerun.stdout + rerun.stderr
+
+
+def assert_clean_interrupt(returncode: int, output: str, path: Path) -> None:
+    assert returncode == pytest.ExitCode.INTERRUPTED, output
+    assert "KeyboardInterrupt" in output
+    assert "Task was destroyed but it is pending" not in output
+    assert "Traceback" not in output.split("KeyboardInterrupt")[0]
+    # The two answers were paid for: the cost report counts them though the test never finished.
+    report = json.loads((path / "report.json").read_text())
+    assert report["totals"]["live_calls"] == 2
+    assert "judge calls: 2 live, 0 cached" in output
 
 
 def test_the_first_call_imports_nothing_after_the_warm_up(tmp_path: Path, llm_server: FakeLLMServer) -> None:

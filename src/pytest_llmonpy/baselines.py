@@ -74,6 +74,11 @@ def read_baselines(path: Path) -> dict[str, dict[str, Any]]:
         return {}
     except OSError as exc:
         raise BaselineError(f"cannot read the baseline file {path}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise BaselineError(
+            f"the baseline file {path} is not valid UTF-8 (byte {exc.start}: {exc.reason}). Fix it, or "
+            f"delete it and record the baselines again with {UPDATE_FLAG}; nothing was overwritten."
+        ) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -98,6 +98,7 @@ Call = tuple[str, Question]  # (judge model, what it is asked)
 # Where the votes of one batch land as each call finishes, by the call's index in the batch: what the
 # caller records when the batch is cut short (a misconfigured judge, an interrupt).
 Finished = dict[int, Vote]
+OnVote = Callable[[int, Vote], None]
 
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 
@@ -285,32 +286,27 @@ class JudgeCaller:
         api_base: str | None,
         timeout_s: float,
         finished: Finished | None = None,
+        on_vote: OnVote | None = None,
     ) -> list[Vote]:
         """Blocking: make every (judge, question) call at once; one Vote per call, in order.
 
         Each vote lands in `finished` as its call ends. When a judge is misconfigured (JuryConfigError)
         or the caller is interrupted, the calls still running are cancelled and the exception propagates;
-        `finished` then holds the votes that were answered (and paid for) before it.
+        `finished` then holds the votes that were answered (and paid for) before it. `on_vote(index,
+        vote)` runs on the judge loop as each vote arrives (to store it at once); what it raises is
+        raised here once the batch is over.
         """
         finished = {} if finished is None else finished
         litellm = self.warm_up()
         routes = self._routes_for(litellm, calls, api_base)
-        future = self._loop.submit(self._ask_all(litellm, routes, calls, api_base, timeout_s, finished))
+        future = self._loop.submit(
+            self._ask_all(litellm, routes, calls, api_base, timeout_s, finished, on_vote)
+        )
         try:
             return future.result()
         except BaseException:
             future.cancel()  # an interrupt: stop the calls in flight (the loop cancels their tasks)
             raise
-
-    async def ajudge_calls(
-        self,
-        calls: Sequence[Call],
-        api_base: str | None,
-        timeout_s: float,
-        finished: Finished | None = None,
-    ) -> list[Vote]:
-        """Async twin of `judge_calls`: setup runs in a worker thread, the calls on the judge loop."""
-        return await asyncio.to_thread(self.judge_calls, calls, api_base, timeout_s, finished)
 
     def close(self) -> None:
         final = self._litellm.close_litellm_async_clients() if self._litellm and self._loop.started else None
@@ -333,14 +329,20 @@ class JudgeCaller:
         api_base: str | None,
         timeout_s: float,
         finished: Finished,
+        on_vote: OnVote | None,
     ) -> list[Vote]:
         semaphore = self._semaphore()
+        failures: list[Exception] = []
         tasks = [
             asyncio.ensure_future(self._ask(litellm, semaphore, route, model, question, api_base, timeout_s))
             for route, (model, question) in zip(routes, calls, strict=True)
         ]
         for index, task in enumerate(tasks):
-            task.add_done_callback(functools.partial(_keep_vote, index=index, finished=finished))
+            task.add_done_callback(
+                functools.partial(
+                    _keep_vote, index=index, finished=finished, on_vote=on_vote, failures=failures
+                )
+            )
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
         finally:
@@ -354,6 +356,8 @@ class JudgeCaller:
         for task in tasks:
             if not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
+        if failures:
+            raise failures[0]
         return [task.result() for task in tasks]
 
     def _semaphore(self) -> asyncio.Semaphore:
@@ -499,9 +503,22 @@ _SEMAPHORES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaph
 )
 
 
-def _keep_vote(task: asyncio.Future[Vote], *, index: int, finished: Finished) -> None:
-    if not task.cancelled() and task.exception() is None:
-        finished[index] = task.result()
+def _keep_vote(
+    task: asyncio.Future[Vote],
+    *,
+    index: int,
+    finished: Finished,
+    on_vote: OnVote | None,
+    failures: list[Exception],
+) -> None:
+    if task.cancelled() or task.exception() is not None:
+        return
+    finished[index] = task.result()
+    if on_vote is not None:
+        try:
+            on_vote(index, finished[index])
+        except Exception as exc:  # raised to the caller after the batch, never lost in the loop
+            failures.append(exc)
 
 
 def _config_error_message(model: str, exc: BaseException) -> str:

@@ -170,8 +170,10 @@ class Jury:
     ) -> Comparison:
         """Which of outputs `a` and `b` better meets `criteria`: winner "a", "b" or "tie".
 
-        Each judge sees the pair twice, in both orders; a judge whose two answers disagree votes tie.
-        The quorum rule applies to the wins. Raises HungJuryError when abstentions decide it.
+        Each judge sees the pair twice, in both orders; a judge that picks the same position in both
+        votes inconsistent, and a comparison that depends on such votes is inconclusive
+        (jury_inconclusive: a tie, or HungJuryError). The quorum rule applies to the wins. Raises
+        HungJuryError when abstentions decide it.
         """
         __tracebackhide__ = True
         orders, required = self._prepare_pair(a, b, criteria, input, reference)
@@ -304,31 +306,38 @@ class Jury:
     def _ask(self, calls: list[tuple[str, Case | PairCase]]) -> list[Vote]:
         """Ask judges live, one vote per (judge, question) call.
 
-        When the batch is cut short (a misconfigured judge, an interrupt), the votes answered before it
-        were paid for: they are cached, charged to the budget and kept for the cost report, then the
+        Each vote is cached and charged to the budget the moment it arrives, so a process killed
+        mid-check loses no paid vote. When the batch is cut short (a misconfigured judge, an
+        interrupt), the votes answered before it are also kept for the cost report, then the
         exception goes on.
         """
         __tracebackhide__ = True
         finished: dict[int, Vote] = {}
+
+        def store(index: int, vote: Vote) -> None:
+            self._store(calls[index][1], vote)
+
         try:
             return self._caller().judge_calls(
-                calls, self.settings.api_base, self.settings.timeout_s, finished
+                calls, self.settings.api_base, self.settings.timeout_s, finished, on_vote=store
             )
         except BaseException as exc:
-            for index, vote in sorted(finished.items()):
-                self._remember(calls[index][1], [vote])
-                self.unconcluded.append(vote)
+            self.unconcluded.extend(vote for _, vote in sorted(finished.items()))
             if isinstance(exc, JuryConfigError):
                 raise JuryConfigError(str(exc)) from None  # one message, no trace into the event loop
             raise
 
-    def _remember(self, case: Case | PairCase, live: list[Vote]) -> dict[str, Vote]:
+    def _store(self, case: Case | PairCase, vote: Vote) -> None:
+        """Charge a live vote to the budget and cache it (called on the judge loop as it arrives)."""
         if self._budget is not None:
-            self._budget.charge(sum(vote.cost_usd or 0.0 for vote in live))
+            self._budget.charge(vote.cost_usd or 0.0)
         cache = self._cache() if self.settings.mode != "off" else None
         if cache is not None:
-            for vote in live:
-                cache.put(vote, case)
+            cache.put(vote, case)
+
+    @staticmethod
+    def _remember(case: Case | PairCase, live: list[Vote]) -> dict[str, Vote]:
+        """Live votes by judge (already cached and charged as they arrived)."""
         return {vote.model: vote for vote in live}
 
     def _replay_miss_message(
