@@ -33,12 +33,13 @@ def answer(question: str) -> str:
     """The assistant's answer to one customer question."""
     import litellm
 
-    if model_name().startswith("local/"):
-        from pytest_llmonpy.judges import load_litellm
+    model = model_name()
+    if model.startswith("local/"):
+        from pytest_llmonpy.local import litellm_model
 
-        load_litellm()  # registers the offline `local/...` provider with litellm
+        model = litellm_model(model)  # registers the offline provider with litellm, under its own name
     response = litellm.completion(
-        model=model_name(),
+        model=model,
         messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": question}],
         temperature=0,
         max_tokens=120,

@@ -489,7 +489,8 @@ def test_a_refused_judge_does_not_lose_the_other_judges_paid_votes(
 def test_attempts_in_the_report_are_requests_sent_even_when_a_429_pause_outlasts_the_timeout(
     pytester: pytest.Pytester, llm_server: FakeLLMServer, judge_env: None
 ) -> None:
-    llm_server.inject(model=BROKEN, status=429, retry_after="1", times=100)
+    # Only the cells' checks (their criteria start with "[broken]"), not the inner run's warm-up check.
+    llm_server.inject(model=BROKEN, status=429, retry_after="1", times=100, criteria_contains="[broken]")
     cells = [
         Cell(f"storm-{n}", [BROKEN], "majority", f"output {n}", f"[broken] {n}", "hung", BROKEN)
         for n in range(3)

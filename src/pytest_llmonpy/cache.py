@@ -20,6 +20,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Iterable, Iterator
@@ -240,13 +241,17 @@ class ReadOnlyStore:
         if not database.is_file():
             raise FileNotFoundError(f"no {diskcache.core.DBNAME} in {directory}")
         self._disk = JsonOnlyDisk(str(directory))
+        self._lock = threading.Lock()
         uri = database.resolve().as_uri()
         failure: sqlite3.Error | None = None
         # mode=ro reads a WAL database if its -shm file exists or can be created. Where neither is
         # possible (a read-only directory), immutable=1 reads it without locks or WAL: nothing can
         # write to it there either. diskcache checkpoints and drops the WAL when it closes a cache.
         for parameters in ("mode=ro", "immutable=1"):
-            connection = sqlite3.connect(f"{uri}?{parameters}", uri=True, timeout=LOCK_TIMEOUT_S)
+            # Async checks look verdicts up from worker threads: one connection, used under a lock.
+            connection = sqlite3.connect(
+                f"{uri}?{parameters}", uri=True, timeout=LOCK_TIMEOUT_S, check_same_thread=False
+            )
             try:
                 connection.execute("SELECT key, raw, mode, filename, value FROM Cache LIMIT 1").fetchall()
             except sqlite3.Error as exc:
@@ -259,11 +264,12 @@ class ReadOnlyStore:
         raise failure
 
     def get(self, key: str) -> Any:
-        rows = self._connection.execute(
-            "SELECT mode, filename, value FROM Cache WHERE key = ? AND raw = 1"
-            " AND (expire_time IS NULL OR expire_time > ?)",
-            (key, time.time()),
-        ).fetchall()
+        with self._lock:
+            rows = self._connection.execute(
+                "SELECT mode, filename, value FROM Cache WHERE key = ? AND raw = 1"
+                " AND (expire_time IS NULL OR expire_time > ?)",
+                (key, time.time()),
+            ).fetchall()
         if not rows:
             return None
         ((mode, filename, value),) = rows
@@ -271,7 +277,9 @@ class ReadOnlyStore:
 
     def iterkeys(self) -> Iterator[str]:
         # raw = 0 keys are pickles: never loaded, so never listed.
-        for (key,) in self._connection.execute("SELECT key FROM Cache WHERE raw = 1 ORDER BY key").fetchall():
+        with self._lock:
+            keys = self._connection.execute("SELECT key FROM Cache WHERE raw = 1 ORDER BY key").fetchall()
+        for (key,) in keys:
             yield str(key)
 
     def volume(self) -> int:

@@ -259,3 +259,12 @@ def register(litellm: Any) -> None:
         }
     )
     _REGISTERED.append(handler)
+
+
+def litellm_model(name: str = LOCAL_MODEL) -> str:
+    """The name litellm knows the embedded model by, after registering its provider: for an app that
+    runs the offline model itself through litellm, as the example project's assistant does."""
+    from pytest_llmonpy.judges import load_litellm
+
+    load_litellm()
+    return f"{PROVIDER}/{name.removeprefix(LOCAL_PREFIX)}"
