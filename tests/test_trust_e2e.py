@@ -232,6 +232,41 @@ def test_an_interrupted_run_keeps_the_votes_answered_before_it(
     assert "Task was destroyed" not in rerun.stdout + rerun.stderr
 
 
+def test_a_killed_worker_s_paid_votes_are_still_in_the_cost_report(
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, judge_env: None
+) -> None:
+    """The test's record dies with its worker; the run's spend journal still counts its votes."""
+    llm_server.judge("pass", "fine", usage=(100, 10))
+    pytester.makepyfile(
+        """
+        import os, signal
+
+        def test_dies(jury):
+            jury.check("about to die", "Is an answer")
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        def test_lives(jury):
+            jury.check("still here", "Is an answer")
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "-p",
+        "no:cacheprovider",
+        f"--jury-api-base={llm_server.url}",
+        JUDGES,
+        "-n",
+        "2",
+        "--jury-report=report.json",
+        timeout=300,
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    report = json.loads((pytester.path / "report.json").read_text())
+    assert len(llm_server.calls()) == 6
+    assert report["totals"]["live_calls"] == 6
+    assert report["totals"]["tokens_in"] == 600
+    result.stdout.fnmatch_lines(["*judge calls: 6 live, 0 cached*"])
+
+
 def assert_clean_interrupt(returncode: int, output: str, path: Path) -> None:
     assert returncode == pytest.ExitCode.INTERRUPTED, output
     assert "KeyboardInterrupt" in output

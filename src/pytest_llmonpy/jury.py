@@ -86,6 +86,7 @@ class Jury:
         cache: Callable[[], VerdictCache | None] = lambda: None,
         budget: RunBudget | None = None,
         test_id: str | None = None,
+        on_live_vote: Callable[[Vote], None] | None = None,
     ) -> None:
         self.settings = settings
         self.test_id = test_id
@@ -96,6 +97,7 @@ class Jury:
         self._caller = caller
         self._cache = cache
         self._budget = budget
+        self._on_live_vote = on_live_vote  # the run's spend journal
         self.blocked_by_budget = 0
         self._raised: set[int] = set()
 
@@ -328,7 +330,9 @@ class Jury:
             raise
 
     def _store(self, case: Case | PairCase, vote: Vote) -> None:
-        """Charge a live vote to the budget and cache it (called on the judge loop as it arrives)."""
+        """Journal, charge and cache a live vote (called on the judge loop as it arrives)."""
+        if self._on_live_vote is not None:
+            self._on_live_vote(vote)
         if self._budget is not None:
             self._budget.charge(vote.cost_usd or 0.0)
         cache = self._cache() if self.settings.mode != "off" else None

@@ -311,6 +311,8 @@ class JuryReporting:
 
         for test_id, record in self.session.unreported_records().items():
             self.session.ledger.add_test(test_id, record)  # a serial run interrupted during a test
+        for test_id, record in self.session.lost_records().items():
+            self.session.ledger.add_test(test_id, record)  # a worker killed during a test
         baselines = self.session.baselines
         baselines.add_collected(self.session.baseline_tests)  # a serial run collected them itself
         baselines.find_unused()

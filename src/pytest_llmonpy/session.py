@@ -29,6 +29,7 @@ from pytest_llmonpy.settings import (
     settings_problem,
 )
 from pytest_llmonpy.shared_dirs import user_temp_directory
+from pytest_llmonpy.spend_journal import SpendJournal, remove_journal
 
 if TYPE_CHECKING:
     from pytest_llmonpy.budget import RunBudget
@@ -192,6 +193,7 @@ class JurySession:
         self._budget: RunBudget | None = None
         # Juries of tests whose report has not been made yet, by test id.
         self.unreported: dict[str, Jury] = {}
+        self.journal = SpendJournal(options.run_id)
 
     @staticmethod
     def lock_directory() -> Path:
@@ -233,20 +235,40 @@ class JurySession:
     def new_jury(self, settings: JurySettings, test_id: str) -> Jury:
         if self.options.forced_mode is not None:
             settings = dataclasses.replace(settings, mode=self.options.forced_mode)
-        jury = Jury(settings, self.caller, cache=self.cache, budget=self.budget(), test_id=test_id)
+        jury = Jury(
+            settings,
+            self.caller,
+            cache=self.cache,
+            budget=self.budget(),
+            test_id=test_id,
+            on_live_vote=lambda vote: self.journal.record_vote(test_id, vote_record(vote)),
+        )
         self.unreported[test_id] = jury
         return jury
 
     def reported(self, test_id: str) -> None:
         """The test's report carries its jury's record: nothing left to add at session end."""
-        self.unreported.pop(test_id, None)
+        if self.unreported.pop(test_id, None) is not None:
+            self.journal.record_reported(test_id)
 
     def unreported_records(self) -> dict[str, dict[str, object]]:
         """Records of tests whose report never came (an interrupt during the test): their votes were
         paid for, so the cost report still counts them."""
         records = {test_id: JurySession.test_record(jury) for test_id, jury in self.unreported.items()}
+        for test_id in self.unreported:
+            self.journal.record_reported(test_id)
         self.unreported.clear()
         return {test_id: record for test_id, record in records.items() if record is not None}
+
+    def lost_records(self) -> dict[str, dict[str, object]]:
+        """Controller: records of the live votes of tests whose process died before reporting them
+        (a killed xdist worker), from the run's spend journal."""
+        from pytest_llmonpy.spend_journal import unreported_votes
+
+        return {
+            test_id: {"unconcluded": votes}
+            for test_id, votes in unreported_votes(self.journal.directory).items()
+        }
 
     @staticmethod
     def test_record(jury: Jury) -> dict[str, object] | None:
@@ -275,6 +297,9 @@ class JurySession:
         if self._cache is not None:
             self._cache.close()
             self._cache = None
+        self.journal.close()
+        if not self.options.is_worker:
+            remove_journal(self.journal.directory)  # the controller owns the run's journal
         budget = self.budget() if not self.options.is_worker else self._budget
         if budget is not None:
             # The controller owns the run's budget counter and removes it; workers only close theirs.
