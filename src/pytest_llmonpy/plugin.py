@@ -40,8 +40,6 @@ CALL_PASSED_KEY = pytest.StashKey[bool]()
 BASELINE_ATTRIBUTE = "llmonpy_baselines"
 # xdist: each worker sends the controller the tests it collected per baseline file (for unused ones).
 COLLECTED_OUTPUT = "llmonpy_baseline_tests"
-# xdist: each worker sends the records of tests interrupted before their report (see `unreported`).
-UNREPORTED_OUTPUT = "llmonpy_unreported"
 # Name of the TestReport attribute that carries a test's verdicts to the controller. pytest serialises
 # a report's attributes for xdist, so the same data arrives with and without `-n N`.
 REPORT_ATTRIBUTE = "llmonpy_jury"
@@ -228,7 +226,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     jury_session = session.config.stash.get(SESSION_KEY, None)
     if workeroutput is not None and jury_session is not None:
         workeroutput[COLLECTED_OUTPUT] = jury_session.baseline_tests
-        workeroutput[UNREPORTED_OUTPUT] = jury_session.unreported_records()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -295,8 +292,6 @@ class JuryReporting:
     def pytest_testnodedown(self, node: Any, error: object) -> None:
         output = getattr(node, "workeroutput", None) or {}
         self.session.baselines.add_collected(output.get(COLLECTED_OUTPUT, {}))
-        for test_id, record in (output.get(UNREPORTED_OUTPUT) or {}).items():
-            self.session.ledger.add_test(test_id, record)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
@@ -309,10 +304,8 @@ class JuryReporting:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         from pytest_llmonpy.report import write_outputs
 
-        for test_id, record in self.session.unreported_records().items():
-            self.session.ledger.add_test(test_id, record)  # a serial run interrupted during a test
         for test_id, record in self.session.lost_records().items():
-            self.session.ledger.add_test(test_id, record)  # a worker killed during a test
+            self.session.ledger.add_test(test_id, record)  # interrupted, or its worker killed, mid-test
         baselines = self.session.baselines
         baselines.add_collected(self.session.baseline_tests)  # a serial run collected them itself
         baselines.find_unused()

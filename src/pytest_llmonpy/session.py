@@ -191,8 +191,6 @@ class JurySession:
         self._caller: JudgeCaller | None = None
         self._cache: VerdictCache | None = None
         self._budget: RunBudget | None = None
-        # Juries of tests whose report has not been made yet, by test id.
-        self.unreported: dict[str, Jury] = {}
         self.journal = SpendJournal(options.run_id)
 
     @staticmethod
@@ -235,7 +233,7 @@ class JurySession:
     def new_jury(self, settings: JurySettings, test_id: str) -> Jury:
         if self.options.forced_mode is not None:
             settings = dataclasses.replace(settings, mode=self.options.forced_mode)
-        jury = Jury(
+        return Jury(
             settings,
             self.caller,
             cache=self.cache,
@@ -243,26 +241,14 @@ class JurySession:
             test_id=test_id,
             on_live_vote=lambda vote: self.journal.record_vote(test_id, vote_record(vote)),
         )
-        self.unreported[test_id] = jury
-        return jury
 
     def reported(self, test_id: str) -> None:
-        """The test's report carries its jury's record: nothing left to add at session end."""
-        if self.unreported.pop(test_id, None) is not None:
-            self.journal.record_reported(test_id)
-
-    def unreported_records(self) -> dict[str, dict[str, object]]:
-        """Records of tests whose report never came (an interrupt during the test): their votes were
-        paid for, so the cost report still counts them."""
-        records = {test_id: JurySession.test_record(jury) for test_id, jury in self.unreported.items()}
-        for test_id in self.unreported:
-            self.journal.record_reported(test_id)
-        self.unreported.clear()
-        return {test_id: record for test_id, record in records.items() if record is not None}
+        """The test's report carries its jury's record: its journaled votes are not counted again."""
+        self.journal.record_reported(test_id)
 
     def lost_records(self) -> dict[str, dict[str, object]]:
-        """Controller: records of the live votes of tests whose process died before reporting them
-        (a killed xdist worker), from the run's spend journal."""
+        """Controller: records of the live votes of tests that never reported them (an interrupt or a
+        killed xdist worker during the test), from the run's spend journal."""
         from pytest_llmonpy.spend_journal import unreported_votes
 
         return {
