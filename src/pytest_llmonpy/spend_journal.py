@@ -10,6 +10,7 @@ a cached run. No pytest import.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -88,3 +89,6 @@ def unreported_votes(directory: Path) -> dict[str, list[dict[str, Any]]]:
 
 def remove_journal(directory: Path) -> None:
     shutil.rmtree(directory, ignore_errors=True)
+    # The per-user parent too, once no other run uses it: a run leaves nothing in the temp directory.
+    with contextlib.suppress(OSError):
+        directory.parent.rmdir()
