@@ -56,10 +56,6 @@ class LoopThread:
             future.cancel()  # interrupted while waiting: do not leave the task running unowned
             raise
 
-    async def arun(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run `coro` on the judge loop and await it from another event loop (for async tests)."""
-        return await asyncio.wrap_future(self.submit(coro))
-
     def close(self, final: Coroutine[Any, Any, Any] | None = None) -> None:
         """Cancel what is still running, run an optional clean-up coroutine, stop the loop and thread."""
         with self._lock:

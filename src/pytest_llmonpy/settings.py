@@ -117,38 +117,43 @@ def parse_judges(value: str | Iterable[str] | None) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _one_of(value: object, allowed: tuple[str, ...], problem: str) -> str:
+    """`value` case- and space-insensitively, when it is one of `allowed`; else ValueError(problem)."""
+    choice = value.strip().lower() if isinstance(value, str) else value
+    if choice not in allowed:
+        raise ValueError(problem)
+    return str(choice)
+
+
 def parse_strategy(value: object) -> str:
     """One of STRATEGIES; the error lists them."""
-    strategy = value.strip().lower() if isinstance(value, str) else value
-    if strategy not in STRATEGIES:
-        raise ValueError(
-            f"invalid jury strategy {value!r}: use parallel (ask every judge at once) or frugal (ask only "
-            "as many judges as the quorum still needs)"
-        )
-    return str(strategy)
+    return _one_of(
+        value,
+        STRATEGIES,
+        f"invalid jury strategy {value!r}: use parallel (ask every judge at once) or frugal (ask only "
+        "as many judges as the quorum still needs)",
+    )
 
 
 def parse_inconclusive(value: object) -> str:
     """One of INCONCLUSIVE_POLICIES; the error lists them."""
-    policy = value.strip().lower() if isinstance(value, str) else value
-    if policy not in INCONCLUSIVE_POLICIES:
-        raise ValueError(
-            f"invalid inconclusive policy {value!r}: use tie (count a comparison decided only by judges "
-            "that followed the position as a tie, reported as inconclusive) or hung (raise HungJuryError)"
-        )
-    return str(policy)
+    return _one_of(
+        value,
+        INCONCLUSIVE_POLICIES,
+        f"invalid inconclusive policy {value!r}: use tie (count a comparison decided only by judges "
+        "that followed the position as a tie, reported as inconclusive) or hung (raise HungJuryError)",
+    )
 
 
 def parse_mode(value: object) -> str:
     """One of MODES; the error lists them all."""
-    mode = value.strip().lower() if isinstance(value, str) else value
-    if mode not in MODES:
-        raise ValueError(
-            f"invalid jury mode {value!r}: use one of {', '.join(MODES)} "
-            "(record: use cached verdicts and record misses; replay: cached verdicts only; "
-            "refresh: ask again and overwrite; off: no cache)"
-        )
-    return str(mode)
+    return _one_of(
+        value,
+        MODES,
+        f"invalid jury mode {value!r}: use one of {', '.join(MODES)} "
+        "(record: use cached verdicts and record misses; replay: cached verdicts only; "
+        "refresh: ask again and overwrite; off: no cache)",
+    )
 
 
 def parse_positive_int(name: str, value: str | int) -> int:
