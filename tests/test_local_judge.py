@@ -98,7 +98,13 @@ def test_local_judge_agrees_with_the_labels(local_jury: Jury) -> None:
         (output, criteria, {}, expected) for output, criteria, expected in LABELLED
     ] + WITH_CONTEXT
     for output, criteria, texts, expected in cases:
-        vote = local_jury.check(output, criteria, **texts).votes[0]
+        vote = local_jury.check(
+            output,
+            criteria,
+            input=texts.get("input"),
+            reference=texts.get("reference"),
+            context=texts.get("context"),
+        ).votes[0]
         assert vote.vote != "abstain", vote.error  # the grammar keeps every answer parseable
         assert vote.cost_usd == 0.0
         assert vote.tokens_in > 0

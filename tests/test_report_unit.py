@@ -58,7 +58,35 @@ def test_a_free_run_lists_no_costliest_tests_but_verbose_still_lists_each_test()
     ledger = Ledger()
     ledger.add_test("t", record(Verdict("c", "passed", (free,), "majority", 1, test_id="t")))
     lines = summary_lines(ledger, None, 0)
-    assert "total spent: $0.000000" in lines
+    assert "total spent: free" in lines
     assert not any(line.startswith("costliest tests") for line in lines)
     assert any("local/m" in line and line.endswith("free") for line in lines)
     assert "cost per test:" in summary_lines(ledger, None, 1)
+
+
+def test_a_free_judge_reads_free_from_the_cache_too_and_saves_nothing() -> None:
+    cached = Vote("local/m", "pass", "ok", 120, 30, 0.0, 2.5, cached=True)
+    ledger = Ledger()
+    ledger.add_test("t", record(Verdict("c", "passed", (cached,), "majority", 1, test_id="t")))
+    lines = summary_lines(ledger, None, 1, display_id=lambda test_id: f"shown-{test_id}")
+    assert "total spent: free" in lines
+    assert any("local/m" in line and line.endswith("free") for line in lines)
+    assert not any(line.startswith("saved by the cache") for line in lines)
+    assert "          free  shown-t  (0 live, 1 cached)" in lines
+    assert "  PASSED  shown-t: c" in lines
+    assert "saved by the cache" not in markdown_summary(ledger, None)
+
+
+def test_budget_hints_fit_the_cache_mode() -> None:
+    from pytest_llmonpy.report import BudgetState
+
+    ledger = Ledger()
+    ledger.add_test("t", {"blocked": 1})
+    zero, spent = BudgetState(0.0, 0.0), BudgetState(0.01, 0.02)
+    assert "re-run" not in summary_lines(ledger, zero, 0, cache_mode="off")[-1]
+    assert "allows only cached verdicts" in summary_lines(ledger, zero, 0, cache_mode="record")[-1]
+    assert "nothing is cached" in summary_lines(ledger, spent, 0, cache_mode="off")[-1]
+    paid = Vote("openai/gpt-4o-mini", "pass", "ok", 120, 30, 0.02, 2.5)
+    ledger.add_test("u", record(Verdict("c", "passed", (paid,), "majority", 1, test_id="u")))
+    assert "re-run: the verdicts this run paid for are cached" in summary_lines(ledger, spent, 0)[-1]
+    assert "without --jury-mode=refresh" in summary_lines(ledger, spent, 0, cache_mode="refresh")[-1]

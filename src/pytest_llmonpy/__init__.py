@@ -1,5 +1,8 @@
 """pytest-llmonpy: LLM-judged regression testing with juries of LLM judges."""
 
+# The one place the version is stated: pyproject.toml reads it from here (without importing the package).
+__version__ = "0.1.0"
+
 from pytest_llmonpy.baselines import BaselineChecks, BaselineError, BaselineRegressionError
 from pytest_llmonpy.jury import Jury
 from pytest_llmonpy.quorum import Quorum

@@ -141,6 +141,7 @@ class BaselineChecks:
         input: object = None,
         reference: object = None,
         name: str | None = None,
+        allow_none: bool = False,
     ) -> Comparison | None:
         """The jury's comparison of `output` (a) with the accepted baseline (b).
 
@@ -154,7 +155,7 @@ class BaselineChecks:
             raise TypeError("baseline name= must be a non-empty string")
         key = baseline_key(self.test_name, name)
         current = _entry(
-            output_text(output),
+            output_text(output, allow_none=allow_none),
             criteria.strip(),
             None if input is None else output_text(input),
             None if reference is None else output_text(reference),
@@ -210,10 +211,13 @@ class BaselineChecks:
         input: object = None,
         reference: object = None,
         name: str | None = None,
+        allow_none: bool = False,
     ) -> Comparison | None:
         """Fail only when the jury judges the accepted baseline better than `output`, by quorum."""
         __tracebackhide__ = True
-        comparison = self.compare_to_baseline(output, criteria, input=input, reference=reference, name=name)
+        comparison = self.compare_to_baseline(
+            output, criteria, input=input, reference=reference, name=name, allow_none=allow_none
+        )
         if comparison is not None and comparison.winner == "b":
             raise BaselineRegressionError(
                 f"regression: the jury prefers the accepted baseline {baseline_key(self.test_name, name)!r}"

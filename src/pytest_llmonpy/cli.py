@@ -4,6 +4,7 @@ verdict cache."""
 from __future__ import annotations
 
 import argparse
+import configparser
 import datetime
 import sys
 from collections import Counter
@@ -11,6 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pytest_llmonpy.settings import DEFAULT_CACHE_DIR
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - pytest itself depends on tomli before Python 3.11
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 _EPILOG = """\
 actions:
@@ -46,8 +52,95 @@ def _positive(value: str) -> int:
     return number
 
 
+# pytest's config files, in the order pytest looks for them in each directory, with their section.
+_INI_FILES = (
+    ("pytest.ini", "pytest"),
+    (".pytest.ini", "pytest"),
+    ("pyproject.toml", ""),
+    ("tox.ini", "pytest"),
+    ("setup.cfg", "tool:pytest"),
+)
+
+
+def _ini_setting(path: Path, section: str) -> tuple[bool, str | None]:
+    """(whether `path` is a pytest config file, its jury_cache_dir); unreadable files are not."""
+    try:
+        if path.name == "pyproject.toml":
+            tool = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {})
+            pytest_table = tool.get("pytest", {}) if isinstance(tool, dict) else {}
+            if not isinstance(pytest_table, dict) or not pytest_table:
+                return False, None
+            options = pytest_table.get("ini_options", pytest_table)
+            value = options.get("jury_cache_dir") if isinstance(options, dict) else None
+            return True, value if isinstance(value, str) else None
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.read_string(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, configparser.Error):
+        return False, None
+    if path.name in ("pytest.ini", ".pytest.ini"):
+        # pytest takes these even without a [pytest] section.
+        return True, parser.get("pytest", "jury_cache_dir", fallback=None)
+    if not parser.has_section(section):
+        return False, None
+    return True, parser.get(section, "jury_cache_dir", fallback=None)
+
+
+def cache_candidates(start: Path) -> list[tuple[Path, str]]:
+    """Where the verdict cache may be, as (path, why), most likely first: like pytest, the rootdir is
+    the first directory from `start` upward with a pytest config file, and `jury_cache_dir` there
+    (relative to it) or `.llmonpy` in it is the cache; then `.llmonpy` in `start` itself."""
+    start = start.resolve()
+    candidates: list[tuple[Path, str]] = []
+    for directory in (start, *start.parents):
+        for name, section in _INI_FILES:
+            path = directory / name
+            if not path.is_file():
+                continue
+            is_config, value = _ini_setting(path, section)
+            if not is_config:
+                continue
+            if value and value.strip():
+                where = Path(value.strip())
+                candidates.append(
+                    (where if where.is_absolute() else directory / where, f"jury_cache_dir of {path}")
+                )
+            else:
+                candidates.append((directory / DEFAULT_CACHE_DIR, f"the rootdir of {path}"))
+            break
+        if candidates:
+            break
+    if all(path != start / DEFAULT_CACHE_DIR for path, _ in candidates):
+        candidates.append((start / DEFAULT_CACHE_DIR, "the current directory"))
+    return candidates
+
+
+def _shown(path: Path, cwd: Path) -> Path:
+    """`path` relative to the current directory when it is inside it, else absolute."""
+    try:
+        return path.relative_to(cwd.resolve())
+    except ValueError:
+        return path
+
+
+def find_cache(start: Path) -> tuple[Path | None, str]:
+    """The verdict cache found from `start`, or None and a message saying where it looked."""
+    from pytest_llmonpy.cache import VERDICTS_SUBDIR
+
+    candidates = cache_candidates(start)
+    for path, _ in candidates:
+        if (path / VERDICTS_SUBDIR).is_dir():
+            return _shown(path, start), ""
+    looked = "\n".join(f"  {_shown(path, start)}  ({why})" for path, why in candidates)
+    return None, (
+        f"no verdict cache found. Looked at:\n{looked}\n"
+        "Run llmonpy from your project's rootdir (where pytest.ini, pyproject.toml, tox.ini or setup.cfg "
+        "is), or pass the cache directory with --dir PATH."
+    )
+
+
 def stats(root: Path) -> str:
     from pytest_llmonpy.cache import VERDICTS_SUBDIR, VerdictCache
+    from pytest_llmonpy.prompts import PairCase
 
     if not (root / VERDICTS_SUBDIR).is_dir():
         return f"no verdict cache at {root}"
@@ -71,14 +164,20 @@ def stats(root: Path) -> str:
             f"not used by the last run: {usage.unused_by_last_run} (run #{usage.last_run}{when}; "
             "drop them with `llmonpy cache prune --keep-runs 1`)"
         )
-    per_model = Counter(entry.vote.model for entry in entries)
+    # A comparison stores one entry per judge and order; its vote is a position, not pass or fail.
+    pairwise = Counter(entry.vote.model for entry in entries if isinstance(entry.case, PairCase))
+    checks = Counter(entry.vote.model for entry in entries if not isinstance(entry.case, PairCase))
     votes = Counter((entry.vote.model, entry.vote.vote) for entry in entries)
-    if per_model:
-        width = max(len(model) for model in per_model)
+    models = sorted({*pairwise, *checks})
+    if models:
+        width = max(len(model) for model in models)
         lines.append("per judge model:")
-        for model, count in sorted(per_model.items()):
+        for model in models:
             passes, fails = votes[(model, "pass")], votes[(model, "fail")]
-            lines.append(f"  {model:<{width}}  {count:>6} verdicts ({passes} pass, {fails} fail)")
+            line = f"  {model:<{width}}  {checks[model]:>6} verdicts ({passes} pass, {fails} fail)"
+            if pairwise[model]:
+                line += f", {pairwise[model]} comparison call{'s' if pairwise[model] != 1 else ''}"
+            lines.append(line)
     return "\n".join(lines)
 
 
@@ -95,9 +194,10 @@ def _parser() -> argparse.ArgumentParser:
     cache.add_argument("action", choices=("stats", "clear", "prune"))
     cache.add_argument(
         "--dir",
-        default=DEFAULT_CACHE_DIR,
+        default=None,
         type=Path,
-        help=f"the cache directory (jury_cache_dir; default: {DEFAULT_CACHE_DIR})",
+        help=f"the cache directory (default: jury_cache_dir of the pytest config file found from the "
+        f"current directory upward, else {DEFAULT_CACHE_DIR} in its directory or in the current one)",
     )
     cache.add_argument(
         "--keep-runs",
@@ -118,15 +218,23 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    root: Path = args.dir
     if args.action != "prune" and (args.keep_runs is not None or args.before is not None or args.dry_run):
         parser.error("--keep-runs, --before and --dry-run go with the prune action")
+    if args.action == "prune" and args.keep_runs is None and args.before is None:
+        parser.error("prune needs --keep-runs N and/or --before YYYY-MM-DD")
+    root: Path
+    if args.dir is not None:
+        root = args.dir
+    else:
+        found, problem = find_cache(Path.cwd())
+        if found is None:
+            print(f"llmonpy: {problem}", file=sys.stderr)
+            return 1
+        root = found
     if args.action == "stats":
         print(stats(root))
         return 0
     if args.action == "prune":
-        if args.keep_runs is None and args.before is None:
-            parser.error("prune needs --keep-runs N and/or --before YYYY-MM-DD")
         from pytest_llmonpy.cache import prune
 
         try:

@@ -7,6 +7,7 @@ no verdict given to another request is ever replayed. Pure functions; no litellm
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from pytest_llmonpy.prompts import (
@@ -20,6 +21,9 @@ from pytest_llmonpy.prompts import (
 
 # The name users write for the embedded offline judge, `local/<model>`.
 LOCAL_PREFIX = "local/"
+# The models the `local` extra can run. Any other `local/...` name is refused before a call: it would
+# otherwise be judged by the one embedded model, shown as unpriced and cached under the wrong name.
+LOCAL_MODELS = ("qwen2.5-coder-1.5b",)
 # The litellm custom provider that serves it: a name of our own, so it never replaces (or is replaced
 # by) a custom provider a user registers under the common name "local".
 LOCAL_PROVIDER = "llmonpy-local"
@@ -49,6 +53,18 @@ Question = Case | PairCase
 
 def is_local(model: str) -> bool:
     return model.startswith(LOCAL_PREFIX)
+
+
+def unknown_local_judges(models: Iterable[str]) -> str | None:
+    """What is wrong with `local/...` names that no embedded model answers to, or None."""
+    unknown = [m for m in models if is_local(m) and m.removeprefix(LOCAL_PREFIX) not in LOCAL_MODELS]
+    if not unknown:
+        return None
+    known = ", ".join(f"{LOCAL_PREFIX}{name}" for name in LOCAL_MODELS)
+    return (
+        f"unknown local judge {', '.join(dict.fromkeys(unknown))}; the local models that exist: {known}. "
+        "Fix the name in jury_judges / --jury-judges / @pytest.mark.jury(judges=...)"
+    )
 
 
 def route_identity(model: str, api_base: str | None) -> dict[str, str | None]:

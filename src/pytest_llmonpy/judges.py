@@ -6,6 +6,7 @@ litellm takes seconds to import, so it is imported only by `load_litellm()`, on 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import functools
 import importlib
@@ -31,6 +32,7 @@ from pytest_llmonpy.judge_request import (
     shared_identity,
 )
 from pytest_llmonpy.loop_thread import LoopThread
+from pytest_llmonpy.progress import StatusLine
 from pytest_llmonpy.prompts import Case, PairCase
 from pytest_llmonpy.ratelimit import SharedRateLimiter
 from pytest_llmonpy.untrusted import printable
@@ -42,6 +44,8 @@ MAX_ATTEMPTS = 5
 # Placeholder sent to a jury_api_base endpoint when no OPENAI_API_KEY is set: local servers need none,
 # and litellm refuses to call without one.
 NO_KEY_PLACEHOLDER = "sk-no-key-required"
+# How often a check waiting on judges refreshes the live status line (only when one is shown).
+STATUS_POLL_S = 0.25
 
 
 def load_litellm() -> Any:
@@ -247,8 +251,10 @@ class JudgeCaller:
         limiter: SharedRateLimiter | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
+        status: StatusLine | None = None,
     ) -> None:
         self._concurrency = concurrency
+        self._status = status
         self._limiter = limiter
         self._clock = clock
         self._loop = LoopThread()
@@ -287,6 +293,7 @@ class JudgeCaller:
         timeout_s: float,
         finished: Finished | None = None,
         on_vote: OnVote | None = None,
+        label: str = "",
     ) -> list[Vote]:
         """Blocking: make every (judge, question) call at once; one Vote per call, in order.
 
@@ -294,7 +301,7 @@ class JudgeCaller:
         or the caller is interrupted, the calls still running are cancelled and the exception propagates;
         `finished` then holds the votes that were answered (and paid for) before it. `on_vote(index,
         vote)` runs on the judge loop as each vote arrives (to store it at once); what it raises is
-        raised here once the batch is over.
+        raised here once the batch is over. `label` names the check on the live status line.
         """
         finished = {} if finished is None else finished
         litellm = self.warm_up()
@@ -303,7 +310,15 @@ class JudgeCaller:
             self._ask_all(litellm, routes, calls, api_base, timeout_s, finished, on_vote)
         )
         try:
-            return future.result()
+            if self._status is None:
+                return future.result()
+            pending = functools.partial(_pending_judges, calls, finished)
+            with self._status.waiting(label, pending) as tick:
+                while True:
+                    try:
+                        return future.result(timeout=STATUS_POLL_S)
+                    except concurrent.futures.TimeoutError:
+                        tick()
         except BaseException:
             future.cancel()  # an interrupt: stop the calls in flight (the loop cancels their tasks)
             raise
@@ -501,6 +516,11 @@ _FIRST_CALL_IMPORTS = (
 _SEMAPHORES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
     weakref.WeakKeyDictionary()
 )
+
+
+def _pending_judges(calls: Sequence[Call], finished: Finished) -> list[str]:
+    """The judges still to answer, for the status line (read from the waiting thread: a snapshot)."""
+    return [model for index, (model, _) in enumerate(calls) if index not in finished]
 
 
 def _keep_vote(

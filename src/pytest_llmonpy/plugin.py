@@ -5,7 +5,9 @@ Every hook is thin: the work happens in JurySession (per-run state), the Ledger 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import uuid
 import warnings
 from collections.abc import Generator
@@ -16,6 +18,7 @@ import pytest
 
 from pytest_llmonpy.baselines import BaselineChecks, baseline_file
 from pytest_llmonpy.jury import Jury
+from pytest_llmonpy.progress import StatusLine, take_notices
 from pytest_llmonpy.session import (
     OPTIONS,
     JurySession,
@@ -25,9 +28,9 @@ from pytest_llmonpy.session import (
     parse_budget,
     resolve_cache_dir,
 )
-from pytest_llmonpy.settings import MARKER_ARGUMENTS, marker_problem, settings_problem
+from pytest_llmonpy.settings import MARKER_ARGUMENTS, JurySettings, marker_problem, settings_problem
 from pytest_llmonpy.untrusted import printable
-from pytest_llmonpy.verdict import Verdict
+from pytest_llmonpy.verdict import ReplayMissError, Verdict
 
 # Set before any conftest or app module imports litellm: without it litellm downloads a price list
 # from the internet at import time, and a test run must never touch the network by surprise.
@@ -37,6 +40,12 @@ SESSION_KEY = pytest.StashKey[JurySession]()
 JURY_KEY = pytest.StashKey[Jury]()
 BASELINE_KEY = pytest.StashKey[BaselineChecks]()
 CALL_PASSED_KEY = pytest.StashKey[bool]()
+REPLAY_MISSES_KEY = pytest.StashKey[int]()
+# What makes the flag/ini jury unable to judge (a quorum its judges cannot reach...), reported at
+# collection unless a marker of a collected test overrides it.
+SETTINGS_PROBLEM_KEY = pytest.StashKey[str]()
+# A CollectReport attribute: an xdist worker's report of that problem, raised by the controller.
+USAGE_ERROR_ATTRIBUTE = "llmonpy_usage_error"
 BASELINE_ATTRIBUTE = "llmonpy_baselines"
 # xdist: each worker sends the controller the tests it collected per baseline file (for unused ones).
 COLLECTED_OUTPUT = "llmonpy_baseline_tests"
@@ -44,6 +53,10 @@ COLLECTED_OUTPUT = "llmonpy_baseline_tests"
 # a report's attributes for xdist, so the same data arrives with and without `-n N`.
 REPORT_ATTRIBUTE = "llmonpy_jury"
 WORKER_RUN_ID = "llmonpy_run_id"
+# TestReport attribute carrying one-time notices (the local judge loading) to the controller's terminal.
+NOTICES_ATTRIBUTE = "llmonpy_notices"
+# Without -v, a check shows the live status line once it has waited this long.
+STATUS_AFTER_S = 3.0
 # The messages litellm's __init__ itself filters with warnings.filterwarnings("ignore", ...).
 LITELLM_QUIET_WARNINGS = (
     r".*conflict with protected namespace.*",
@@ -96,7 +109,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("filterwarnings", f"ignore:{message}")
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
     try:
-        settings = build_settings(value)
+        settings = build_settings(value, check=False)
         report = value("jury_report")
         report_path = (
             Path(config.invocation_params.dir, report.strip()) if report and report.strip() else None
@@ -117,6 +130,10 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"pytest-llmonpy: {exc}") from None
     session = JurySession(settings, options)
     config.stash[SESSION_KEY] = session
+    session.status = live_status(config)
+    problem = settings_problem(settings)
+    if problem:
+        config.stash[SETTINGS_PROBLEM_KEY] = problem
     if workerinput is None:
         # Workers only judge; the controller (or a serial run) merges, reports and gates.
         config.pluginmanager.register(JuryReporting(config, session), "llmonpy-reporting")
@@ -128,6 +145,32 @@ def pytest_configure(config: pytest.Config) -> None:
             clear_directory(options.cache_root)  # empties it in place: another run using it keeps going
         except OSError as exc:  # a read-only cache: say so rather than run on stale verdicts
             raise pytest.UsageError(f"pytest-llmonpy: --jury-cache-clear: {exc}") from None
+
+
+def live_status(config: pytest.Config) -> StatusLine | None:
+    """The live "waiting for judges" line: for a run that judges in this process and prints to a
+    terminal; none under -q, in an xdist worker (its output is not a terminal) or when piped."""
+    stream = sys.stdout  # pytest's terminal: capture is suspended while plugins configure
+    if config.get_verbosity() < 0 or getattr(config, "workerinput", None) is not None:
+        return None
+    if not stream.isatty():
+        return None
+    capture = config.pluginmanager.getplugin("capturemanager")
+
+    def write(text: str) -> None:
+        # The waiting check runs inside a test, whose output pytest captures: step around it.
+        with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
+            stream.write(text)
+            stream.flush()
+
+    def room() -> int:
+        if config.pluginmanager.get_plugin("terminalreporter") is None:
+            return 0
+        writer = config.get_terminal_writer()
+        return writer.fullwidth - writer.width_of_current_line
+
+    # Under -v at once; otherwise only for a check that has waited a few seconds.
+    return StatusLine(write, room, show_after_s=0.0 if config.get_verbosity() > 0 else STATUS_AFTER_S)
 
 
 def rate_limits(text: str | None) -> dict[str, Any]:
@@ -203,6 +246,7 @@ def llm_baseline(request: pytest.FixtureRequest, jury: Jury) -> BaselineChecks:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    report_settings_problem(config, items)
     # Before -k/-m/--deselect: a deselected test still exists, so its baselines are not unused. A run
     # that selects tests by node id or reruns failures (--lf, --sw) collects only part of a module:
     # those modules (or the whole run) are left out of the search for unused baselines.
@@ -221,6 +265,34 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     config.stash[SESSION_KEY].baseline_tests = collected
 
 
+def report_settings_problem(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A jury the flags and ini keys configure but that cannot judge is a usage error, reported once,
+    unless a `@pytest.mark.jury` of a collected test overrides it (then the other tests fail at setup)."""
+    problem = config.stash.get(SETTINGS_PROBLEM_KEY, None)
+    if problem is None or any(_markers_fix(config.stash[SESSION_KEY].settings, item) for item in items):
+        return
+    message = f"pytest-llmonpy: {problem}"
+    if getattr(config, "workerinput", None) is None:
+        raise pytest.UsageError(message)
+    # A UsageError raised on an xdist worker crashes the run: the worker reports a collection error,
+    # which the controller raises as this same UsageError (see JuryReporting.pytest_collectreport).
+    report = pytest.CollectReport("", "failed", message, [])
+    setattr(report, USAGE_ERROR_ATTRIBUTE, message)
+    config.hook.pytest_collectreport(report=report)
+
+
+def _markers_fix(settings: JurySettings, item: pytest.Item) -> bool:
+    markers = list(item.iter_markers("jury"))
+    if not markers:
+        return False
+    try:
+        for marker in reversed(markers):
+            settings = settings.with_marker(marker.kwargs)
+    except ValueError:
+        return False  # a bad marker is reported at setup
+    return settings_problem(settings) is None
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     workeroutput: dict[str, Any] | None = getattr(session.config, "workeroutput", None)
     jury_session = session.config.stash.get(SESSION_KEY, None)
@@ -233,8 +305,14 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     jury = item.stash.get(JURY_KEY, None)
+    if call.excinfo is not None and isinstance(call.excinfo.value, ReplayMissError):
+        item.stash[REPLAY_MISSES_KEY] = item.stash.get(REPLAY_MISSES_KEY, 0) + 1  # for the summary
     # Taken at teardown, so checks made by fixtures during teardown are counted too.
-    record = JurySession.test_record(jury) if jury is not None and call.when == "teardown" else None
+    record = (
+        JurySession.test_record(jury, item.stash.get(REPLAY_MISSES_KEY, 0))
+        if jury is not None and call.when == "teardown"
+        else None
+    )
     if jury is not None and call.when == "teardown":
         item.config.stash[SESSION_KEY].reported(item.nodeid)
     if record is not None:
@@ -245,6 +323,9 @@ def pytest_runtest_makereport(
     report = yield
     if record is not None:
         setattr(report, REPORT_ATTRIBUTE, record)
+    notices = take_notices() if call.when == "teardown" else []
+    if notices:
+        setattr(report, NOTICES_ATTRIBUTE, notices)
     checks = item.stash.get(BASELINE_KEY, None)
     if checks is not None and call.when == "call":
         item.stash[CALL_PASSED_KEY] = report.passed
@@ -276,17 +357,35 @@ class JuryReporting:
         self.config = config
         self.session = session
         self.problems: list[str] = []
+        # Test ids as pytest's own lines show them (relative to the invocation directory), for the
+        # terminal only: the ledger, the JSON report and the cache keep the rootdir-relative node ids.
+        self.display_ids: dict[str, str] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        notices = getattr(report, NOTICES_ATTRIBUTE, None)
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if isinstance(notices, list) and reporter is not None:
+            for notice in notices:
+                reporter.write_line(f"llmonpy: {printable(str(notice))}")
         record = getattr(report, REPORT_ATTRIBUTE, None)
         if isinstance(record, dict):
             self.session.ledger.add_test(report.nodeid, record)
+            # pytest 9 takes the report's structured id, pytest 8 the node id string.
+            node_id: Any = getattr(report, "id", report.nodeid)
+            shown = self.config.cwd_relative_nodeid(node_id)
+            self.display_ids[report.nodeid] = str(shown)
         if report.when == "call" and report.passed and "::" in report.nodeid:
             module, test = report.nodeid.split("::", 1)
             self.session.baselines.add_passed(str(baseline_file(self.config.rootpath / module)), test)
         baselines = getattr(report, BASELINE_ATTRIBUTE, None)
         if isinstance(baselines, dict):
             self.session.baselines.add_test(baselines, passed=bool(baselines.get("passed")))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        message = getattr(report, USAGE_ERROR_ATTRIBUTE, None)
+        if isinstance(message, str):  # from an xdist worker: see report_settings_problem
+            raise pytest.UsageError(message)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: object) -> None:
@@ -349,5 +448,7 @@ class JuryReporting:
             self.session.budget_state(),
             self.config.get_verbosity(),
             self.session.baselines,
+            cache_mode=self.session.cache_mode(),
+            display_id=lambda test_id: self.display_ids.get(test_id, test_id),
         ):
             terminalreporter.write_line(line)

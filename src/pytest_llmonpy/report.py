@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,17 +30,30 @@ def usd(amount: float) -> str:
     return f"${amount:,.6f}" if amount < 1 else f"${amount:,.2f}"
 
 
-def money(total: Money, calls: int, *, tokens: int = 0) -> str:
-    """'$0.001200', 'unpriced', '$0.001200 + 3 unpriced calls', or 'free' for a zero-priced model
-    that did work (`tokens` > 0; calls that failed without an answer cost nothing but are not free)."""
+def money(total: Money, calls: int, *, tokens: int = 0, cached: Money | None = None) -> str:
+    """'$0.001200', 'unpriced', '$0.001200 + 3 unpriced calls', or 'free' for zero-priced work.
+
+    Zero-priced work is calls priced at $0 that got an answer (`total.free`, or `tokens` > 0); calls
+    that failed without an answer cost nothing but are not free. With no live call, the `cached` votes
+    tell: a judge (or test, or run) whose cached votes were all zero-priced work is free too, so a
+    free judge reads the same on a live and on a cached run.
+    """
     if calls and total.unpriced == calls:
         return "unpriced"
-    if total.usd == 0 and not total.unpriced and tokens > 0:
-        return "free"
-    text = usd(total.usd)
+    zero_priced = total.free > 0 or tokens > 0 or (not calls and cached is not None and _all_free(cached))
+    text = "free" if total.usd == 0 and zero_priced else usd(total.usd)
     if total.unpriced:
         text += f" + {total.unpriced} unpriced call{'s' if total.unpriced != 1 else ''}"
     return text
+
+
+def _all_free(total: Money) -> bool:
+    return total.free > 0 and total.usd == 0 and not total.unpriced
+
+
+def could_save(saved: Money) -> bool:
+    """Whether the cached votes stood for any cost: none when all were zero-priced (a free judge)."""
+    return saved.usd > 0 or saved.unpriced > 0
 
 
 def _plural(count: int, word: str) -> str:
@@ -49,21 +63,37 @@ def _plural(count: int, word: str) -> str:
 def _verdict_line(ledger: Ledger) -> str:
     outcomes = ledger.outcomes()
     parts = [f"{outcomes['passed']} passed", f"{outcomes['failed']} failed", f"{outcomes['hung']} hung"]
-    line = f"verdicts: {', '.join(parts)} ({_plural(len(ledger.tests), 'test')})"
+    # Only the tests that made checks: a test that only compared outputs is on the comparisons line.
+    line = f"verdicts: {', '.join(parts)} in {_plural(ledger.checking_tests(), 'test')}"
     if ledger.blocked():
         line += f"; {_plural(ledger.blocked(), 'check')} stopped by the budget"
+    misses = ledger.replay_misses()
+    if misses:
+        line += f"; {misses} replay miss{'es' if misses != 1 else ''} (no recorded verdict)"
     return line
 
 
 def summary_lines(
-    ledger: Ledger, budget: BudgetState | None, verbosity: int, baselines: BaselineRun | None = None
+    ledger: Ledger,
+    budget: BudgetState | None,
+    verbosity: int,
+    baselines: BaselineRun | None = None,
+    *,
+    cache_mode: str = "record",
+    display_id: Callable[[str], str] | None = None,
 ) -> list[str]:
-    """The `llm jury summary` section: short by default, per-test and per-judge detail with -v."""
+    """The `llm jury summary` section: short by default, per-test and per-judge detail with -v.
+
+    `cache_mode` is the run's jury mode (the hints of `next:` depend on whether verdicts are cached);
+    `display_id` turns a node id into the form pytest shows (relative to the invocation directory).
+    """
+    show = display_id or (lambda test_id: test_id)
     live, cached = ledger.live_calls(), ledger.cached_calls()
     spent, saved = ledger.spent(), ledger.saved()
     baselines_active = baselines is not None and baselines.active
+    checked = ledger.verdicts or ledger.blocked() or ledger.replay_misses()
     # The verdict line, unless the run only compared outputs (it would read "0 passed, 0 failed").
-    lines = [_verdict_line(ledger)] if ledger.verdicts or not (ledger.comparisons or baselines_active) else []
+    lines = [_verdict_line(ledger)] if checked or not (ledger.comparisons or baselines_active) else []
     if ledger.comparisons:
         outcomes = ledger.comparison_outcomes()
         line = (
@@ -78,14 +108,18 @@ def summary_lines(
         )
     if baselines is not None and baselines.active:
         lines.append(_baseline_line(baselines))
-    share = f" ({cached * 100 // (live + cached)}% from cache)" if live + cached else ""
+    if ledger.replay_misses():
+        # Not "100% from cache": checks that found no recorded verdict made no call to count.
+        share = f" ({_plural(ledger.replay_misses(), 'check')} found no recorded verdict)"
+    else:
+        share = f" ({cached * 100 // (live + cached)}% from cache)" if live + cached else ""
     lines.append(f"judge calls: {live} live, {cached} cached{share}")
     if verbosity >= 0:
         tokens_in, tokens_out = ledger.tokens()
         lines.append(f"tokens (live): {tokens_in:,} in, {tokens_out:,} out")
         lines.extend(_model_table(ledger))
-    lines.append(f"total spent: {money(spent, live)}")
-    if cached:
+    lines.append(f"total spent: {money(spent, live, cached=saved)}")
+    if cached and could_save(saved):  # zero-priced cached votes saved nothing: no $0 line
         lines.append(f"saved by the cache: {money(saved, cached)} ({_plural(cached, 'call')} not repeated)")
     not_needed, estimate = ledger.not_needed()
     if not_needed:
@@ -106,10 +140,11 @@ def summary_lines(
             lines.append("costliest tests:" if verbosity <= 0 else "cost per test:")
             for test in costliest:
                 detail = f"{test.live_calls} live, {test.cached_calls} cached"
-                lines.append(f"  {money(test.spent, test.live_calls):>12}  {test.test_id}  ({detail})")
+                cost = money(test.spent, test.live_calls, cached=test.saved)
+                lines.append(f"  {cost:>12}  {show(test.test_id)}  ({detail})")
     if verbosity > 0:
-        lines.extend(_verdict_details(ledger))
-        lines.extend(_comparison_details(ledger))
+        lines.extend(_verdict_details(ledger, show))
+        lines.extend(_comparison_details(ledger, show))
     if budget is not None:
         percent = budget.spent_usd / budget.limit_usd * 100 if budget.limit_usd else 100.0
         state = "EXHAUSTED" if budget.spent_usd >= budget.limit_usd else "ok"
@@ -118,9 +153,9 @@ def summary_lines(
         )
     if verbosity > 0 and baselines is not None and baselines.active:
         lines.extend(_baseline_details(baselines))
-    lines.extend(_next_steps(ledger, budget))
+    lines.extend(_next_steps(ledger, budget, cache_mode, verbosity))
     if baselines is not None:
-        lines.extend(_baseline_next_steps(baselines))
+        lines.extend(_baseline_next_steps(baselines, verbosity))
     return lines
 
 
@@ -147,7 +182,7 @@ def _baseline_details(baselines: BaselineRun) -> list[str]:
     return lines
 
 
-def _baseline_next_steps(baselines: BaselineRun) -> list[str]:
+def _baseline_next_steps(baselines: BaselineRun, verbosity: int = 0) -> list[str]:
     counts = baselines.counts()
     steps = []
     if counts["missing"] or counts["stale"]:
@@ -156,9 +191,10 @@ def _baseline_next_steps(baselines: BaselineRun) -> list[str]:
             "--jury-baseline-update, then review and commit the __llm_baselines__ files."
         )
     if counts["unused"] and not baselines.update:
+        listed = " (listed above)" if verbosity > 0 else " (run -v to list them)"
         steps.append(
             f"next: {_plural(counts['unused'], 'baseline')} no test uses; remove them with "
-            "--jury-baseline-update (run -v to list them)."
+            f"--jury-baseline-update{listed}."
         )
     return steps
 
@@ -175,19 +211,18 @@ def _model_table(ledger: Ledger) -> list[str]:
         m = ledger.models[name]
         rows.append(
             f"  {name:<{width}}  {m.live_calls:>5}  {m.cached_calls:>6}  {m.tokens_in:>10,}  "
-            f"{m.tokens_out:>10,}  {money(m.spent, m.live_calls, tokens=m.tokens_in + m.tokens_out)}"
+            f"{m.tokens_out:>10,}  {money(m.spent, m.live_calls, cached=m.saved)}"
         )
     return rows
 
 
-def _verdict_details(ledger: Ledger) -> list[str]:
+def _verdict_details(ledger: Ledger, show: Callable[[str], str]) -> list[str]:
     if not ledger.verdicts:
         return []
     lines = ["verdicts in detail:"]
     for verdict in ledger.verdicts_in_order():
-        lines.append(
-            f"  {verdict['outcome'].upper():6}  {verdict['test_id']}: {printable(verdict['criteria'], 100)}"
-        )
+        test_id = show(verdict["test_id"] or "")
+        lines.append(f"  {verdict['outcome'].upper():6}  {test_id}: {printable(verdict['criteria'], 100)}")
         if verdict.get("escalated"):
             lines.append(f"          (the jury was {verdict['escalated']}; escalated to the last votes)")
         for vote in [*verdict["votes"], *verdict.get("escalation", [])]:
@@ -212,7 +247,7 @@ def position_bias_message(ledger: Ledger) -> str | None:
     )
 
 
-def _comparison_details(ledger: Ledger) -> list[str]:
+def _comparison_details(ledger: Ledger, show: Callable[[str], str]) -> list[str]:
     if not ledger.comparisons:
         return []
     lines = ["comparisons in detail:"]
@@ -221,7 +256,8 @@ def _comparison_details(ledger: Ledger) -> list[str]:
             status = "HUNG" if comparison["hung"] else "INCONCLUSIVE"
         else:
             status = "TIE" if comparison["winner"] == "tie" else f"WON BY {comparison['winner'].upper()}"
-        lines.append(f"  {status:12}  {comparison['test_id']}: {printable(comparison['criteria'], 100)}")
+        test_id = show(comparison["test_id"] or "")
+        lines.append(f"  {status:12}  {test_id}: {printable(comparison['criteria'], 100)}")
         for vote in comparison["votes"]:
             a_first, b_first = (
                 _pair_call(call, first) for call, first in zip(vote["calls"], "ab", strict=True)
@@ -231,6 +267,11 @@ def _comparison_details(ledger: Ledger) -> list[str]:
                 f"                {vote['model']}: {vote['vote']} ({source}; a shown first: {a_first}; "
                 f"b shown first: {b_first})"
             )
+            # Each call's reason (or, for an abstention, its error), as for the votes of a check.
+            for call, first in zip(vote["calls"], "ab", strict=True):
+                detail = call["error"] if call["vote"] == "abstain" and call["error"] else call["reason"]
+                chose = _pair_call(call, first)
+                lines.append(f"                  {first} shown first: {chose} - {printable(detail, 120)}")
     return lines
 
 
@@ -242,27 +283,60 @@ def _pair_call(call: dict[str, Any], first: str) -> str:
     return {"first": first, "second": second}.get(call["vote"], "tie")
 
 
-def _next_steps(ledger: Ledger, budget: BudgetState | None) -> list[str]:
+def _next_steps(ledger: Ledger, budget: BudgetState | None, cache_mode: str, verbosity: int) -> list[str]:
     steps = []
+    misses = ledger.replay_misses()
+    if misses:
+        steps.append(
+            f"next: {_plural(misses, 'check')} found no recorded verdict (--jury-mode=replay never calls a "
+            "judge); record them by running with --jury-mode=record (the default) and the judges' API keys "
+            "set, then keep the cache directory between runs."
+        )
+    if ledger.blocked() and budget is not None:
+        steps.append(
+            f"next: {_plural(ledger.blocked(), 'check')} got no verdict because the budget ran out; "
+            f"{_budget_remedy(ledger, budget, cache_mode)}"
+        )
+    if ledger.outcomes()["hung"] or any(comparison["hung"] for comparison in ledger.comparisons):
+        steps.append(
+            "next: hung juries depend on judges that abstained; see each judge's error in the failures above."
+        )
     inconclusive = ledger.comparison_outcomes()["inconclusive"]
     if inconclusive:
         steps.append(
             f"next: {_plural(inconclusive, 'comparison')} {'was' if inconclusive == 1 else 'were'} "
             "inconclusive: judges followed the position, not the content; use stronger judges "
-            "(see the votes with -v)."
+            f"({'see the votes above' if verbosity > 0 else 'see the votes with -v'})."
         )
-    if ledger.blocked() and budget is not None:
-        return [
-            f"next: {_plural(ledger.blocked(), 'check')} got no verdict because the budget ran out; "
-            "raise --jury-max-cost or re-run to reuse the cached verdicts.",
-            *steps,
-        ]
-    if ledger.outcomes()["hung"] or any(comparison["hung"] for comparison in ledger.comparisons):
-        hung = (
-            "next: hung juries depend on judges that abstained; see each judge's error in the failures above."
-        )
-        return [hung, *steps]
     return steps
+
+
+def _budget_remedy(ledger: Ledger, budget: BudgetState, cache_mode: str) -> str:
+    """What to do about checks the budget stopped: only talk of cached verdicts when there are some."""
+    if budget.limit_usd <= 0:
+        # A budget of 0 asks no judge in any run: re-running cannot help, whatever the cache holds.
+        if cache_mode == "off":
+            return (
+                "--jury-max-cost=0 allows no judge call, and --jury-mode=off uses no cached verdict: "
+                "raise --jury-max-cost."
+            )
+        return "--jury-max-cost=0 allows only cached verdicts: raise --jury-max-cost to ask the judges."
+    if cache_mode == "off":
+        return (
+            "raise --jury-max-cost (with --jury-mode=off nothing is cached, so a re-run pays for every "
+            "check again)."
+        )
+    if ledger.live_calls() == 0:
+        return "raise --jury-max-cost."
+    if cache_mode == "refresh":
+        return (
+            "raise --jury-max-cost, or re-run without --jury-mode=refresh to reuse the verdicts this run "
+            "recorded and pay only for the stopped checks."
+        )
+    return (
+        "raise --jury-max-cost, or re-run: the verdicts this run paid for are cached, so the next run "
+        "pays only for the stopped checks."
+    )
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -303,13 +377,15 @@ def _cell(text: str, limit: int = 120) -> str:
 def markdown_summary(ledger: Ledger, budget: BudgetState | None) -> str:
     outcomes = ledger.outcomes()
     live, cached = ledger.live_calls(), ledger.cached_calls()
-    lines = [
-        "## LLM jury summary",
-        "",
+    saved = ledger.saved()
+    spent = money(ledger.spent(), live, cached=saved)
+    headline = (
         f"**Verdicts:** {outcomes['passed']} passed, {outcomes['failed']} failed, {outcomes['hung']} hung · "
-        f"**judge calls:** {live} live, {cached} cached · **spent:** {money(ledger.spent(), live)} · "
-        f"**saved by the cache:** {money(ledger.saved(), cached)}",
-    ]
+        f"**judge calls:** {live} live, {cached} cached · **spent:** {spent}"
+    )
+    if cached and could_save(saved):
+        headline += f" · **saved by the cache:** {money(saved, cached)}"
+    lines = ["## LLM jury summary", "", headline]
     if budget is not None:
         lines.append("")
         lines.append(f"**Budget:** {usd(budget.spent_usd)} of {usd(budget.limit_usd)} spent")
@@ -323,7 +399,7 @@ def markdown_summary(ledger: Ledger, budget: BudgetState | None) -> str:
             m = ledger.models[name]
             lines.append(
                 f"| {_cell(name)} | {m.live_calls} | {m.cached_calls} | {m.tokens_in:,} | {m.tokens_out:,} "
-                f"| {money(m.spent, m.live_calls, tokens=m.tokens_in + m.tokens_out)} |"
+                f"| {money(m.spent, m.live_calls, cached=m.saved)} |"
             )
     failing = [v for v in ledger.verdicts_in_order() if v["outcome"] != "passed"]
     if failing:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from pytest_llmonpy.budget import RunBudget
     from pytest_llmonpy.cache import VerdictCache
     from pytest_llmonpy.judges import JudgeCaller
+    from pytest_llmonpy.progress import StatusLine
     from pytest_llmonpy.ratelimit import Rate
     from pytest_llmonpy.report import BudgetState
 
@@ -108,8 +109,12 @@ def check_report_path(path: Path) -> None:
         raise ValueError(f"jury_report: cannot write {path}: the file is not writable")
 
 
-def build_settings(value: Callable[[str], str | None]) -> JurySettings:
-    """Settings from `value(name)` (flag, else ini, else None); ValueError names the bad setting."""
+def build_settings(value: Callable[[str], str | None], *, check: bool = True) -> JurySettings:
+    """Settings from `value(name)` (flag, else ini, else None); ValueError names the bad setting.
+
+    With `check=False`, settings that parse but cannot judge together (see `settings_problem`) are
+    returned anyway: the pytest wiring reports them at collection, once it knows whether markers of
+    the collected tests override them."""
 
     def get(name: str) -> str | None:
         raw = value(name)
@@ -158,7 +163,7 @@ def build_settings(value: Callable[[str], str | None]) -> JurySettings:
         timeout_s=parse_positive_float("jury_timeout", timeout) if timeout else DEFAULT_TIMEOUT_S,
         api_base=parse_api_base(get("jury_api_base")),
     )
-    problem = settings_problem(settings)
+    problem = settings_problem(settings) if check else None
     if problem:
         raise ValueError(problem)
     return settings
@@ -192,6 +197,8 @@ class JurySession:
         self._cache: VerdictCache | None = None
         self._budget: RunBudget | None = None
         self.journal = SpendJournal(options.run_id)
+        # The live "waiting for judges" line: set by the plugin for a serial run on a terminal.
+        self.status: StatusLine | None = None
 
     @staticmethod
     def lock_directory() -> Path:
@@ -219,7 +226,9 @@ class JurySession:
             # Always present: even without jury_rate_limits, a provider's 429 Retry-After pauses that
             # model for every worker and run on this machine.
             self._caller = JudgeCaller(
-                self.settings.concurrency, SharedRateLimiter(default_directory(), self.options.rate_limits)
+                self.settings.concurrency,
+                SharedRateLimiter(default_directory(), self.options.rate_limits),
+                status=self.status,
             )
         return self._caller
 
@@ -257,16 +266,29 @@ class JurySession:
         }
 
     @staticmethod
-    def test_record(jury: Jury) -> dict[str, object] | None:
-        """What a test's report carries to the controller; None when the test judged nothing."""
-        if not jury.verdicts and not jury.comparisons and not jury.blocked_by_budget and not jury.unconcluded:
+    def test_record(jury: Jury, replay_misses: int = 0) -> dict[str, object] | None:
+        """What a test's report carries to the controller; None when the test judged nothing.
+
+        `replay_misses`: the ReplayMissErrors the test raised (the jury keeps no count of them)."""
+        if (
+            not jury.verdicts
+            and not jury.comparisons
+            and not jury.blocked_by_budget
+            and not jury.unconcluded
+            and not replay_misses
+        ):
             return None
         return {
             "verdicts": [verdict_record(v) for v in jury.verdicts],
             "comparisons": [comparison_record(c) for c in jury.comparisons],
             "unconcluded": [vote_record(v) for v in jury.unconcluded],
             "blocked": jury.blocked_by_budget,
+            "replay_misses": replay_misses,
         }
+
+    def cache_mode(self) -> str:
+        """The run's jury mode: the --jury-mode flag, else the ini key, else record."""
+        return self.options.forced_mode or self.settings.mode
 
     def budget_state(self) -> BudgetState | None:
         budget = self.budget()

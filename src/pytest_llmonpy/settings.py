@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_llmonpy.judge_request import unknown_local_judges
 from pytest_llmonpy.quorum import Quorum
 
 DEFAULT_CONCURRENCY = 16
@@ -65,6 +66,9 @@ class JurySettings:
 
 def settings_problem(settings: JurySettings) -> str | None:
     """What makes `settings` unable to judge, found before any judge is paid; None when they can."""
+    unknown_local = unknown_local_judges((*settings.judges, *settings.escalation))
+    if unknown_local:
+        return unknown_local
     overlap = [model for model in settings.escalation if model in settings.judges]
     if overlap:
         return (
