@@ -15,11 +15,11 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 step "installing the project with its dev and local extras (the first time, llama-cpp-python compiles" \
-    "for about 5 minutes on 2 cores; pip shows its progress)"
+    "for about 5 minutes on 2 cores; pip prints a line as each package is built or installed)"
 # LLAVA (image support) is not needed by a judge and adds a minute to the compile.
 CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" .venv/bin/python -m pip install \
     --disable-pip-version-check --progress-bar off -e ".[dev,local]" \
-    | { grep -v '^Requirement already satisfied' || true; }
+    | { grep --line-buffered -v '^Requirement already satisfied' || true; }
 step "ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

@@ -131,8 +131,16 @@ def test_bytes_output_is_a_type_error_that_says_to_decode(
 @pytest.mark.parametrize(
     ("mode", "remedy"),
     [
-        ("off", "A budget of 0 allows no judge call and jury_mode=off uses no cache: raise the budget."),
+        (
+            "off",
+            "A budget of 0 allows no judge call and jury_mode=off uses no cached verdict: raise the budget.",
+        ),
         ("record", "A budget of 0 allows only cached verdicts: raise the budget to ask the judges."),
+        (
+            "refresh",
+            "A budget of 0 allows no judge call and jury_mode=refresh uses no cached verdict: "
+            "raise the budget.",
+        ),
     ],
 )
 def test_a_zero_budget_says_what_can_help_in_this_mode(
@@ -143,4 +151,43 @@ def test_a_zero_budget_says_what_can_help_in_this_mode(
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([f"*no judge was called for this check. {remedy}"])
     assert "re-run" not in result.stdout.str().split("llm jury summary")[0]
+    assert llm_server.calls(status=None) == []
+
+
+def test_async_checks_point_at_the_users_await_not_into_a_thread(
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.asyncio
+        async def test_none(jury):
+            await jury.acheck(None, "Names Paris")
+
+        @pytest.mark.asyncio
+        async def test_compare_bytes(jury):
+            await jury.acompare("Paris", b"Paris", "Names Paris")
+
+        @pytest.mark.asyncio
+        async def test_replay_miss(jury):
+            await jury.aassert_passes("Paris", "Names Paris")
+        """
+    )
+    result = run_jury("--jury-judges=judge-a", "--jury-mode=replay", "-p", "asyncio")
+    result.assert_outcomes(failed=3)
+    result.stdout.fnmatch_lines(
+        [
+            '>       await jury.acheck(None, "Names Paris")',
+            "E       TypeError: jury output is None*",
+            '>       await jury.acompare("Paris", b"Paris", "Names Paris")',
+            "E       TypeError: jury output b is bytes*",
+            '>       await jury.aassert_passes("Paris", "Names Paris")',
+            "E       pytest_llmonpy.*ReplayMissError: *",
+        ]
+    )
+    output = result.stdout.str()
+    assert "threads.py" not in output
+    assert "concurrent/futures" not in output
+    assert "pytest_llmonpy/jury.py" not in output
     assert llm_server.calls(status=None) == []

@@ -143,3 +143,46 @@ def test_no_status_line_under_quiet_or_when_output_is_not_a_terminal(
         assert "1 passed" in output
     assert "[llmonpy" not in output
     assert "\b" not in output
+
+
+def test_a_check_outliving_its_test_draws_nothing_into_pytests_report(
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, judge_env: None
+) -> None:
+    # gather() raises as soon as the fast check fails; the slow one goes on in its thread while pytest
+    # writes the test's result.
+    llm_server.judge("fail", "wrong", output_contains="bad")
+    llm_server.inject(model="judge-a", delay_s=3.0, criteria_contains="slow criteria")
+    pytester.makepyfile(
+        test_jury="""
+        import asyncio
+        import pytest
+
+        @pytest.mark.asyncio
+        async def test_gather(jury):
+            await asyncio.gather(
+                jury.aassert_passes("bad", "fast criteria"), jury.aassert_passes("ok", "slow criteria")
+            )
+
+        def test_after(jury):
+            jury.assert_passes("ok", "other criteria")
+        """
+    )
+    raw = run_on_a_terminal(
+        pytester, "-v", "-p", "asyncio", "--jury-judges=judge-a", f"--jury-api-base={llm_server.url}"
+    )
+    shown = erased(raw)
+    assert "[llmonpy" not in shown
+    lines = [" ".join(line.split()) for line in shown.splitlines()]
+    assert "test_jury.py::test_gather FAILED [ 50%]" in lines
+    assert "test_jury.py::test_after PASSED [100%]" in lines
+
+
+def test_no_status_line_when_live_logs_share_the_terminal(
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, judge_env: None
+) -> None:
+    pytester.makepyfile(test_jury=TEST_FILE)
+    raw = run_on_a_terminal(
+        pytester, "-v", "-o", "log_cli=true", "--jury-judges=judge-a", f"--jury-api-base={llm_server.url}"
+    )
+    assert "1 passed" in raw
+    assert "[llmonpy" not in raw

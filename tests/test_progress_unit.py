@@ -45,7 +45,9 @@ class Clock:
 
 
 def status_line(terminal: Terminal, clock: Clock, *, after: float, room: int = 120) -> StatusLine:
-    return StatusLine(terminal.write, lambda: room, show_after_s=after, clock=clock)
+    status = StatusLine(terminal.write, lambda: room, show_after_s=after, clock=clock)
+    status.activate()  # as pytest_runtest_call does around a test's call phase
+    return status
 
 
 def test_a_wait_shows_once_it_is_old_enough_and_is_erased_leaving_pytests_line_untouched() -> None:
@@ -147,3 +149,37 @@ def test_notices_are_taken_once_from_any_thread() -> None:
     post_notice("second")
     assert take_notices() == ["loading local judge ... 4.2 s", "second"]
     assert take_notices() == []
+
+
+def test_nothing_is_drawn_outside_a_tests_call_phase_and_leaving_it_erases_the_line() -> None:
+    terminal, clock = Terminal(), Clock()
+    status = StatusLine(terminal.write, lambda: 120, show_after_s=0.0, clock=clock)
+    with status.waiting("judging early", lambda: ["judge-a"]) as tick:
+        tick()
+        assert terminal.writes == []  # e.g. a check made while pytest reports another test
+        status.activate()
+        clock.now += 1.0
+        tick()
+        assert "waiting for judge-a" in terminal.visible
+        status.deactivate()  # the test's call phase ended, its check still runs in a thread
+        assert terminal.visible == "test_x.py::test_a"
+        written = len(terminal.writes)
+        clock.now += 5.0
+        tick()
+    assert len(terminal.writes) == written
+
+
+def test_a_terminal_that_fails_to_write_turns_the_line_off_instead_of_failing_the_check() -> None:
+    clock = Clock()
+    attempts: list[str] = []
+
+    def broken(text: str) -> None:
+        attempts.append(text)
+        raise OSError(5, "Input/output error")
+
+    status = StatusLine(broken, lambda: 120, show_after_s=0.0, clock=clock)
+    status.activate()
+    with status.waiting("judging", lambda: ["judge-a"]) as tick:
+        clock.now += 2.0
+        tick()
+    assert len(attempts) == 1

@@ -157,8 +157,8 @@ class BaselineChecks:
         current = _entry(
             output_text(output, allow_none=allow_none),
             criteria.strip(),
-            None if input is None else output_text(input),
-            None if reference is None else output_text(reference),
+            None if input is None else output_text(input, "input"),
+            None if reference is None else output_text(reference, "reference"),
         )
         path = baseline_file(self.module)
         if self.update:

@@ -314,11 +314,11 @@ class JudgeCaller:
                 return future.result()
             pending = functools.partial(_pending_judges, calls, finished)
             with self._status.waiting(label, pending) as tick:
-                while True:
-                    try:
-                        return future.result(timeout=STATUS_POLL_S)
-                    except concurrent.futures.TimeoutError:
-                        tick()
+                # Not future.result(timeout=...): a batch that itself ends in TimeoutError would look
+                # like "not done yet" forever.
+                while not concurrent.futures.wait([future], timeout=STATUS_POLL_S).done:
+                    tick()
+            return future.result()
         except BaseException:
             future.cancel()  # an interrupt: stop the calls in flight (the loop cancels their tasks)
             raise

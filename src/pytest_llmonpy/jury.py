@@ -9,7 +9,7 @@ import asyncio
 import dataclasses
 import json
 from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from pytest_llmonpy.judge_request import unknown_local_judges
 from pytest_llmonpy.prompts import Case, PairCase
@@ -21,11 +21,14 @@ from pytest_llmonpy.verdict import (
     Comparison,
     HungJuryError,
     JuryConfigError,
+    JuryError,
     PairVote,
     ReplayMissError,
     Verdict,
     Vote,
 )
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from pytest_llmonpy.budget import RunBudget
@@ -80,6 +83,16 @@ def _require_utf8(text: str, what: str) -> None:
 def _optional_text(value: object, what: str) -> str | None:
     __tracebackhide__ = True
     return None if value is None else output_text(value, what)
+
+
+async def _in_thread(function: Callable[..., T], *args: object) -> T:
+    """`function(*args)` in a worker thread; its jury errors surface here, without the thread-pool
+    frames, so pytest points at the test's await."""
+    __tracebackhide__ = True
+    try:
+        return await asyncio.to_thread(function, *args)
+    except (JuryError, TypeError) as exc:
+        raise exc.with_traceback(None) from exc.__cause__
 
 
 def _status_label(question: Case | PairCase) -> str:
@@ -137,7 +150,10 @@ class Jury:
     ) -> Verdict:
         """Judge `output` against `criteria`; returns the Verdict without raising on failure."""
         __tracebackhide__ = True
-        case, required = self._prepare(output, criteria, input, reference, context, allow_none)
+        return self._check_case(*self._prepare(output, criteria, input, reference, context, allow_none))
+
+    def _check_case(self, case: Case, required: int) -> Verdict:
+        __tracebackhide__ = True
         rounds = self._rounds(case, required)
         try:
             batch = next(rounds)
@@ -160,15 +176,9 @@ class Jury:
         """Async twin of `check`, for async tests. The cache, the budget and the judges are used from a
         worker thread, so nothing blocks the test's event loop."""
         __tracebackhide__ = True
-        return await asyncio.to_thread(
-            self.check,
-            output,
-            criteria,
-            input=input,
-            reference=reference,
-            context=context,
-            allow_none=allow_none,
-        )
+        # Arguments are checked here, so a bad one points at the test's line, not into a thread.
+        prepared = self._prepare(output, criteria, input, reference, context, allow_none)
+        return await _in_thread(self._check_case, *prepared)
 
     def assert_passes(
         self,
@@ -222,7 +232,10 @@ class Jury:
         HungJuryError when abstentions decide it.
         """
         __tracebackhide__ = True
-        orders, required = self._prepare_pair(a, b, criteria, input, reference, allow_none)
+        return self._compare_orders(*self._prepare_pair(a, b, criteria, input, reference, allow_none))
+
+    def _compare_orders(self, orders: tuple[PairCase, PairCase], required: int) -> Comparison:
+        __tracebackhide__ = True
         known, missing = self._recall_pair(orders)
         if missing:
             self._check_budget()
@@ -242,9 +255,8 @@ class Jury:
     ) -> Comparison:
         """Async twin of `compare` (run from a worker thread, like `acheck`)."""
         __tracebackhide__ = True
-        return await asyncio.to_thread(
-            self.compare, a, b, criteria, input=input, reference=reference, allow_none=allow_none
-        )
+        prepared = self._prepare_pair(a, b, criteria, input, reference, allow_none)
+        return await _in_thread(self._compare_orders, *prepared)
 
     def unexplained_failures(self) -> list[Verdict]:
         """Failed verdicts whose explanation was not already raised (for the test report)."""
@@ -370,12 +382,18 @@ class Jury:
 
     def _budget_remedy(self, limit_usd: float) -> str:
         """What to do: talk of cached verdicts only where the cache can help."""
+        mode = self.settings.mode
         if limit_usd <= 0:
-            if self.settings.mode == "off":
-                return "A budget of 0 allows no judge call and jury_mode=off uses no cache: raise the budget."
+            if mode in ("off", "refresh"):
+                return (
+                    f"A budget of 0 allows no judge call and jury_mode={mode} uses no cached verdict: "
+                    "raise the budget."
+                )
             return "A budget of 0 allows only cached verdicts: raise the budget to ask the judges."
-        if self.settings.mode == "off":
+        if mode == "off":
             return "Raise the budget (with jury_mode=off nothing is cached, so a re-run pays again)."
+        if mode == "refresh":
+            return "Raise the budget, or re-run in record mode to reuse the verdicts paid for so far."
         return "Raise the budget, or re-run: the verdicts paid for so far are cached."
 
     def _ask(self, calls: list[tuple[str, Case | PairCase]]) -> list[Vote]:

@@ -155,6 +155,14 @@ def live_status(config: pytest.Config) -> StatusLine | None:
         return None
     if not stream.isatty():
         return None
+    # Anything else writing to the terminal mid-test (live logs, uncaptured output under -s) would land
+    # after the status, and erasing it would then wipe the wrong characters.
+    if (
+        config.getoption("capture", "fd") == "no"
+        or config.getini("log_cli")
+        or config.getoption("log_cli_level", None)
+    ):
+        return None
     capture = config.pluginmanager.getplugin("capturemanager")
 
     def write(text: str) -> None:
@@ -298,6 +306,18 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     jury_session = session.config.stash.get(SESSION_KEY, None)
     if workeroutput is not None and jury_session is not None:
         workeroutput[COLLECTED_OUTPUT] = jury_session.baseline_tests
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    status = item.config.stash[SESSION_KEY].status
+    if status is None:
+        return (yield)
+    status.activate()
+    try:
+        return (yield)
+    finally:
+        status.deactivate()
 
 
 @pytest.hookimpl(wrapper=True)

@@ -75,6 +75,10 @@ class StatusLine:
         self._ids = itertools.count()
         self._shown = ""
         self._shown_at = 0.0
+        # Drawn only while a test's call phase runs: a check left running in a thread after its test
+        # ended (an async gather that failed fast) must not write into pytest's report lines.
+        self._active = False
+        self._broken = False
 
     @contextmanager
     def waiting(self, label: str, pending: Callable[[], Sequence[str]]) -> Iterator[Callable[[], None]]:
@@ -90,6 +94,16 @@ class StatusLine:
             with self._lock:
                 del self._waits[key]
                 self._render("")
+
+    def activate(self) -> None:
+        with self._lock:
+            self._active = True
+
+    def deactivate(self) -> None:
+        """Erase the line, and draw nothing until `activate`."""
+        with self._lock:
+            self._render("")
+            self._active = False
 
     def tick(self) -> None:
         with self._lock:
@@ -117,9 +131,15 @@ class StatusLine:
         return " " + ascii_line(status, room) if room >= self.MIN_ROOM else ""
 
     def _render(self, text: str) -> None:
-        if text == self._shown:
+        if text == self._shown or not self._active or self._broken:
             return
         width = len(self._shown)
         erase = "\b" * width + " " * width + "\b" * width
-        self._write(erase + text)
+        try:
+            self._write(erase + text)
+        except (OSError, ValueError):
+            # The terminal went away (a closed or broken stream): a status line is not worth failing
+            # a check for; show none from now on.
+            self._broken = True
+            return
         self._shown = text
