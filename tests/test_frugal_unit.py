@@ -29,6 +29,7 @@ class ScriptedCaller:
         timeout_s: float,
         finished: dict[int, Vote] | None = None,
         on_vote: object = None,
+        label: str = "",
     ) -> list[Vote]:
         models = tuple(model for model, _ in calls)
         self.asked.append(models)
