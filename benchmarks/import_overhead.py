@@ -91,7 +91,7 @@ def clean_env(scratch: Path, *, cached: bool = True, **extra: str) -> dict[str, 
 
     cached: bytecode is written once and reused, as for a wheel install, but under a prefix in the
     scratch dir so nothing lands in the checkout or the test project. Otherwise PYTHONDONTWRITEBYTECODE=1:
-    modules without a .pyc (an editable checkout such as src/) are compiled on every import.
+    modules without a .pyc (an editable checkout such as pytest_llmonpy/) are compiled on every import.
     """
     env = {
         k: v
@@ -165,7 +165,7 @@ def import_time(runs: int, scratch: Path) -> dict[str, float]:
     )
     raw_plugin_s, raw_pytest_s, _ = probe_imports(runs, clean_env(scratch, cached=False))
     print(
-        f"    no .pyc for src/  : plugin import best {ms(min(raw_plugin_s))}, "
+        f"    no .pyc for package: plugin import best {ms(min(raw_plugin_s))}, "
         f"median {ms(median(raw_plugin_s))}  (`import pytest`: median {ms(median(raw_pytest_s))}; "
         "PYTHONDONTWRITEBYTECODE=1, editable install)"
     )
@@ -332,7 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--no-bytecode-cache",
         action="store_true",
-        help="time (b) with PYTHONDONTWRITEBYTECODE=1 (src/ compiled on every run)",
+        help="time (b) with PYTHONDONTWRITEBYTECODE=1 (pytest_llmonpy/ compiled on every run)",
     )
     args = parser.parse_args(argv)
     if args.runs < 1 or args.tests < 1:
@@ -352,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"  plugin import after pytest: median {ms(imports['plugin_median_s'])} with bytecode cached "
         f"({imports['plugin_median_s'] / imports['pytest_median_s']:.1%} of `import pytest`), "
-        f"{ms(imports['raw_plugin_median_s'])} compiling src/ (no .pyc)"
+        f"{ms(imports['raw_plugin_median_s'])} compiling pytest_llmonpy/ (no .pyc)"
     )
     print(
         f"  wall-time ratio, plugin enabled vs -p no:llmonpy: {ratio:.3f} "

@@ -103,7 +103,7 @@ done_step
 
 step "wheel contents and version"
 log="$work/wheel.log"
-run_expecting 0 "$dev_python" - "$wheel" "$repo/src/pytest_llmonpy/__init__.py" <<'PY'
+run_expecting 0 "$dev_python" - "$wheel" "$repo/pytest_llmonpy/__init__.py" <<'PY'
 import ast
 import configparser
 import sys
@@ -154,8 +154,8 @@ step "sdist contents (tar tzf)"
 log="$work/sdist.log"
 run_expecting 0 tar tzf "$sdist"
 root="$(basename "$sdist" .tar.gz)"
-for name in PKG-INFO pyproject.toml README.md LICENSE CHANGELOG.md src/pytest_llmonpy/__init__.py \
-    src/pytest_llmonpy/py.typed; do
+for name in PKG-INFO pyproject.toml README.md LICENSE CHANGELOG.md pytest_llmonpy/__init__.py \
+    pytest_llmonpy/py.typed; do
     grep -qxF "$root/$name" "$log" || fail "the sdist lacks $name"
 done
 ! grep -q "/__pycache__/\|\.pyc$" "$log" || fail "the sdist holds compiled files"
@@ -173,7 +173,7 @@ mkdir "$work/suite"
 cp "$repo/tests/fake_llm_server.py" "$repo"/scripts/package_smoke/{pytest.ini,smoke_server.py,test_smoke.py} \
     "$work/suite/"
 cd "$work/suite"
-# Nothing from the caller's environment may reach the checkout's src/ or change the runs.
+# Nothing from the caller's environment may reach the checkout's package or change the runs.
 unset PYTHONPATH PYTEST_ADDOPTS PYTEST_PLUGINS GITHUB_STEP_SUMMARY
 # litellm needs a key to call; the fake server ignores it.
 export OPENAI_API_KEY=sk-package-smoke-dummy LLMONPY_RATELIMIT_DIR="$work/ratelimits"
