@@ -5,7 +5,7 @@ runners: values are JSON text kept inline in SQLite, and the Disk (jsondisk.py) 
 rows that point at files, so a tampered cache can neither run code nor read or delete a file. Any read
 or write problem becomes a CacheWarning and a miss.
 
-Faults a run survives (issue 11): the cache deleted or replaced under it (it notices, recreates it and
+Faults a run survives: the cache deleted or replaced under it (it notices, recreates it and
 stores the verdict again), a read-only cache (read without diskcache, which cannot open one), a corrupt
 one. Each run records which entries it used, once, at close, so `llmonpy cache prune` can drop the rest.
 """

@@ -41,7 +41,7 @@ PART_COUNT = 22
 # from (docs/installation.md).
 LOCAL_EXTRA = '"/path/to/pytest-llmonpy[local]" (your checkout or built wheel; see docs/installation.md)'
 INSTALL_HINT = f"pip install {LOCAL_EXTRA}"
-# llama.cpp defaults to one thread here, 30-45 % slower than two (see LOCAL_JUDGE.md).
+# llama.cpp defaults to one thread here, which judged 30-45 % slower than two on a 2-core machine.
 DEFAULT_THREADS = 2
 CONTEXT_TOKENS = 4096
 

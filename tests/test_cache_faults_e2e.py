@@ -1,4 +1,4 @@
-"""End-to-end: the verdict cache under faults (issue 11), serially and with `-n 2`.
+"""End-to-end: the verdict cache under faults, serially and with `-n 2`.
 
 A tampered cache does no harm outside itself, a cache deleted or cleared during a run loses no later
 verdict, a read-only cache is still replayed, and `cache prune` keeps what the last runs used.

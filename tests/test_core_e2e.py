@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
 
 import pytest
 
@@ -562,10 +561,11 @@ def test_unused_plugin_imports_nothing_heavy_and_writes_nothing(
     assert project_files() == before
 
 
-def test_json_report_of_inner_verdict_is_serialisable(
+def test_a_reason_with_control_characters_reaches_terminal_and_json_report_escaped(
     pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
 ) -> None:
-    # Reasons are untrusted text: control characters must not reach the terminal raw.
+    # Reasons are untrusted text: control characters must not reach the terminal raw, and the JSON
+    # report keeps the exact reason as data.
     llm_server.judge("fail", "evil \x1b[2J\x1b[31mreason")
     pytester.makepyfile(
         """
@@ -573,12 +573,14 @@ def test_json_report_of_inner_verdict_is_serialisable(
             jury.assert_passes("x", "y")
         """
     )
-    result = run_jury("--jury-judges=judge-a")
+    result = run_jury("--jury-judges=judge-a", "--jury-report=report.json")
     result.assert_outcomes(failed=1)
     assert "\x1b[2J" not in result.stdout.str()
     result.stdout.fnmatch_lines(["*judge-a: FAIL - evil \\x1b[2J\\x1b[31mreason"])
-    json.dumps([c.body for c in llm_server.calls()])
-    assert time.time() > 0
+    raw = (pytester.path / "report.json").read_text(encoding="utf-8")
+    assert "\x1b" not in raw
+    reasons = [vote["reason"] for verdict in json.loads(raw)["verdicts"] for vote in verdict["votes"]]
+    assert reasons == ["evil \x1b[2J\x1b[31mreason"]
 
 
 def test_strict_warning_filters_and_an_app_that_imported_litellm_first(

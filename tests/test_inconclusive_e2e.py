@@ -1,5 +1,5 @@
 """End-to-end: comparisons whose judges followed the position are inconclusive, not silently held;
-jury_inconclusive = hung raises; judges that follow the position get a PositionBiasWarning (issue 11).
+jury_inconclusive = hung raises; judges that follow the position get a PositionBiasWarning.
 Each runs serially and with `-n 2`."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Unit tests of position-biased comparisons: inconsistent pair votes, inconclusive comparisons, the
-jury_inconclusive setting, and the position-bias figures built from the run's records (issue 11)."""
+jury_inconclusive setting, and the position-bias figures built from the run's records."""
 
 from __future__ import annotations
 

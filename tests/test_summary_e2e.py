@@ -1,4 +1,4 @@
-"""End-to-end: what the `llm jury summary` says happened (issue 12).
+"""End-to-end: what the `llm jury summary` says happened.
 
 Every test runs serially and with `-n 2` (the `run_jury` fixture) and expects the same lines.
 """
