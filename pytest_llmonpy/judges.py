@@ -426,6 +426,9 @@ class JudgeCaller:
             # Retries are ours (below): they honour Retry-After, stay inside jury_timeout and count attempts.
             "num_retries": 0,
             "max_retries": 0,
+            # An app under test may turn on litellm's own response cache (litellm.cache) in this
+            # process; a judge's vote must come from the judge, and the verdict cache is ours.
+            "cache": {"no-cache": True, "no-store": True},
         }
         slot_key = route.api_base or ""  # one model name on two endpoints: two rate limits
         started = self._clock()
