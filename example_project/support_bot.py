@@ -63,11 +63,20 @@ def answer(question: str) -> str:
         from pytest_llmonpy.local import litellm_model
 
         model = litellm_model(model)  # registers the offline provider with litellm, under its own name
-    response = litellm.completion(
-        model=model,
-        messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": question}],
-        temperature=0,
-        max_tokens=120,
-        cache={"use-cache": litellm.cache is not None},
-    )
+    request = {
+        "model": model,
+        "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": question}],
+        "temperature": 0,
+        "max_tokens": 120,
+    }
+    if litellm.cache is None:
+        response = litellm.completion(**request)
+        return str(response.choices[0].message.content).strip()
+    # litellm's cache keys and stores the answer (use-cache below); the lookup is made here because
+    # a cache hit inside litellm.completion imports litellm's proxy server (fastapi), which an app
+    # that does not run the proxy does not install.
+    cached = litellm.cache.get_cache(**request, cache={"use-cache": True})
+    if cached is not None:
+        return str(cached["choices"][0]["message"]["content"]).strip()
+    response = litellm.completion(**request, cache={"use-cache": True})
     return str(response.choices[0].message.content).strip()

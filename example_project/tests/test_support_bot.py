@@ -53,3 +53,13 @@ def test_marker_override(jury):
         "Our support team works Monday to Friday, 9am to 5pm Eastern Time.", "States the support hours"
     )
     assert verdict, verdict.explain()
+
+
+def test_support_hours_answer_is_not_worse_than_the_accepted_one(llm_baseline):
+    """A regression baseline: today's answer against the last accepted one, kept in
+    `__llm_baselines__/test_support_bot.json`. The same text holds at once; a changed answer is
+    compared side by side by the jury, and the test fails only if the jury prefers the accepted one."""
+    question = "When can I reach customer support?"
+    llm_baseline.assert_not_worse(
+        answer(question), "Gives the support hours and days from the policy", input=question
+    )
