@@ -31,6 +31,7 @@ from pytest_llmonpy.judge_request import (
     schema_for,
     shared_identity,
 )
+from pytest_llmonpy.litellm_import import import_litellm
 from pytest_llmonpy.loop_thread import LoopThread
 from pytest_llmonpy.money import Cost
 from pytest_llmonpy.progress import StatusLine
@@ -50,14 +51,10 @@ STATUS_POLL_S = 0.25
 
 
 def load_litellm() -> Any:
-    """Import litellm configured for quiet, offline-safe use."""
-    # Without this litellm downloads a price list from the internet at import time.
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
-
+    """Import litellm configured for quiet, offline-safe use, with the offline judge registered."""
     from pytest_llmonpy.local import register
 
-    litellm.suppress_debug_info = True
+    litellm = import_litellm()
     register(litellm)  # the `local/...` offline judge; loads nothing until it is called
     return litellm
 
