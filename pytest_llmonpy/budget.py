@@ -5,9 +5,9 @@ atomic SQLite transaction, so concurrent workers never lose an addition. The dir
 temporary directory, so it is private (0700, no symlink, ours) and the counter is an int kept inline,
 read through a Disk that refuses pickles and file rows.
 
-Money is a `Cost` throughout; the counter holds its nano-dollars. The unit is part of the counter's key,
-and the counter lives only as long as its run (a directory per run id), so no run reads another
-unit.
+Money is a `Cost` throughout; the counter holds its nano-dollars. The unit is named in the counter's
+key, and a counter lives only as long as its run (a directory per run id), so no run can read a count
+kept in another unit.
 """
 
 from __future__ import annotations
@@ -72,10 +72,8 @@ class RunBudget:
             return Cost()
         return Cost(int(self._counter().get(_KEY, 0)))
 
-    def exhausted(self) -> bool:
-        return self.state().exhausted
-
     def state(self) -> BudgetState:
+        """The limit and what is spent, read once: whether it is exhausted, and the figures to show."""
         return BudgetState(limit=self.limit, spent=self.spent())
 
     def charge(self, cost: Cost) -> None:
