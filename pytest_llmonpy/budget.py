@@ -4,22 +4,43 @@ The spend lives in a diskcache counter in a directory named after the run; diskc
 atomic SQLite transaction, so concurrent workers never lose an addition. The directory is in the shared
 temporary directory, so it is private (0700, no symlink, ours) and the counter is an int kept inline,
 read through a Disk that refuses pickles and file rows.
+
+Money is a `Cost` throughout; the counter holds its nano-dollars. The unit is named in the counter's
+key, and a counter lives only as long as its run (a directory per run id), so no run can read a count
+kept in another unit.
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import diskcache
 
 from pytest_llmonpy.jsondisk import CounterDisk
+from pytest_llmonpy.money import Cost
 from pytest_llmonpy.shared_dirs import prepare_private_directory
 
-# The counter is an integer; nano-dollars keep sub-cent judge calls exact enough.
-_UNITS_PER_USD = 1_000_000_000
-_KEY = "spent_nano_usd"
+_KEY = "spent_nano_usd"  # Cost.nano: the same unit as every other sum of money in the plugin
+
+
+@dataclass(frozen=True)
+class BudgetState:
+    """The budget at the end of the run, for the summary and the reports."""
+
+    limit: Cost
+    spent: Cost
+
+    @property
+    def exhausted(self) -> bool:
+        return self.spent.nano >= self.limit.nano
+
+    @property
+    def percent(self) -> float:
+        """How much of the limit is spent; a limit of 0 is all spent."""
+        return self.spent.nano / self.limit.nano * 100 if self.limit.nano else 100.0
 
 
 class _BudgetDisk(CounterDisk):
@@ -31,8 +52,8 @@ def budget_directory(run_id: str) -> Path:
 
 
 class RunBudget:
-    def __init__(self, limit_usd: float, run_id: str) -> None:
-        self.limit_usd = limit_usd
+    def __init__(self, limit: Cost, run_id: str) -> None:
+        self.limit = limit
         self.directory = budget_directory(run_id)
         self._cache: diskcache.Cache | None = None
 
@@ -44,17 +65,20 @@ class RunBudget:
             )
         return self._cache
 
-    def spent_usd(self) -> float:
+    def spent(self) -> Cost:
+        """What the run's priced live calls cost so far, across every worker (unpriced ones are not
+        counted: the budget limits what is known to be spent)."""
         if self._cache is None and not self.directory.exists():
-            return 0.0
-        return int(self._counter().get(_KEY, 0)) / _UNITS_PER_USD
+            return Cost()
+        return Cost(int(self._counter().get(_KEY, 0)))
 
-    def exhausted(self) -> bool:
-        return self.spent_usd() >= self.limit_usd
+    def state(self) -> BudgetState:
+        """The limit and what is spent, read once: whether it is exhausted, and the figures to show."""
+        return BudgetState(limit=self.limit, spent=self.spent())
 
-    def charge(self, cost_usd: float) -> None:
-        if cost_usd > 0:
-            self._counter().incr(_KEY, round(cost_usd * _UNITS_PER_USD), default=0)
+    def charge(self, cost: Cost) -> None:
+        if cost.nano > 0:
+            self._counter().incr(_KEY, cost.nano, default=0)
 
     def close(self, *, remove: bool = False) -> None:
         if self._cache is not None:

@@ -31,7 +31,9 @@ from pytest_llmonpy.judge_request import (
     schema_for,
     shared_identity,
 )
+from pytest_llmonpy.litellm_import import import_litellm
 from pytest_llmonpy.loop_thread import LoopThread
+from pytest_llmonpy.money import Cost
 from pytest_llmonpy.progress import StatusLine
 from pytest_llmonpy.prompts import Case, PairCase
 from pytest_llmonpy.ratelimit import SharedRateLimiter
@@ -49,14 +51,10 @@ STATUS_POLL_S = 0.25
 
 
 def load_litellm() -> Any:
-    """Import litellm configured for quiet, offline-safe use."""
-    # Without this litellm downloads a price list from the internet at import time.
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
-
+    """Import litellm configured for quiet, offline-safe use, with the offline judge registered."""
     from pytest_llmonpy.local import register
 
-    litellm.suppress_debug_info = True
+    litellm = import_litellm()
     register(litellm)  # the `local/...` offline judge; loads nothing until it is called
     return litellm
 
@@ -434,7 +432,7 @@ class JudgeCaller:
         started = self._clock()
         deadline = started + timeout_s
         tokens_in = tokens_out = 0
-        cost: float | None = 0.0
+        cost = Cost()
         attempts = 0
         error = ""
         reply: JudgeReply | PairReply | None = None
@@ -489,7 +487,7 @@ class JudgeCaller:
             usage = getattr(response, "usage", None)
             tokens_in += int(getattr(usage, "prompt_tokens", 0) or 0)
             tokens_out += int(getattr(usage, "completion_tokens", 0) or 0)
-            cost = _add_cost(cost, _price(litellm, response))
+            cost += _price(litellm, response)
             content = response.choices[0].message.content if response.choices else None
             try:
                 reply = parse_pair_reply(content) if pairwise else parse_reply(content)
@@ -504,7 +502,7 @@ class JudgeCaller:
             error=None if reply else error,
             tokens_in=tokens_in,
             tokens_out=tokens_out,
-            cost_usd=cost,
+            cost_usd=cost.usd_or_none(),
             latency_s=self._clock() - started,
             attempts=attempts,
         )
@@ -553,17 +551,13 @@ def _config_error_message(model: str, exc: BaseException) -> str:
     )
 
 
-def _price(litellm: Any, response: Any) -> float | None:
-    """The response's cost from litellm's price table, or None when the model is unpriced."""
+def _price(litellm: Any, response: Any) -> Cost:
+    """The response's cost from litellm's price table (in USD), unpriced when the model has none."""
     # litellm already priced the response while logging it; pricing again costs CPU per call.
     known = (getattr(response, "_hidden_params", None) or {}).get("response_cost")
     if isinstance(known, (int, float)):
-        return float(known)
+        return Cost.of_usd(float(known))
     try:
-        return float(litellm.completion_cost(completion_response=response))
+        return Cost.of_usd(float(litellm.completion_cost(completion_response=response)))
     except Exception:
-        return None
-
-
-def _add_cost(total: float | None, cost: float | None) -> float | None:
-    return None if total is None or cost is None else total + cost
+        return Cost(unpriced=1)

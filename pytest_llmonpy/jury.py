@@ -12,6 +12,7 @@ from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, TypeVar
 
 from pytest_llmonpy.judge_request import unknown_local_judges
+from pytest_llmonpy.money import Cost, format_cost, typed_usd
 from pytest_llmonpy.prompts import Case, PairCase
 from pytest_llmonpy.quorum import Outcome, decide, decide_pair, first_batch, next_batch, settled
 from pytest_llmonpy.settings import NO_JUDGES_HELP, JurySettings
@@ -372,18 +373,19 @@ class Jury:
 
     def _check_budget(self) -> None:
         __tracebackhide__ = True
-        if self._budget is not None and self._budget.exhausted():
+        state = None if self._budget is None else self._budget.state()
+        if state is not None and state.exhausted:
             self.blocked_by_budget += 1
             raise BudgetExceededError(
-                f"the run's judging budget is spent: ${self._budget.spent_usd():.6f} of "
-                f"--jury-max-cost={self._budget.limit_usd:g} USD; no judge was called for this check. "
-                f"{self._budget_remedy(self._budget.limit_usd)}"
+                f"the run's judging budget is spent: {format_cost(state.spent)} of "
+                f"--jury-max-cost={typed_usd(state.limit)} USD; no judge was called for this check. "
+                f"{self._budget_remedy(state.limit)}"
             )
 
-    def _budget_remedy(self, limit_usd: float) -> str:
+    def _budget_remedy(self, limit: Cost) -> str:
         """What to do: talk of cached verdicts only where the cache can help."""
         mode = self.settings.mode
-        if limit_usd <= 0:
+        if limit.nano <= 0:
             if mode in ("off", "refresh"):
                 return (
                     f"A budget of 0 allows no judge call and jury_mode={mode} uses no cached verdict: "
@@ -430,7 +432,7 @@ class Jury:
         if self._on_live_vote is not None:
             self._on_live_vote(vote)
         if self._budget is not None:
-            self._budget.charge(vote.cost_usd or 0.0)
+            self._budget.charge(vote.cost)
         cache = self._cache() if self.settings.mode != "off" else None
         if cache is not None:
             cache.put(vote, case)

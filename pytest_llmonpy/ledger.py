@@ -1,4 +1,4 @@
-"""What the judging cost: tokens and USD per judge model and per test, live vs from the cache.
+"""What the judging cost: tokens and money (`Cost`) per judge model and per test, live vs from the cache.
 
 Built from JSON-ready per-test records, so the same code merges the data of every xdist worker (the
 records ride on each TestReport) and of a serial run. No pytest import.
@@ -7,10 +7,10 @@ records ride on each TestReport) and of a serial run. No pytest import.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pytest_llmonpy.money import Cost, total
 from pytest_llmonpy.untrusted import redact_secrets
 from pytest_llmonpy.verdict import Comparison, Verdict, Vote
 
@@ -91,32 +91,6 @@ class PositionBias:
 
 
 @dataclass
-class Money:
-    """A USD sum that remembers how many of its items had no known price, and how many were free."""
-
-    usd: float = 0.0
-    unpriced: int = 0
-    # Items priced at zero that did work (used tokens): a free model, not a call that failed unanswered.
-    free: int = 0
-
-    def add(self, cost: float | None, *, tokens: int = 0) -> None:
-        if cost is None:
-            self.unpriced += 1
-        else:
-            self.usd += cost
-            self.free += cost == 0 and tokens > 0
-
-    @classmethod
-    def total(cls, sums: Iterable[Money]) -> Money:
-        result = cls()
-        for item in sums:
-            result.usd += item.usd
-            result.unpriced += item.unpriced
-            result.free += item.free
-        return result
-
-
-@dataclass
 class ModelTotals:
     live_calls: int = 0
     cached_calls: int = 0
@@ -124,14 +98,16 @@ class ModelTotals:
     abstained: int = 0
     tokens_in: int = 0
     tokens_out: int = 0
-    spent: Money = field(default_factory=Money)
-    saved: Money = field(default_factory=Money)
+    spent: Cost = field(default_factory=Cost)
+    saved: Cost = field(default_factory=Cost)
     not_needed: int = 0  # judges the frugal strategy did not have to ask
 
-    def typical_cost(self) -> float | None:
-        """The mean cost of this model's priced calls in the run (live or cached), None if none."""
+    def typical_cost(self) -> Cost:
+        """The mean cost of this model's priced calls in the run (live or cached); unpriced if none."""
         calls = self.live_calls + self.cached_calls - self.spent.unpriced - self.saved.unpriced
-        return (self.spent.usd + self.saved.usd) / calls if calls > 0 else None
+        if calls <= 0:
+            return Cost(unpriced=1)
+        return Cost(round((self.spent.nano + self.saved.nano) / calls))
 
 
 @dataclass
@@ -142,8 +118,8 @@ class TestTotals:
     cached_calls: int = 0
     tokens_in: int = 0
     tokens_out: int = 0
-    spent: Money = field(default_factory=Money)
-    saved: Money = field(default_factory=Money)
+    spent: Cost = field(default_factory=Cost)
+    saved: Cost = field(default_factory=Cost)
     blocked: int = 0
     replay_misses: int = 0  # checks that failed in replay mode for want of a recorded verdict
 
@@ -182,24 +158,23 @@ class Ledger:
         if vote["vote"] == "not_needed":
             model.not_needed += 1  # never asked: no call, no cost (see not_needed_estimate)
             return
-        cost = vote["cost_usd"]
-        tokens = vote["tokens_in"] + vote["tokens_out"]
+        cost = Cost.of_usd(vote["cost_usd"], tokens=vote["tokens_in"] + vote["tokens_out"])
         if vote["cached"]:
             model.cached_calls += 1
             test.cached_calls += 1
-            model.saved.add(cost, tokens=tokens)
-            test.saved.add(cost, tokens=tokens)
+            model.saved += cost
+            test.saved += cost
             return
         model.live_calls += 1
         model.attempts += vote["attempts"]
         model.abstained += vote["vote"] == "abstain"
         model.tokens_in += vote["tokens_in"]
         model.tokens_out += vote["tokens_out"]
-        model.spent.add(cost, tokens=tokens)
+        model.spent += cost
         test.live_calls += 1
         test.tokens_in += vote["tokens_in"]
         test.tokens_out += vote["tokens_out"]
-        test.spent.add(cost, tokens=tokens)
+        test.spent += cost
 
     # -- totals -------------------------------------------------------------------------------
     @property
@@ -249,23 +224,21 @@ class Ledger:
     def outcomes(self) -> Counter[str]:
         return Counter(verdict["outcome"] for verdict in self.verdicts)
 
-    def not_needed(self) -> tuple[int, Money]:
+    def not_needed(self) -> tuple[int, Cost]:
         """Judge calls the strategy saved, and their estimated cost (each at its model's mean cost)."""
-        estimate = Money()
-        for model in self.models.values():
-            cost = model.typical_cost()
-            for _ in range(model.not_needed):
-                estimate.add(cost)
+        estimate = total(
+            model.typical_cost() for model in self.models.values() for _ in range(model.not_needed)
+        )
         return sum(model.not_needed for model in self.models.values()), estimate
 
     def escalations(self) -> int:
         return sum(1 for verdict in self.verdicts if verdict.get("escalated"))
 
-    def spent(self) -> Money:
-        return Money.total(model.spent for model in self.models.values())
+    def spent(self) -> Cost:
+        return total(model.spent for model in self.models.values())
 
-    def saved(self) -> Money:
-        return Money.total(model.saved for model in self.models.values())
+    def saved(self) -> Cost:
+        return total(model.saved for model in self.models.values())
 
     def live_calls(self) -> int:
         return sum(model.live_calls for model in self.models.values())
@@ -289,6 +262,6 @@ class Ledger:
         """Tests by live cost, highest first; only those that called a judge unless `everyone`."""
         ranked = sorted(
             (test for test in self.tests.values() if everyone or test.live_calls),
-            key=lambda test: (-test.spent.usd, -test.spent.unpriced, test.test_id),
+            key=lambda test: (-test.spent.nano, -test.spent.unpriced, test.test_id),
         )
         return ranked if limit is None else ranked[:limit]

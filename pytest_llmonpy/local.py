@@ -293,10 +293,10 @@ def register(litellm: Any) -> None:
 def litellm_model(name: str = LOCAL_MODEL) -> str:
     """The name litellm knows the embedded model by, after registering its provider: for an app that
     runs the offline model itself through litellm, as the example project's assistant does."""
-    from pytest_llmonpy.judges import load_litellm
+    from pytest_llmonpy.litellm_import import import_litellm
 
     problem = unknown_local_judges([name if is_local(name) else f"{LOCAL_PREFIX}{name}"])
     if problem:
         raise ValueError(problem)
-    load_litellm()
+    register(import_litellm())
     return f"{PROVIDER}/{name.removeprefix(LOCAL_PREFIX)}"

@@ -119,7 +119,7 @@ def pytest_configure(config: pytest.Config) -> None:
         options = RunOptions(
             cache_root=resolve_cache_dir(config.rootpath, value("jury_cache_dir")),
             forced_mode=settings.mode if (config.getoption("jury_mode") or "").strip() else None,
-            max_cost_usd=parse_budget(value("jury_max_cost")),
+            max_cost=parse_budget(value("jury_max_cost")),
             report_path=report_path,
             run_id=str(workerinput.get(WORKER_RUN_ID, "")) if workerinput else uuid.uuid4().hex,
             is_worker=workerinput is not None,

@@ -9,51 +9,21 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_llmonpy.ledger import Ledger, Money
+from pytest_llmonpy.ledger import Ledger
+from pytest_llmonpy.money import Cost, format_cost
 from pytest_llmonpy.untrusted import printable
 
 if TYPE_CHECKING:
     from pytest_llmonpy.baselines import BaselineRun
+    from pytest_llmonpy.budget import BudgetState
 
 
-@dataclass(frozen=True)
-class BudgetState:
-    limit_usd: float
-    spent_usd: float
-
-
-def usd(amount: float) -> str:
-    return f"${amount:,.6f}" if amount < 1 else f"${amount:,.2f}"
-
-
-def money(total: Money, calls: int, *, tokens: int = 0, cached: Money | None = None) -> str:
-    """'$0.001200', 'unpriced', '$0.001200 + 3 unpriced calls', or 'free' for zero-priced work.
-
-    Zero-priced work is calls priced at $0 that got an answer (`total.free`, or `tokens` > 0); calls
-    that failed without an answer cost nothing but are not free. With no live call, the `cached` votes
-    tell: a judge (or test, or run) whose cached votes were all zero-priced work is free too, so a
-    free judge reads the same on a live and on a cached run.
-    """
-    if calls and total.unpriced == calls:
-        return "unpriced"
-    zero_priced = total.free > 0 or tokens > 0 or (not calls and cached is not None and _all_free(cached))
-    text = "free" if total.usd == 0 and zero_priced else usd(total.usd)
-    if total.unpriced:
-        text += f" + {total.unpriced} unpriced call{'s' if total.unpriced != 1 else ''}"
-    return text
-
-
-def _all_free(total: Money) -> bool:
-    return total.free > 0 and total.usd == 0 and not total.unpriced
-
-
-def could_save(saved: Money) -> bool:
+def could_save(saved: Cost) -> bool:
     """Whether the cached votes stood for any cost: none when all were zero-priced (a free judge)."""
-    return saved.usd > 0 or saved.unpriced > 0
+    return saved.nano > 0 or saved.unpriced > 0
 
 
 def _plural(count: int, word: str) -> str:
@@ -118,13 +88,15 @@ def summary_lines(
         tokens_in, tokens_out = ledger.tokens()
         lines.append(f"tokens (live): {tokens_in:,} in, {tokens_out:,} out")
         lines.extend(_model_table(ledger))
-    lines.append(f"total spent: {money(spent, live, cached=saved)}")
+    lines.append(f"total spent: {format_cost(spent, live, cached=saved)}")
     if cached and could_save(saved):  # zero-priced cached votes saved nothing: no $0 line
-        lines.append(f"saved by the cache: {money(saved, cached)} ({_plural(cached, 'call')} not repeated)")
+        lines.append(
+            f"saved by the cache: {format_cost(saved, cached)} ({_plural(cached, 'call')} not repeated)"
+        )
     not_needed, estimate = ledger.not_needed()
     if not_needed:
         lines.append(
-            f"saved by the frugal strategy: about {money(estimate, not_needed)} "
+            f"saved by the frugal strategy: about {format_cost(estimate, not_needed)} "
             f"({_plural(not_needed, 'judge call')} not needed)"
         )
     if ledger.escalations():
@@ -132,7 +104,7 @@ def summary_lines(
     if verbosity >= 0:
         if verbosity > 0:
             costliest = ledger.costliest_tests(None, everyone=True)
-        elif spent.usd or spent.unpriced:
+        elif spent.nano or spent.unpriced:
             costliest = ledger.costliest_tests(3)
         else:
             costliest = []  # a list of $0 tests ranks nothing (a free local judge, a cached run)
@@ -140,16 +112,16 @@ def summary_lines(
             lines.append("costliest tests:" if verbosity <= 0 else "cost per test:")
             for test in costliest:
                 detail = f"{test.live_calls} live, {test.cached_calls} cached"
-                cost = money(test.spent, test.live_calls, cached=test.saved)
+                cost = format_cost(test.spent, test.live_calls, cached=test.saved)
                 lines.append(f"  {cost:>12}  {show(test.test_id)}  ({detail})")
     if verbosity > 0:
         lines.extend(_verdict_details(ledger, show))
         lines.extend(_comparison_details(ledger, show))
     if budget is not None:
-        percent = budget.spent_usd / budget.limit_usd * 100 if budget.limit_usd else 100.0
-        state = "EXHAUSTED" if budget.spent_usd >= budget.limit_usd else "ok"
+        state = "EXHAUSTED" if budget.exhausted else "ok"
         lines.append(
-            f"budget: {usd(budget.spent_usd)} of {usd(budget.limit_usd)} spent ({percent:.0f}%), {state}"
+            f"budget: {format_cost(budget.spent)} of {format_cost(budget.limit)} spent "
+            f"({budget.percent:.0f}%), {state}"
         )
     if verbosity > 0 and baselines is not None and baselines.active:
         lines.extend(_baseline_details(baselines))
@@ -211,7 +183,7 @@ def _model_table(ledger: Ledger) -> list[str]:
         m = ledger.models[name]
         rows.append(
             f"  {name:<{width}}  {m.live_calls:>5}  {m.cached_calls:>6}  {m.tokens_in:>10,}  "
-            f"{m.tokens_out:>10,}  {money(m.spent, m.live_calls, cached=m.saved)}"
+            f"{m.tokens_out:>10,}  {format_cost(m.spent, m.live_calls, cached=m.saved)}"
         )
     return rows
 
@@ -313,7 +285,7 @@ def _next_steps(ledger: Ledger, budget: BudgetState | None, cache_mode: str, ver
 
 def _budget_remedy(ledger: Ledger, budget: BudgetState, cache_mode: str) -> str:
     """What to do about checks the budget stopped: only talk of cached verdicts when there are some."""
-    if budget.limit_usd <= 0:
+    if budget.limit.nano <= 0:
         # A budget of 0 asks no judge in any run: re-running cannot help, whatever the cache holds.
         if cache_mode == "off":
             return (
@@ -378,17 +350,17 @@ def markdown_summary(ledger: Ledger, budget: BudgetState | None) -> str:
     outcomes = ledger.outcomes()
     live, cached = ledger.live_calls(), ledger.cached_calls()
     saved = ledger.saved()
-    spent = money(ledger.spent(), live, cached=saved)
+    spent = format_cost(ledger.spent(), live, cached=saved)
     headline = (
         f"**Verdicts:** {outcomes['passed']} passed, {outcomes['failed']} failed, {outcomes['hung']} hung · "
         f"**judge calls:** {live} live, {cached} cached · **spent:** {spent}"
     )
     if cached and could_save(saved):
-        headline += f" · **saved by the cache:** {money(saved, cached)}"
+        headline += f" · **saved by the cache:** {format_cost(saved, cached)}"
     lines = ["## LLM jury summary", "", headline]
     if budget is not None:
         lines.append("")
-        lines.append(f"**Budget:** {usd(budget.spent_usd)} of {usd(budget.limit_usd)} spent")
+        lines.append(f"**Budget:** {format_cost(budget.spent)} of {format_cost(budget.limit)} spent")
     if ledger.models:
         lines += [
             "",
@@ -399,7 +371,7 @@ def markdown_summary(ledger: Ledger, budget: BudgetState | None) -> str:
             m = ledger.models[name]
             lines.append(
                 f"| {_cell(name)} | {m.live_calls} | {m.cached_calls} | {m.tokens_in:,} | {m.tokens_out:,} "
-                f"| {money(m.spent, m.live_calls, cached=m.saved)} |"
+                f"| {format_cost(m.spent, m.live_calls, cached=m.saved)} |"
             )
     failing = [v for v in ledger.verdicts_in_order() if v["outcome"] != "passed"]
     if failing:

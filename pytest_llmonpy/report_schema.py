@@ -8,13 +8,16 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
 from pytest_llmonpy.baselines import BaselineRun
-from pytest_llmonpy.ledger import Ledger, Money
-from pytest_llmonpy.report import BudgetState
+from pytest_llmonpy.ledger import Ledger
+from pytest_llmonpy.money import Cost
+
+if TYPE_CHECKING:
+    from pytest_llmonpy.budget import BudgetState
 
 
 class ReportVote(BaseModel):
@@ -153,8 +156,8 @@ class JuryReport(BaseModel):
     position_bias: list[ReportPositionBias] = []  # every judge that answered a pairwise call
 
 
-def _cost(total: Money) -> ReportCost:
-    return ReportCost(usd=round(total.usd, 9), unpriced_calls=total.unpriced)
+def _cost(total: Cost) -> ReportCost:
+    return ReportCost(usd=total.usd, unpriced_calls=total.unpriced)
 
 
 def _relative(path: str) -> str:
@@ -208,9 +211,9 @@ def build_report(
         budget=None
         if budget is None
         else ReportBudget(
-            limit_usd=budget.limit_usd,
-            spent_usd=round(budget.spent_usd, 9),
-            exhausted=budget.spent_usd >= budget.limit_usd,
+            limit_usd=budget.limit.usd,
+            spent_usd=budget.spent.usd,
+            exhausted=budget.exhausted,
         ),
         models=[
             ReportModel(

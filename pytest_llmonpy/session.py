@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from pytest_llmonpy.baselines import BaselineRun
 from pytest_llmonpy.jury import Jury
 from pytest_llmonpy.ledger import Ledger, comparison_record, verdict_record, vote_record
+from pytest_llmonpy.money import Cost, parse_usd
 from pytest_llmonpy.quorum import Quorum
 from pytest_llmonpy.settings import (
     DEFAULT_CACHE_DIR,
@@ -32,12 +33,11 @@ from pytest_llmonpy.shared_dirs import user_temp_directory
 from pytest_llmonpy.spend_journal import SpendJournal, remove_journal
 
 if TYPE_CHECKING:
-    from pytest_llmonpy.budget import RunBudget
+    from pytest_llmonpy.budget import BudgetState, RunBudget
     from pytest_llmonpy.cache import VerdictCache
     from pytest_llmonpy.judges import JudgeCaller
     from pytest_llmonpy.progress import StatusLine
     from pytest_llmonpy.ratelimit import Rate
-    from pytest_llmonpy.report import BudgetState
 
 # (name, help) of every setting; each is a `--jury-...` flag and a `jury_...` ini key.
 OPTIONS: tuple[tuple[str, str], ...] = (
@@ -79,15 +79,14 @@ def resolve_cache_dir(rootdir: Path, value: str | None) -> Path:
     return path if path.is_absolute() else rootdir / path
 
 
-def parse_budget(value: str | None) -> float | None:
+def parse_budget(value: str | None) -> Cost | None:
     if value is None or not value.strip():
         return None
-    text = value.strip().lstrip("$")
     try:
-        budget = float(text)
+        budget = parse_usd(value)
     except ValueError:
         raise ValueError(f"jury_max_cost must be an amount in USD such as 0.50, got {value!r}") from None
-    if not budget >= 0 or budget == float("inf"):
+    if budget.nano < 0:
         raise ValueError(f"jury_max_cost must be an amount in USD of at least 0, got {value!r}")
     return budget
 
@@ -175,7 +174,7 @@ class RunOptions:
 
     cache_root: Path
     forced_mode: str | None = None  # a --jury-mode flag beats markers: replay must mean no judge call
-    max_cost_usd: float | None = None
+    max_cost: Cost | None = None
     report_path: Path | None = None
     run_id: str = "local"
     is_worker: bool = False
@@ -233,10 +232,10 @@ class JurySession:
         return self._caller
 
     def budget(self) -> RunBudget | None:
-        if self._budget is None and self.options.max_cost_usd is not None:
+        if self._budget is None and self.options.max_cost is not None:
             from pytest_llmonpy.budget import RunBudget
 
-            self._budget = RunBudget(self.options.max_cost_usd, self.options.run_id)
+            self._budget = RunBudget(self.options.max_cost, self.options.run_id)
         return self._budget
 
     def new_jury(self, settings: JurySettings, test_id: str) -> Jury:
@@ -292,11 +291,7 @@ class JurySession:
 
     def budget_state(self) -> BudgetState | None:
         budget = self.budget()
-        if budget is None:
-            return None
-        from pytest_llmonpy.report import BudgetState
-
-        return BudgetState(limit_usd=budget.limit_usd, spent_usd=budget.spent_usd())
+        return None if budget is None else budget.state()
 
     def close(self) -> None:
         if self._caller is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from pytest_llmonpy.money import Cost, total
 from pytest_llmonpy.quorum import Outcome, Winner
 from pytest_llmonpy.untrusted import printable
 
@@ -29,6 +30,11 @@ class Vote:
     cached: bool = False
     attempts: int = 1
     error: str | None = None  # why the judge abstained
+
+    @property
+    def cost(self) -> Cost:
+        """`cost_usd` as money to add up (users read `cost_usd`, the USD figure litellm gave)."""
+        return Cost.of_usd(self.cost_usd, tokens=self.tokens_in + self.tokens_out)
 
     def describe(self) -> str:
         """One line for failure messages: model, vote and reason (or the error of an abstention)."""
@@ -65,10 +71,7 @@ class Verdict:
     @property
     def cost_usd(self) -> float | None:
         """Total cost of the votes; None when any vote's model is unpriced."""
-        costs = [vote.cost_usd for vote in self.all_votes if vote.vote != "not_needed"]
-        if any(cost is None for cost in costs):
-            return None
-        return sum(cost for cost in costs if cost is not None)
+        return total(vote.cost for vote in self.all_votes if vote.vote != "not_needed").usd_or_none()
 
     @property
     def all_votes(self) -> tuple[Vote, ...]:
@@ -151,8 +154,8 @@ class PairVote:
 
     @property
     def cost_usd(self) -> float | None:
-        costs = [call.cost_usd for call in self.calls]
-        return None if None in costs else sum(cost or 0.0 for cost in costs)
+        """The cost of both calls; None when the model is unpriced."""
+        return total(call.cost for call in self.calls).usd_or_none()
 
     def describe(self) -> str:
         a_first, b_first = self.calls
@@ -192,8 +195,8 @@ class Comparison:
 
     @property
     def cost_usd(self) -> float | None:
-        costs = [vote.cost_usd for vote in self.votes]
-        return None if None in costs else sum(cost or 0.0 for cost in costs)
+        """The cost of every judge's calls; None when any of them is unpriced."""
+        return total(call.cost for vote in self.votes for call in vote.calls).usd_or_none()
 
     @property
     def cached(self) -> bool:

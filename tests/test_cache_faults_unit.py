@@ -29,6 +29,7 @@ import pytest_llmonpy.cache as cache_module
 import pytest_llmonpy.cli as cli_module
 from pytest_llmonpy import CacheWarning
 from pytest_llmonpy.baselines import write_baselines
+from pytest_llmonpy.money import Cost
 from pytest_llmonpy.prompts import Case
 from pytest_llmonpy.verdict import Vote
 
@@ -145,9 +146,9 @@ def test_a_row_pointing_at_dev_zero_is_a_miss_not_a_memory_error(tmp_path: Path,
 
 def test_budget_counter_refuses_a_planted_pickle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path))
-    budget = budget_module.RunBudget(1.0, "run-1")
-    budget.charge(0.25)
-    assert budget.spent_usd() == pytest.approx(0.25)
+    budget = budget_module.RunBudget(Cost.of_usd(1.0), "run-1")
+    budget.charge(Cost.of_usd(0.25))
+    assert budget.spent() == Cost.of_usd(0.25)
     budget.close()
     assert (budget.directory.stat().st_mode & 0o777) == 0o700
     canary = tmp_path / "pwned"
@@ -157,9 +158,9 @@ def test_budget_counter_refuses_a_planted_pickle(tmp_path: Path, monkeypatch: py
         diskcache.core.MODE_PICKLE,
         pickle.dumps(PickleBomb(str(canary))),
     )
-    budget = budget_module.RunBudget(1.0, "run-1")
+    budget = budget_module.RunBudget(Cost.of_usd(1.0), "run-1")
     with pytest.raises(ValueError, match="pickled value"):
-        budget.spent_usd()
+        budget.spent()
     budget.close(remove=True)
     assert not canary.exists()
 
@@ -169,9 +170,9 @@ def test_budget_directory_refuses_a_planted_symlink(tmp_path: Path, monkeypatch:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     budget_module.budget_directory("run-2").symlink_to(elsewhere)
-    budget = budget_module.RunBudget(1.0, "run-2")
+    budget = budget_module.RunBudget(Cost.of_usd(1.0), "run-2")
     with pytest.raises(OSError, match="not a plain directory"):
-        budget.charge(0.1)
+        budget.charge(Cost.of_usd(0.1))
     assert list(elsewhere.iterdir()) == []
 
 
@@ -187,9 +188,9 @@ def test_no_store_ever_pickles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     path = tmp_path / "__llm_baselines__" / "test_x.json"
     assert write_baselines(path, {"test_a": {"criteria": "c", "output": ["o"]}}, (), tmp_path / "locks")
     assert (tmp_path / "locks").stat().st_mode & 0o777 == 0o700
-    budget = budget_module.RunBudget(1.0, "run-3")
-    budget.charge(0.5)
-    assert budget.spent_usd() == pytest.approx(0.5)
+    budget = budget_module.RunBudget(Cost.of_usd(1.0), "run-3")
+    budget.charge(Cost.of_usd(0.5))
+    assert budget.spent() == Cost.of_usd(0.5)
     budget.close(remove=True)
     cache = cache_module.VerdictCache(tmp_path / ".llmonpy", run_id="run-3")
     cache.put(VOTE, CASE)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from pytest_llmonpy.ledger import Ledger, Money, verdict_record
-from pytest_llmonpy.report import markdown_summary, money, summary_lines
+from pytest_llmonpy.budget import BudgetState
+from pytest_llmonpy.ledger import Ledger, verdict_record
+from pytest_llmonpy.money import Cost, format_cost
+from pytest_llmonpy.report import markdown_summary, summary_lines
 from pytest_llmonpy.verdict import Verdict, Vote
 
 
@@ -19,12 +21,12 @@ BROKEN = Vote("m3", "abstain", error="HTTP 503", attempts=5, cost_usd=0.0)
 
 
 def test_money_labels() -> None:
-    assert money(Money(0.0012, 0), 3) == "$0.001200"
-    assert money(Money(0.0, 3), 3) == "unpriced"
-    assert money(Money(0.5, 1), 3) == "$0.500000 + 1 unpriced call"
-    assert money(Money(0.0, 0), 3, tokens=500) == "free"  # a zero-priced (local) model that did work
-    assert money(Money(0.0, 0), 3, tokens=0) == "$0.000000"  # calls that never got an answer
-    assert money(Money(12.5, 0), 1) == "$12.50"
+    assert format_cost(Cost.of_usd(0.0012), 3) == "$0.001200"
+    assert format_cost(Cost(0, 3), 3) == "unpriced"
+    assert format_cost(Cost.of_usd(0.5) + Cost(unpriced=1), 3) == "$0.500000 + 1 unpriced call"
+    assert format_cost(Cost(), 3, tokens=500) == "free"  # a zero-priced (local) model that did work
+    assert format_cost(Cost(), 3, tokens=0) == "$0.000000"  # calls that never got an answer
+    assert format_cost(Cost.of_usd(12.5), 1) == "$12.50"
 
 
 def test_ledger_merges_records_in_any_order_to_the_same_totals() -> None:
@@ -38,8 +40,8 @@ def test_ledger_merges_records_in_any_order_to_the_same_totals() -> None:
     for ledger in (one, other):
         assert ledger.live_calls() == 4
         assert ledger.cached_calls() == 1
-        assert ledger.spent() == Money(0.001, 2)
-        assert ledger.saved() == Money(0.001, 0)
+        assert ledger.spent() == Cost.of_usd(0.001) + Cost(unpriced=2)
+        assert ledger.saved() == Cost.of_usd(0.001)
         assert ledger.models["m3"].attempts == 5
         assert ledger.models["m3"].abstained == 1
     assert summary_lines(one, None, 1)[1:] == summary_lines(other, None, 1)[1:]
@@ -78,11 +80,9 @@ def test_a_free_judge_reads_free_from_the_cache_too_and_saves_nothing() -> None:
 
 
 def test_budget_hints_fit_the_cache_mode() -> None:
-    from pytest_llmonpy.report import BudgetState
-
     ledger = Ledger()
     ledger.add_test("t", {"blocked": 1})
-    zero, spent = BudgetState(0.0, 0.0), BudgetState(0.01, 0.02)
+    zero, spent = BudgetState(Cost(), Cost()), BudgetState(Cost.of_usd(0.01), Cost.of_usd(0.02))
     assert "re-run" not in summary_lines(ledger, zero, 0, cache_mode="off")[-1]
     assert "allows only cached verdicts" in summary_lines(ledger, zero, 0, cache_mode="record")[-1]
     assert "nothing is cached" in summary_lines(ledger, spent, 0, cache_mode="off")[-1]
