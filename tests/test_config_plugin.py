@@ -157,7 +157,7 @@ def test_jury_factory_serves_module_and_session_fixtures(pytester: pytest.Pytest
 
 
 def test_marker_arguments_and_jury_config_keys_come_from_the_options_table() -> None:
-    assert MARKER_ARGUMENTS == tuple(o.marker for o in OPTIONS if o.marker)
+    assert tuple(o.marker for o in OPTIONS if o.marker) == MARKER_ARGUMENTS
     assert {o.field for o in OPTIONS if o.field} <= set(JurySettings.__dataclass_fields__)
     assert all(o.name.startswith("jury_") for o in OPTIONS)
     assert jury_config_problem([]) is not None
