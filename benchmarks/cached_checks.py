@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 from pytest_llmonpy.cache import VerdictCache
+from pytest_llmonpy.config import JurySettings
 from pytest_llmonpy.jury import Jury
 from pytest_llmonpy.prompts import Case
-from pytest_llmonpy.settings import JurySettings
 from pytest_llmonpy.verdict import Vote
 
 CRITERIA = "Correctly names the capital of Australia"

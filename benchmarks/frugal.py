@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pytest_llmonpy.config import JurySettings
 from pytest_llmonpy.judges import JudgeCaller
 from pytest_llmonpy.jury import Jury
-from pytest_llmonpy.settings import JurySettings
 from pytest_llmonpy.verdict import HungJuryError, Verdict
 
 TESTS_DIR = Path(__file__).resolve().parent.parent / "tests"

@@ -28,9 +28,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, cast
 
+from pytest_llmonpy.config import JurySettings
 from pytest_llmonpy.judges import JudgeCaller
 from pytest_llmonpy.jury import Jury
-from pytest_llmonpy.settings import JurySettings
 from pytest_llmonpy.verdict import Verdict
 
 TESTS_DIR = Path(__file__).resolve().parent.parent / "tests"

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from pytest_llmonpy.baseline_files import baseline_file
 from pytest_llmonpy.jury import Jury, output_text
 from pytest_llmonpy.ledger import comparison_record
 from pytest_llmonpy.shared_dirs import prepare_private_directory
 from pytest_llmonpy.untrusted import printable
 from pytest_llmonpy.verdict import Comparison, HungJuryError, JuryError
 
-BASELINE_DIR = "__llm_baselines__"
 FILE_VERSION = 1
 UPDATE_FLAG = "--jury-baseline-update"
 Status = Literal["improved", "held", "regressed", "inconclusive", "recorded", "stale", "missing"]
@@ -41,11 +41,6 @@ class BaselineRegressionError(AssertionError):
 
 # Failure reports name the public import path, not the defining module.
 BaselineError.__module__ = BaselineRegressionError.__module__ = "pytest_llmonpy"
-
-
-def baseline_file(module: Path) -> Path:
-    """Where the baselines of the test module at `module` live."""
-    return module.parent / BASELINE_DIR / f"{module.stem}.json"
 
 
 def baseline_key(test_name: str, name: str | None) -> str:

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from pytest_llmonpy.settings import DEFAULT_CACHE_DIR
+from pytest_llmonpy.config import DEFAULT_CACHE_DIR
 
 if sys.version_info >= (3, 11):
     import tomllib

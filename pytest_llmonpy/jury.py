@@ -11,11 +11,11 @@ import json
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, TypeVar
 
+from pytest_llmonpy.config import NO_JUDGES_HELP, JurySettings
 from pytest_llmonpy.judge_request import unknown_local_judges
 from pytest_llmonpy.money import Cost, format_cost, typed_usd
 from pytest_llmonpy.prompts import Case, PairCase
 from pytest_llmonpy.quorum import Outcome, decide, decide_pair, first_batch, next_batch, settled
-from pytest_llmonpy.settings import NO_JUDGES_HELP, JurySettings
 from pytest_llmonpy.untrusted import printable
 from pytest_llmonpy.verdict import (
     BudgetExceededError,

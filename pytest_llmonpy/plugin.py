@@ -1,6 +1,8 @@
-"""pytest wiring: options, ini keys, the `jury` marker and fixture, reporting hooks.
+"""pytest wiring: options, ini keys, the `jury` marker and fixtures, reporting hooks.
 
-Every hook is thin: the work happens in JurySession (per-run state), the Ledger and report.py.
+Every hook is thin: the work happens in JurySession (per-run state), the Ledger and report.py. Only
+this module and config.py are imported at start-up: the jury, the ledger, baselines and reports are
+imported on first use, so a run that never asks a jury pays almost nothing for the plugin.
 """
 
 from __future__ import annotations
@@ -10,45 +12,47 @@ import os
 import sys
 import uuid
 import warnings
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_llmonpy.baselines import BaselineChecks, baseline_file
-from pytest_llmonpy.jury import Jury
-from pytest_llmonpy.progress import StatusLine, take_notices
-from pytest_llmonpy.session import (
+from pytest_llmonpy.config import (
+    MARKER_ARGUMENTS,
     OPTIONS,
-    JurySession,
+    JurySettings,
     RunOptions,
     build_settings,
-    check_report_path,
-    parse_budget,
-    resolve_cache_dir,
+    describe,
+    jury_config_problem,
+    marker_problem,
+    run_options,
+    settings_problem,
 )
-from pytest_llmonpy.settings import MARKER_ARGUMENTS, JurySettings, marker_problem, settings_problem
-from pytest_llmonpy.untrusted import printable
-from pytest_llmonpy.verdict import ReplayMissError, Verdict
+
+if TYPE_CHECKING:
+    from pytest_llmonpy.baselines import BaselineChecks
+    from pytest_llmonpy.jury import Jury
+    from pytest_llmonpy.progress import StatusLine
+    from pytest_llmonpy.session import JurySession
 
 # Set before any conftest or app module imports litellm: without it litellm downloads a price list
 # from the internet at import time, and a test run must never touch the network by surprise.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-SESSION_KEY = pytest.StashKey[JurySession]()
-JURY_KEY = pytest.StashKey[Jury]()
-BASELINE_KEY = pytest.StashKey[BaselineChecks]()
+RUN_KEY = pytest.StashKey["LlmonpyRun"]()
+JURY_KEY = pytest.StashKey["Jury"]()
+BASELINE_KEY = pytest.StashKey["BaselineChecks"]()
 CALL_PASSED_KEY = pytest.StashKey[bool]()
 REPLAY_MISSES_KEY = pytest.StashKey[int]()
-# What makes the flag/ini jury unable to judge (a quorum its judges cannot reach...), reported at
-# collection unless a marker of a collected test overrides it.
-SETTINGS_PROBLEM_KEY = pytest.StashKey[str]()
 # A CollectReport attribute: an xdist worker's report of that problem, raised by the controller.
 USAGE_ERROR_ATTRIBUTE = "llmonpy_usage_error"
 BASELINE_ATTRIBUTE = "llmonpy_baselines"
 # xdist: each worker sends the controller the tests it collected per baseline file (for unused ones).
 COLLECTED_OUTPUT = "llmonpy_baseline_tests"
+# xdist: each worker sends the controller the records of its jury_factory juries.
+SHARED_OUTPUT = "llmonpy_shared_juries"
 # Name of the TestReport attribute that carries a test's verdicts to the controller. pytest serialises
 # a report's attributes for xdist, so the same data arrives with and without `-n N`.
 REPORT_ATTRIBUTE = "llmonpy_jury"
@@ -65,91 +69,151 @@ LITELLM_QUIET_WARNINGS = (
 )
 
 
+class LlmonpyRun:
+    """This process's run: the settings read at start-up, and the JurySession built on first use."""
+
+    def __init__(
+        self, config: pytest.Config, settings: JurySettings, options: RunOptions, configured: bool
+    ) -> None:
+        self.config = config
+        self.settings = settings
+        self.options = options
+        self.configured = configured  # some jury_* flag or ini key is set: worth a header line
+        # What makes the flag/ini jury unable to judge (a quorum its judges cannot reach...), reported at
+        # collection unless a marker of a collected test overrides it.
+        self.problem = settings_problem(settings)
+        self.status = live_status(config)
+        # Per baseline file, the tests this process collected in its module (see BaselineRun).
+        self.baseline_tests: dict[str, list[str]] = {}
+        self._session: JurySession | None = None
+
+    @property
+    def started(self) -> bool:
+        return self._session is not None
+
+    def session(self) -> JurySession:
+        """The JurySession, imported and built on first use."""
+        if self._session is None:
+            from pytest_llmonpy.session import JurySession
+
+            self._session = JurySession(self.settings, self.options)
+            self._session.status = self.status() if self.status is not None else None
+        return self._session
+
+    def test_settings(self, node: pytest.Item, jury_config: object) -> JurySettings:
+        """The settings of one test: the run's, then `jury_config`, then its markers from the module
+        outwards in; a problem fails the test at setup, before any judge is paid."""
+        problem = jury_config_problem(jury_config)
+        if problem is not None:
+            pytest.fail(f"pytest-llmonpy: {problem}", pytrace=False)
+        assert isinstance(jury_config, dict)
+        markers = [marker.kwargs for marker in reversed(list(node.iter_markers("jury")))]
+        settings = self.settings.overridden([jury_config, *markers])
+        problem = settings_problem(settings)
+        if problem:
+            pytest.fail(f"pytest-llmonpy: {problem}", pytrace=False)
+        return settings
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+
+
+def run_of(config: pytest.Config) -> LlmonpyRun:
+    return config.stash[RUN_KEY]
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register every `--jury-*` flag and `jury_*` ini key of config.OPTIONS."""
     group = parser.getgroup("llmonpy", "LLM jury assertions (pytest-llmonpy)")
-    for name, help_text in OPTIONS:
-        group.addoption(f"--{name.replace('_', '-')}", dest=name, default=None, help=help_text)
-        if name == "jury_mode":
+    for option in OPTIONS:
+        if option.ini is None:
             group.addoption(
-                "--jury-cache-clear",
-                action="store_true",
-                default=False,
-                help="delete every cached verdict before the run",
+                option.flag, action="store_true", default=False, dest=option.name, help=option.help
             )
-            group.addoption(
-                "--jury-baseline-update",
-                action="store_true",
-                default=False,
-                help="record llm_baseline outputs as the new baselines, and remove baselines no test uses",
-            )
-        if name in ("jury_judges", "jury_escalation", "jury_rate_limits"):
-            # A TOML list in pyproject.toml, or one name per line in an ini file.
-            parser.addini(name, help_text, type="linelist", default=None)
-        else:
-            parser.addini(name, help_text, type="string", default=None)
+            continue
+        group.addoption(option.flag, dest=option.name, default=None, help=option.help)
+        parser.addini(option.name, option.help, type=option.ini, default=None)
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """Declare the marker, read and check the settings, and set up this process's run."""
     config.addinivalue_line(
         "markers",
         f"jury({', '.join(f'{name}=...' for name in MARKER_ARGUMENTS)}): "
         "override the jury settings for one test",
     )
-
-    def value(name: str) -> str | None:
-        flag: str | None = config.getoption(name)
-        if flag is not None and flag.strip():
-            return flag
-        ini: str | list[str] | None = config.getini(name)
-        return "\n".join(ini) if isinstance(ini, list) else ini
-
     # litellm silences these warnings of its own at import; under `filterwarnings = error` pytest's
     # per-test filters would turn them back into errors inside judge calls (every judge abstaining).
     for message in LITELLM_QUIET_WARNINGS:
         config.addinivalue_line("filterwarnings", f"ignore:{message}")
+    run = start_run(config)
+    config.stash[RUN_KEY] = run
+    if run.options.is_worker:
+        return  # workers only judge; the controller (or a serial run) merges, reports and gates
+    config.pluginmanager.register(JuryReporting(config, run), "llmonpy-reporting")
+    if run.options.cache_clear:
+        clear_cache(run.options.cache_root)
+
+
+def option_value(config: pytest.Config, name: str) -> str | None:
+    """A setting as typed: the flag, else the ini key (a list joined by lines), else None."""
+    flag: str | None = config.getoption(name)
+    if flag is not None and flag.strip():
+        return flag
+    ini: str | list[str] | None = config.getini(name)
+    return "\n".join(ini) if isinstance(ini, list) else ini
+
+
+def start_run(config: pytest.Config) -> LlmonpyRun:
+    """Settings and run options from flags and ini keys; a bad value is a usage error."""
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+
+    def value(name: str) -> str | None:
+        return option_value(config, name)
+
     try:
         settings = build_settings(value, check=False)
-        report = value("jury_report")
-        report_path = (
-            Path(config.invocation_params.dir, report.strip()) if report and report.strip() else None
-        )
-        if report_path is not None and workerinput is None:
-            check_report_path(report_path)
-        options = RunOptions(
-            cache_root=resolve_cache_dir(config.rootpath, value("jury_cache_dir")),
-            forced_mode=settings.mode if (config.getoption("jury_mode") or "").strip() else None,
-            max_cost=parse_budget(value("jury_max_cost")),
-            report_path=report_path,
+        options = run_options(
+            value,
+            rootdir=config.rootpath,
+            invocation_dir=config.invocation_params.dir,
             run_id=str(workerinput.get(WORKER_RUN_ID, "")) if workerinput else uuid.uuid4().hex,
             is_worker=workerinput is not None,
-            baseline_update=bool(config.getoption("jury_baseline_update")),
-            rate_limits=rate_limits(value("jury_rate_limits")),
+            switches={o.name: bool(config.getoption(o.name)) for o in OPTIONS if o.ini is None},
         )
     except ValueError as exc:
         raise pytest.UsageError(f"pytest-llmonpy: {exc}") from None
-    session = JurySession(settings, options)
-    config.stash[SESSION_KEY] = session
-    session.status = live_status(config)
-    problem = settings_problem(settings)
-    if problem:
-        config.stash[SETTINGS_PROBLEM_KEY] = problem
-    if workerinput is None:
-        # Workers only judge; the controller (or a serial run) merges, reports and gates.
-        config.pluginmanager.register(JuryReporting(config, session), "llmonpy-reporting")
-    if config.getoption("jury_cache_clear") and workerinput is None:
-        # Only the controller clears: xdist workers start after it and must not wipe each other's work.
-        from pytest_llmonpy.cache import clear_directory
-
-        try:
-            clear_directory(options.cache_root)  # empties it in place: another run using it keeps going
-        except OSError as exc:  # a read-only cache: say so rather than run on stale verdicts
-            raise pytest.UsageError(f"pytest-llmonpy: --jury-cache-clear: {exc}") from None
+    configured = any((value(o.name) or "").strip() for o in OPTIONS if o.ini is not None)
+    return LlmonpyRun(config, settings, options, configured)
 
 
-def live_status(config: pytest.Config) -> StatusLine | None:
-    """The live "waiting for judges" line: for a run that judges in this process and prints to a
-    terminal; none under -q, in an xdist worker (its output is not a terminal) or when piped."""
+def clear_cache(root: Path) -> None:
+    """--jury-cache-clear, on the controller only: xdist workers start after it and must not wipe each
+    other's work."""
+    from pytest_llmonpy.cache import clear_directory
+
+    try:
+        clear_directory(root)  # empties it in place: another run using it keeps going
+    except OSError as exc:  # a read-only cache: say so rather than run on stale verdicts
+        raise pytest.UsageError(f"pytest-llmonpy: --jury-cache-clear: {exc}") from None
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    """The effective jury (as the flags that reproduce it), the cache, the budget and the judge
+    prompts, so a CI log says how verdicts were made; only when some jury setting is configured."""
+    run = run_of(config)
+    if not run.configured:
+        return None
+    from pytest_llmonpy.prompts import fingerprint
+
+    return describe(run.settings, run.options, config.rootpath, fingerprint())
+
+
+def live_status(config: pytest.Config) -> Callable[[], StatusLine] | None:
+    """How to build the live "waiting for judges" line: for a run that judges in this process and prints
+    to a terminal; none under -q, in an xdist worker (its output is not a terminal) or when piped.
+    Decided at start-up, while pytest's capture is suspended; built on the first jury call."""
     stream = sys.stdout  # pytest's terminal: capture is suspended while plugins configure
     if config.get_verbosity() < 0 or getattr(config, "workerinput", None) is not None:
         return None
@@ -177,36 +241,32 @@ def live_status(config: pytest.Config) -> StatusLine | None:
         writer = config.get_terminal_writer()
         return writer.fullwidth - writer.width_of_current_line
 
-    # Under -v at once; otherwise only for a check that has waited a few seconds.
-    return StatusLine(write, room, show_after_s=0.0 if config.get_verbosity() > 0 else STATUS_AFTER_S)
+    def build() -> StatusLine:
+        from pytest_llmonpy.progress import StatusLine
 
+        # Under -v at once; otherwise only for a check that has waited a few seconds.
+        return StatusLine(write, room, show_after_s=0.0 if config.get_verbosity() > 0 else STATUS_AFTER_S)
 
-def rate_limits(text: str | None) -> dict[str, Any]:
-    if not text or not text.strip():
-        return {}  # no import of the rate limiter (and diskcache) for a run that sets none
-    from pytest_llmonpy.ratelimit import parse_rate_limits
-
-    try:
-        return dict(parse_rate_limits(text))
-    except ValueError as exc:
-        raise ValueError(f"jury_rate_limits: {exc}") from None
+    return build
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     """xdist controller: give every worker this run's id, so they share one budget counter."""
-    node.workerinput[WORKER_RUN_ID] = node.config.stash[SESSION_KEY].options.run_id
+    node.workerinput[WORKER_RUN_ID] = run_of(node.config).options.run_id
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    session = config.stash.get(SESSION_KEY, None)
-    if session is not None:
-        session.close()
+    """Close the cache, the judge caller and the budget counter, if this process opened them."""
+    run = config.stash.get(RUN_KEY, None)
+    if run is not None:
+        run.close()
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    # Checked at setup rather than collection: a UsageError raised on an xdist worker crashes the run.
+    """A bad `@pytest.mark.jury` fails its test here: a UsageError raised at collection on an xdist
+    worker would crash the run."""
     for marker in item.iter_markers("jury"):
         problem = marker_problem(marker.args, marker.kwargs)
         if problem:
@@ -214,24 +274,49 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @pytest.fixture
-def jury(request: pytest.FixtureRequest) -> Jury:
+def jury_config() -> dict[str, Any]:
+    """Jury settings for the tests of a directory: override it in a conftest.py to return a dict with
+    the `@pytest.mark.jury` arguments (judges, quorum, mode, strategy, escalate_to, inconclusive).
+
+    It beats the command line and the ini file, and a marker beats it. The default returns {}."""
+    return {}
+
+
+@pytest.fixture
+def jury(request: pytest.FixtureRequest, jury_config: dict[str, Any]) -> Jury:
     """A jury of LLM judges for this test: `jury.assert_passes(output, criteria)` / `jury.check(...)`.
 
-    Judges, quorum, mode and endpoint come from --jury-* flags, jury_* ini keys, and
-    `@pytest.mark.jury(judges=[...], quorum=..., mode=...)` on the test, class or module.
+    Judges, quorum, mode and endpoint come from `@pytest.mark.jury(...)` on the test, class or module,
+    then the `jury_config` fixture, then --jury-* flags, then jury_* ini keys: the most specific wins.
     """
-    session = request.config.stash[SESSION_KEY]
-    settings = session.settings
-    # Markers merge from the outermost (module, class) to the test's own, the closest winning.
-    for marker in reversed(list(request.node.iter_markers("jury"))):
-        settings = settings.with_marker(marker.kwargs)
-    problem = settings_problem(settings)
-    if problem:
-        # At setup, before any judge is paid: the markers and the run's settings do not fit together.
-        pytest.fail(f"pytest-llmonpy: {problem}", pytrace=False)
-    jury = session.new_jury(settings, request.node.nodeid)
+    run = run_of(request.config)
+    settings = run.test_settings(request.node, jury_config)
+    jury = run.session().new_jury(settings, request.node.nodeid)
     request.node.stash[JURY_KEY] = jury
     return jury
+
+
+@pytest.fixture(scope="session")
+def jury_factory(request: pytest.FixtureRequest) -> Callable[..., Jury]:
+    """Make a jury for a module- or session-scoped fixture: `jury_factory(name="...", quorum=...)`.
+
+    Keyword arguments are those of `@pytest.mark.jury`, over the run's flags and ini keys (markers and
+    `jury_config` don't apply: no single test owns such a jury). `name` labels its verdicts in the
+    summary and the JSON report."""
+    run = run_of(request.config)
+
+    def make(name: str | None = None, **overrides: Any) -> Jury:
+        problem = jury_config_problem(overrides)
+        settings = run.settings.overridden([overrides]) if problem is None else run.settings
+        problem = problem or settings_problem(settings)
+        if problem is not None:
+            raise pytest.UsageError(f"pytest-llmonpy: {problem.replace('jury_config', 'jury_factory', 1)}")
+        try:
+            return run.session().shared_jury(settings, name)
+        except ValueError as exc:
+            raise pytest.UsageError(f"pytest-llmonpy: {exc}") from None
+
+    return make
 
 
 @pytest.fixture
@@ -241,12 +326,13 @@ def llm_baseline(request: pytest.FixtureRequest, jury: Jury) -> BaselineChecks:
     Baselines live in `__llm_baselines__/<module>.json` next to the test module; record or accept them
     with --jury-baseline-update.
     """
-    session = request.config.stash[SESSION_KEY]
+    from pytest_llmonpy.baselines import BaselineChecks
+
     checks = BaselineChecks(
         jury,
         module=Path(request.node.path),
         test_name=request.node.nodeid.split("::", 1)[-1],
-        update=session.options.baseline_update,
+        update=run_of(request.config).options.baseline_update,
     )
     request.node.stash[BASELINE_KEY] = checks
     return checks
@@ -254,32 +340,28 @@ def llm_baseline(request: pytest.FixtureRequest, jury: Jury) -> BaselineChecks:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Report a run-wide jury that cannot judge, and note the collected tests of each baseline file.
+
+    Before -k/-m/--deselect: a deselected test still exists, so its baselines are not unused. A run that
+    reruns failures (--lf, --sw) collects only part of the suite: it leaves the search for unused
+    baselines out."""
     report_settings_problem(config, items)
-    # Before -k/-m/--deselect: a deselected test still exists, so its baselines are not unused. A run
-    # that selects tests by node id or reruns failures (--lf, --sw) collects only part of a module:
-    # those modules (or the whole run) are left out of the search for unused baselines.
     if config.getoption("lf", False) or config.getoption("stepwise", False):
         return
-    narrowed = {
-        Path(config.invocation_params.dir, arg.split("::", 1)[0]) for arg in config.args if "::" in arg
-    }
-    collected: dict[str, list[str]] = {}
-    exists: dict[Path, bool] = {}
-    for item in items:
-        module = Path(item.path)
-        path = baseline_file(module)
-        if module not in narrowed and exists.setdefault(path, path.is_file()):
-            collected.setdefault(str(path), []).append(item.nodeid.split("::", 1)[-1])
-    config.stash[SESSION_KEY].baseline_tests = collected
+    from pytest_llmonpy.baseline_files import collected_baseline_tests, narrowed_modules
+
+    narrowed = narrowed_modules(config.args, config.invocation_params.dir)
+    run = run_of(config)
+    run.baseline_tests.update(collected_baseline_tests(((Path(i.path), i.nodeid) for i in items), narrowed))
 
 
 def report_settings_problem(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A jury the flags and ini keys configure but that cannot judge is a usage error, reported once,
     unless a `@pytest.mark.jury` of a collected test overrides it (then the other tests fail at setup)."""
-    problem = config.stash.get(SETTINGS_PROBLEM_KEY, None)
-    if problem is None or any(_markers_fix(config.stash[SESSION_KEY].settings, item) for item in items):
+    run = run_of(config)
+    if run.problem is None or any(_markers_fix(run.settings, item) for item in items):
         return
-    message = f"pytest-llmonpy: {problem}"
+    message = f"pytest-llmonpy: {run.problem}"
     if getattr(config, "workerinput", None) is None:
         raise pytest.UsageError(message)
     # A UsageError raised on an xdist worker crashes the run: the worker reports a collection error,
@@ -290,27 +372,31 @@ def report_settings_problem(config: pytest.Config, items: list[pytest.Item]) -> 
 
 
 def _markers_fix(settings: JurySettings, item: pytest.Item) -> bool:
-    markers = list(item.iter_markers("jury"))
+    markers = [marker.kwargs for marker in reversed(list(item.iter_markers("jury")))]
     if not markers:
         return False
     try:
-        for marker in reversed(markers):
-            settings = settings.with_marker(marker.kwargs)
+        return settings_problem(settings.overridden(markers)) is None
     except ValueError:
         return False  # a bad marker is reported at setup
-    return settings_problem(settings) is None
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    """xdist worker: hand the controller the baseline files' tests and the shared juries' records."""
     workeroutput: dict[str, Any] | None = getattr(session.config, "workeroutput", None)
-    jury_session = session.config.stash.get(SESSION_KEY, None)
-    if workeroutput is not None and jury_session is not None:
-        workeroutput[COLLECTED_OUTPUT] = jury_session.baseline_tests
+    run = session.config.stash.get(RUN_KEY, None)
+    if workeroutput is None or run is None:
+        return
+    workeroutput[COLLECTED_OUTPUT] = run.baseline_tests
+    if run.started:
+        workeroutput[SHARED_OUTPUT] = run.session().shared_records()
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    status = item.config.stash[SESSION_KEY].status
+    """Show the live status line only while the test itself runs."""
+    run = run_of(item.config)
+    status = run.session().status if run.started else None
     if status is None:
         return (yield)
     status.activate()
@@ -324,46 +410,75 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Attach to the test's report what the controller needs: its jury record (also as JUnit
+    properties), one-time notices, its baseline record, and the verdicts that explain a failure."""
     jury = item.stash.get(JURY_KEY, None)
-    if call.excinfo is not None and isinstance(call.excinfo.value, ReplayMissError):
-        item.stash[REPLAY_MISSES_KEY] = item.stash.get(REPLAY_MISSES_KEY, 0) + 1  # for the summary
-    # Taken at teardown, so checks made by fixtures during teardown are counted too.
-    record = (
-        JurySession.test_record(jury, item.stash.get(REPLAY_MISSES_KEY, 0))
-        if jury is not None and call.when == "teardown"
-        else None
-    )
-    if jury is not None and call.when == "teardown":
-        item.config.stash[SESSION_KEY].reported(item.nodeid)
-    if record is not None:
-        # Properties added before the report exists land in it (and in JUnit XML), like record_property.
-        from pytest_llmonpy.report import junit_properties
-
-        item.user_properties.extend(junit_properties(record))
+    count_replay_miss(item, call)
+    record = jury_record(item, jury) if jury is not None and call.when == "teardown" else None
     report = yield
     if record is not None:
         setattr(report, REPORT_ATTRIBUTE, record)
-    notices = take_notices() if call.when == "teardown" else []
+    if call.when == "teardown":
+        attach_notices(item, report)
+    attach_baselines(item, report)
+    if jury is not None and report.when == "call" and report.failed:
+        explain_failure(jury, report)
+    return report
+
+
+def count_replay_miss(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
+    if call.excinfo is not None and type(call.excinfo.value).__name__ == "ReplayMissError":
+        item.stash[REPLAY_MISSES_KEY] = item.stash.get(REPLAY_MISSES_KEY, 0) + 1  # for the summary
+
+
+def jury_record(item: pytest.Item, jury: Jury) -> dict[str, object] | None:
+    """At teardown, so checks made by fixtures during teardown are counted too. Properties added before
+    the report exists land in it (and in JUnit XML), like record_property."""
+    session = run_of(item.config).session()
+    record = session.test_record(jury, item.stash.get(REPLAY_MISSES_KEY, 0))
+    session.reported(item.nodeid)
+    if record is not None:
+        from pytest_llmonpy.report import junit_properties
+
+        item.user_properties.extend(junit_properties(record))
+    return record
+
+
+def attach_notices(item: pytest.Item, report: pytest.TestReport) -> None:
+    run = run_of(item.config)
+    notices = run.session().take_notices() if run.started else []
     if notices:
         setattr(report, NOTICES_ATTRIBUTE, notices)
+
+
+def attach_baselines(item: pytest.Item, report: pytest.TestReport) -> None:
     checks = item.stash.get(BASELINE_KEY, None)
-    if checks is not None and call.when == "call":
+    if checks is None:
+        return
+    if report.when == "call":
         item.stash[CALL_PASSED_KEY] = report.passed
-    if checks is not None and call.when == "teardown":
-        setattr(
-            report, BASELINE_ATTRIBUTE, {**checks.record(), "passed": item.stash.get(CALL_PASSED_KEY, False)}
-        )
-    if jury is not None and report.when == "call" and report.failed:
-        failures = jury.unexplained_failures()
-        if failures:
-            report.sections.append(("llm jury verdicts", "\n\n".join(v.explain() for v in failures)))
-    return report
+    elif report.when == "teardown":
+        passed = item.stash.get(CALL_PASSED_KEY, False)
+        setattr(report, BASELINE_ATTRIBUTE, {**checks.record(), "passed": passed})
+
+
+def explain_failure(jury: Jury, report: pytest.TestReport) -> None:
+    failures = jury.unexplained_failures()
+    if failures:
+        report.sections.append(("llm jury verdicts", "\n\n".join(v.explain() for v in failures)))
 
 
 def pytest_assertrepr_compare(
     config: pytest.Config, op: str, left: object, right: object
 ) -> list[str] | None:
-    verdict = left if isinstance(left, Verdict) else right if isinstance(right, Verdict) else None
+    """`assert verdict == ...` explains every judge's vote."""
+    module = sys.modules.get("pytest_llmonpy.verdict")
+    if module is None:
+        return None  # no Verdict exists before the jury module is imported
+    from pytest_llmonpy.untrusted import printable
+
+    verdict_type = module.Verdict
+    verdict = left if isinstance(left, verdict_type) else right if isinstance(right, verdict_type) else None
     if verdict is None:
         return None
     other = right if verdict is left else left
@@ -371,78 +486,108 @@ def pytest_assertrepr_compare(
 
 
 class JuryReporting:
-    """Run-level reporting hooks, bound to one session: ledger, budget gate, summary, report files."""
+    """Run-level reporting hooks on the controller (or a serial run): ledger, budget gate, summary,
+    report files. The JurySession is built only once there is something to merge or report."""
 
-    def __init__(self, config: pytest.Config, session: JurySession) -> None:
+    def __init__(self, config: pytest.Config, run: LlmonpyRun) -> None:
         self.config = config
-        self.session = session
+        self.run = run
         self.problems: list[str] = []
         # Test ids as pytest's own lines show them (relative to the invocation directory), for the
         # terminal only: the ledger, the JSON report and the cache keep the rootdir-relative node ids.
         self.display_ids: dict[str, str] = {}
+        self.passed: list[str] = []  # tests whose call passed, for the search for unused baselines
+        self.collected: dict[str, list[str]] = {}  # xdist workers' baseline files and their tests
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Merge what a test's report carries: notices, its jury record, its baseline record."""
         notices = getattr(report, NOTICES_ATTRIBUTE, None)
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if isinstance(notices, list) and reporter is not None:
+            from pytest_llmonpy.untrusted import printable
+
             for notice in notices:
                 reporter.write_line(f"llmonpy: {printable(str(notice))}")
         record = getattr(report, REPORT_ATTRIBUTE, None)
         if isinstance(record, dict):
-            self.session.ledger.add_test(report.nodeid, record)
+            self.run.session().ledger.add_test(report.nodeid, record)
             # pytest 9 takes the report's structured id, pytest 8 the node id string.
             node_id: Any = getattr(report, "id", report.nodeid)
-            shown = self.config.cwd_relative_nodeid(node_id)
-            self.display_ids[report.nodeid] = str(shown)
+            self.display_ids[report.nodeid] = str(self.config.cwd_relative_nodeid(node_id))
         if report.when == "call" and report.passed and "::" in report.nodeid:
-            module, test = report.nodeid.split("::", 1)
-            self.session.baselines.add_passed(str(baseline_file(self.config.rootpath / module)), test)
+            self.passed.append(report.nodeid)
         baselines = getattr(report, BASELINE_ATTRIBUTE, None)
         if isinstance(baselines, dict):
-            self.session.baselines.add_test(baselines, passed=bool(baselines.get("passed")))
+            self.run.session().baselines.add_test(baselines, passed=bool(baselines.get("passed")))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        """Raise a worker's usage error on the controller (see report_settings_problem)."""
         message = getattr(report, USAGE_ERROR_ATTRIBUTE, None)
-        if isinstance(message, str):  # from an xdist worker: see report_settings_problem
+        if isinstance(message, str):
             raise pytest.UsageError(message)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """Merge an xdist worker's baseline files and shared juries' records."""
         output = getattr(node, "workeroutput", None) or {}
-        self.session.baselines.add_collected(output.get(COLLECTED_OUTPUT, {}))
+        for path, tests in output.get(COLLECTED_OUTPUT, {}).items():
+            self.collected.setdefault(path, []).extend(tests)
+        for label, record in output.get(SHARED_OUTPUT, {}).items():
+            self.run.session().ledger.add_test(label, record)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
+        """A check stopped by the budget fails the run even if the test swallowed the exception."""
         result = yield
-        # A check stopped by the budget fails the run even if the test swallowed the exception.
-        if self.session.ledger.blocked() and not session.testsfailed:
+        if self.run.started and self.run.session().ledger.blocked() and not session.testsfailed:
             session.testsfailed += 1
         return result
 
+    def needs_session(self) -> bool:
+        """Is there anything to merge, write or clean up at the end of the run?"""
+        if self.run.started or self.run.options.report_path is not None:
+            return True
+        if self.run.options.max_cost is not None or self.run.baseline_tests or self.collected:
+            return True
+        from pytest_llmonpy.spend_journal import journal_directory
+
+        return journal_directory(self.run.options.run_id).exists()  # workers judged, none reported
+
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Merge the lost and shared records, write baselines and report files, warn about bias."""
+        if not self.needs_session():
+            return
+        from pytest_llmonpy.baseline_files import baseline_file
         from pytest_llmonpy.report import write_outputs
 
-        for test_id, record in self.session.lost_records().items():
-            self.session.ledger.add_test(test_id, record)  # interrupted, or its worker killed, mid-test
-        baselines = self.session.baselines
-        baselines.add_collected(self.session.baseline_tests)  # a serial run collected them itself
+        jury_session = self.run.session()
+        for label, record in jury_session.shared_records().items():
+            jury_session.ledger.add_test(label, record)
+        for test_id, record in jury_session.lost_records().items():
+            jury_session.ledger.add_test(test_id, record)  # interrupted, or its worker killed, mid-test
+        baselines = jury_session.baselines
+        for node_id in self.passed:
+            module, test = node_id.split("::", 1)
+            baselines.add_passed(str(baseline_file(self.config.rootpath / module)), test)
+        baselines.add_collected(self.collected)
+        baselines.add_collected(self.run.baseline_tests)  # a serial run collected them itself
         baselines.find_unused()
-        baselines.write(self.session.lock_directory())
+        baselines.write(jury_session.lock_directory())
         self.problems = [*baselines.problems]
         if baselines.problems and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # asked to record, and could not
         self.problems += write_outputs(
-            self.session.ledger, self.session.budget_state(), self.session.options.report_path, baselines
+            jury_session.ledger, jury_session.budget_state(), self.run.options.report_path, baselines
         )
-        self.warn_position_bias(session)
+        self.warn_position_bias(session, jury_session)
 
-    def warn_position_bias(self, session: pytest.Session) -> None:
+    def warn_position_bias(self, session: pytest.Session, jury_session: JurySession) -> None:
         """PositionBiasWarning naming the judges that followed the position (the run's merged ledger)."""
         from pytest_llmonpy.report import position_bias_message
         from pytest_llmonpy.warning_types import PositionBiasWarning
 
-        message = position_bias_message(self.session.ledger)
+        message = position_bias_message(jury_session.ledger)
         if message is None:
             return
         try:
@@ -456,19 +601,23 @@ class JuryReporting:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        """The `llm jury summary` section, when a jury or a baseline was used."""
         for problem in self.problems:
             terminalreporter.write_line(f"pytest-llmonpy: {problem}", red=True, bold=True)
-        if not self.session.ledger.used and not self.session.baselines.active:
+        if not self.run.started:
+            return
+        jury_session = self.run.session()
+        if not jury_session.ledger.used and not jury_session.baselines.active:
             return
         from pytest_llmonpy.report import summary_lines
 
         terminalreporter.write_sep("=", "llm jury summary")
         for line in summary_lines(
-            self.session.ledger,
-            self.session.budget_state(),
+            jury_session.ledger,
+            jury_session.budget_state(),
             self.config.get_verbosity(),
-            self.session.baselines,
-            cache_mode=self.session.cache_mode(),
+            jury_session.baselines,
+            cache_mode=jury_session.cache_mode(),
             display_id=lambda test_id: self.display_ids.get(test_id, test_id),
         ):
             terminalreporter.write_line(line)

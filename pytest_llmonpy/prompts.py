@@ -112,3 +112,18 @@ def build_pair_messages(case: PairCase) -> list[dict[str, str]]:
         {"role": "system", "content": PAIR_SYSTEM_PROMPT},
         {"role": "user", "content": render_pair_message(case)},
     ]
+
+
+def fingerprint() -> str:
+    """The prompt versions and a short hash of every text a judge is sent (rendered on a sample case,
+    so a reworded template shows even if nobody bumped a version): for the report header."""
+    import hashlib
+
+    sample = ("O", "C", "I", "R", "X")
+    texts = [
+        *(message["content"] for message in build_messages(Case(*sample))),
+        *(message["content"] for message in build_pair_messages(PairCase(*sample))),
+        f"{TEMPERATURE}/{MAX_TOKENS}",
+    ]
+    digest = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:8]
+    return f"{PROMPT_VERSION}+{PAIR_PROMPT_VERSION} #{digest}"

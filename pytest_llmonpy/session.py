@@ -2,33 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
-import os
-import tempfile
-from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_llmonpy.baselines import BaselineRun
+from pytest_llmonpy.config import JurySettings, RunOptions
 from pytest_llmonpy.jury import Jury
 from pytest_llmonpy.ledger import Ledger, comparison_record, verdict_record, vote_record
-from pytest_llmonpy.money import Cost, parse_usd
-from pytest_llmonpy.quorum import Quorum
-from pytest_llmonpy.settings import (
-    DEFAULT_CACHE_DIR,
-    DEFAULT_CONCURRENCY,
-    DEFAULT_MODE,
-    DEFAULT_TIMEOUT_S,
-    JurySettings,
-    parse_api_base,
-    parse_inconclusive,
-    parse_judges,
-    parse_mode,
-    parse_positive_float,
-    parse_positive_int,
-    parse_strategy,
-    settings_problem,
-)
 from pytest_llmonpy.shared_dirs import user_temp_directory
 from pytest_llmonpy.spend_journal import SpendJournal, remove_journal
 
@@ -37,149 +17,6 @@ if TYPE_CHECKING:
     from pytest_llmonpy.cache import VerdictCache
     from pytest_llmonpy.judges import JudgeCaller
     from pytest_llmonpy.progress import StatusLine
-    from pytest_llmonpy.ratelimit import Rate
-
-# (name, help) of every setting; each is a `--jury-...` flag and a `jury_...` ini key.
-OPTIONS: tuple[tuple[str, str], ...] = (
-    ("jury_judges", "litellm model names of the default jury, separated by commas and/or whitespace"),
-    ("jury_quorum", "'majority' (default), 'unanimous', an integer N, or a fraction such as 0.66"),
-    ("jury_concurrency", f"judge calls in flight per process (default {DEFAULT_CONCURRENCY})"),
-    ("jury_timeout", f"seconds per judge call, retries included (default {DEFAULT_TIMEOUT_S:g})"),
-    ("jury_api_base", "OpenAI-compatible endpoint for all judges (a local server, a litellm proxy)"),
-    (
-        "jury_mode",
-        "record (default): cached verdicts, ask on a miss and store; replay: cached verdicts only, a miss "
-        "fails; refresh: ask again and overwrite; off: no cache",
-    ),
-    ("jury_cache_dir", f"where verdicts are cached, relative to the rootdir (default {DEFAULT_CACHE_DIR})"),
-    ("jury_max_cost", "run-wide judging budget in USD, shared by all xdist workers (default: none)"),
-    ("jury_report", "write a JSON report of every verdict, vote and cost to this path"),
-    (
-        "jury_strategy",
-        "parallel (default): ask every judge at once; frugal: ask the fewest judges that can decide the "
-        "quorum, and more only while the outcome is open",
-    ),
-    ("jury_escalation", "judges asked when the jury is split or hung; their quorum decides (default: none)"),
-    (
-        "jury_inconclusive",
-        "tie (default): a comparison decided only by judges that followed the position is a tie, reported "
-        "as inconclusive; hung: it raises HungJuryError",
-    ),
-    (
-        "jury_rate_limits",
-        "per-model request limits shared by all workers and runs on this machine, e.g. "
-        "'openai/gpt-4o-mini=500/min, judge-a=10/s'",
-    ),
-)
-
-
-def resolve_cache_dir(rootdir: Path, value: str | None) -> Path:
-    """The cache directory: `value` (relative to the rootdir) or the default `.llmonpy`."""
-    path = Path(value.strip()) if value and value.strip() else Path(DEFAULT_CACHE_DIR)
-    return path if path.is_absolute() else rootdir / path
-
-
-def parse_budget(value: str | None) -> Cost | None:
-    if value is None or not value.strip():
-        return None
-    try:
-        budget = parse_usd(value)
-    except ValueError:
-        raise ValueError(f"jury_max_cost must be an amount in USD such as 0.50, got {value!r}") from None
-    if budget.nano < 0:
-        raise ValueError(f"jury_max_cost must be an amount in USD of at least 0, got {value!r}")
-    return budget
-
-
-def check_report_path(path: Path) -> None:
-    """Fail before the run, not after it, when the JSON report cannot be written."""
-    if path.is_dir():
-        raise ValueError(f"jury_report: {path} is a directory; give a file path such as jury-report.json")
-    ancestor = path.parent
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    try:
-        # The only sure test is to write: os.access says yes to root even on read-only filesystems.
-        with tempfile.TemporaryFile(dir=ancestor):
-            pass
-    except OSError as exc:
-        raise ValueError(f"jury_report: cannot write {path}: {ancestor}: {exc.strerror or exc}") from None
-    if path.exists() and not os.access(path, os.W_OK):
-        raise ValueError(f"jury_report: cannot write {path}: the file is not writable")
-
-
-def build_settings(value: Callable[[str], str | None], *, check: bool = True) -> JurySettings:
-    """Settings from `value(name)` (flag, else ini, else None); ValueError names the bad setting.
-
-    With `check=False`, settings that parse but cannot judge together (see `settings_problem`) are
-    returned anyway: the pytest wiring reports them at collection, once it knows whether markers of
-    the collected tests override them."""
-
-    def get(name: str) -> str | None:
-        raw = value(name)
-        return raw if raw is not None and raw.strip() else None
-
-    quorum = get("jury_quorum")
-    concurrency = get("jury_concurrency")
-    timeout = get("jury_timeout")
-    try:
-        parsed_quorum = Quorum.parse(quorum) if quorum else Quorum("majority")
-    except ValueError as exc:
-        raise ValueError(f"jury_quorum: {exc}") from None
-    try:
-        judges = parse_judges(get("jury_judges"))
-    except ValueError as exc:
-        raise ValueError(f"jury_judges: {exc}") from None
-    mode = get("jury_mode")
-    try:
-        parsed_mode = parse_mode(mode) if mode else DEFAULT_MODE
-    except ValueError as exc:
-        raise ValueError(f"jury_mode: {exc}") from None
-    strategy = get("jury_strategy")
-    try:
-        parsed_strategy = parse_strategy(strategy) if strategy else "parallel"
-    except ValueError as exc:
-        raise ValueError(f"jury_strategy: {exc}") from None
-    try:
-        escalation = parse_judges(get("jury_escalation"))
-    except ValueError as exc:
-        raise ValueError(f"jury_escalation: {exc}") from None
-    inconclusive = get("jury_inconclusive")
-    try:
-        parsed_inconclusive = parse_inconclusive(inconclusive) if inconclusive else "tie"
-    except ValueError as exc:
-        raise ValueError(f"jury_inconclusive: {exc}") from None
-    settings = JurySettings(
-        inconclusive=parsed_inconclusive,
-        strategy=parsed_strategy,
-        escalation=escalation,
-        mode=parsed_mode,
-        judges=judges,
-        quorum=parsed_quorum,
-        concurrency=parse_positive_int("jury_concurrency", concurrency)
-        if concurrency
-        else DEFAULT_CONCURRENCY,
-        timeout_s=parse_positive_float("jury_timeout", timeout) if timeout else DEFAULT_TIMEOUT_S,
-        api_base=parse_api_base(get("jury_api_base")),
-    )
-    problem = settings_problem(settings) if check else None
-    if problem:
-        raise ValueError(problem)
-    return settings
-
-
-@dataclasses.dataclass(frozen=True)
-class RunOptions:
-    """Run-wide options (not overridable per test)."""
-
-    cache_root: Path
-    forced_mode: str | None = None  # a --jury-mode flag beats markers: replay must mean no judge call
-    max_cost: Cost | None = None
-    report_path: Path | None = None
-    run_id: str = "local"
-    is_worker: bool = False
-    baseline_update: bool = False  # --jury-baseline-update: record baselines instead of comparing
-    rate_limits: Mapping[str, Rate] = dataclasses.field(default_factory=dict)
 
 
 class JurySession:
@@ -190,14 +27,15 @@ class JurySession:
         self.options = options
         self.ledger = Ledger()
         self.baselines = BaselineRun(update=options.baseline_update)
-        # Per baseline file, the tests this process collected in its module (see BaselineRun).
-        self.baseline_tests: dict[str, list[str]] = {}
         self._caller: JudgeCaller | None = None
         self._cache: VerdictCache | None = None
         self._budget: RunBudget | None = None
         self.journal = SpendJournal(options.run_id)
         # The live "waiting for judges" line: set by the plugin for a serial run on a terminal.
         self.status: StatusLine | None = None
+        # Juries of module- and session-scoped fixtures (jury_factory), by name: no test reports
+        # their verdicts, so the process hands them over at the end of the session.
+        self.shared: dict[str, Jury] = {}
 
     @staticmethod
     def lock_directory() -> Path:
@@ -212,7 +50,7 @@ class JurySession:
                 self.options.cache_root,
                 self.settings.api_base,
                 run_id=self.options.run_id,  # shared by xdist workers: one run for `cache prune`
-                mode=self.options.forced_mode or self.settings.mode,
+                mode=self.settings.mode,
             )
         return self._cache
 
@@ -239,8 +77,6 @@ class JurySession:
         return self._budget
 
     def new_jury(self, settings: JurySettings, test_id: str) -> Jury:
-        if self.options.forced_mode is not None:
-            settings = dataclasses.replace(settings, mode=self.options.forced_mode)
         return Jury(
             settings,
             self.caller,
@@ -249,6 +85,34 @@ class JurySession:
             test_id=test_id,
             on_live_vote=lambda vote: self.journal.record_vote(test_id, vote_record(vote)),
         )
+
+    def shared_jury(self, settings: JurySettings, name: str | None) -> Jury:
+        """A jury for fixtures wider than one test; `name` labels its verdicts in the reports."""
+        label = name or f"jury_factory #{len(self.shared) + 1}"
+        if label in self.shared:
+            raise ValueError(
+                f"jury_factory: a jury named {label!r} already exists in this run; pick another name"
+            )
+        self.shared[label] = self.new_jury(settings, label)
+        return self.shared[label]
+
+    def shared_records(self) -> dict[str, dict[str, object]]:
+        """The records of the shared juries that judged something; their journaled votes are then
+        counted by these records, not again as lost ones."""
+        records: dict[str, dict[str, object]] = {}
+        for label, jury in self.shared.items():
+            record = self.test_record(jury)
+            if record is not None:
+                records[label] = record
+                self.reported(label)
+        return records
+
+    @staticmethod
+    def take_notices() -> list[str]:
+        """One-time notices (the local judge loading) posted since the last call."""
+        from pytest_llmonpy.progress import take_notices
+
+        return take_notices()
 
     def reported(self, test_id: str) -> None:
         """The test's report carries its jury's record: its journaled votes are not counted again."""
@@ -287,7 +151,7 @@ class JurySession:
 
     def cache_mode(self) -> str:
         """The run's jury mode: the --jury-mode flag, else the ini key, else record."""
-        return self.options.forced_mode or self.settings.mode
+        return self.settings.mode
 
     def budget_state(self) -> BudgetState | None:
         budget = self.budget()

@@ -223,7 +223,7 @@ def test_off_creates_no_cache_directory(
     assert not (pytester.path / ".llmonpy").exists()
 
 
-def test_marker_mode_and_the_flag_that_beats_it(
+def test_marker_mode_beats_the_flag(
     pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
 ) -> None:
     pytester.makepyfile(
@@ -241,12 +241,10 @@ def test_marker_mode_and_the_flag_that_beats_it(
     run_jury(JUDGES).assert_outcomes(passed=2)
     run_jury(JUDGES).assert_outcomes(passed=2)
     assert sorted(c.criteria for c in llm_server.calls()) == ["cached"] * 3 + ["uncached"] * 6
-    # The flag beats the marker: replay must guarantee that no judge is called.
+    # The most specific setting wins: the marker's mode beats --jury-mode, as its judges= beat --jury-judges.
     llm_server.requests.clear()
-    result = run_jury(JUDGES, "--jury-mode=replay")
-    result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["*ReplayMissError: no recorded verdict*"])
-    assert llm_server.requests == []
+    run_jury(JUDGES, "--jury-mode=replay").assert_outcomes(passed=2)
+    assert sorted(c.criteria for c in llm_server.calls()) == ["uncached"] * 3
 
 
 def test_ini_mode_and_cache_dir_relative_to_rootdir(

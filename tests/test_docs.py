@@ -615,8 +615,20 @@ def plugin_names(tmp_path_factory: pytest.TempPathFactory) -> PluginNames:
     ini_keys = set(re.findall(r"^  (jury_\w+) \(", done.stdout, re.MULTILINE))
     assert "--jury-judges" in flags, done.stdout
     assert "jury_judges" in ini_keys, done.stdout
-    # Names of the JUnit XML properties the plugin writes: documented, but not ini keys.
-    return PluginNames(flags, ini_keys, {name for name, _ in junit_properties({})})
+    # Names of the JUnit XML properties the plugin writes, and of its fixtures: documented, not ini keys.
+    fixtures = re.findall(r"^(jury_\w+)(?: \[\w+ scope\])? -- ", _fixtures_listing(), re.MULTILINE)
+    assert "jury_config" in fixtures
+    return PluginNames(flags, ini_keys, {name for name, _ in junit_properties({})} | set(fixtures))
+
+
+def _fixtures_listing() -> str:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "--fixtures", "-p", "no:randomly", "-q", str(ROOT / "docs")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    ).stdout
 
 
 @pytest.fixture(scope="session")

@@ -51,8 +51,8 @@ def test_an_unknown_local_judge_in_a_marker_fails_that_test_before_any_call(
 
 
 def test_a_jury_built_by_hand_refuses_an_unknown_local_judge_with_jury_config_error() -> None:
+    from pytest_llmonpy.config import JurySettings
     from pytest_llmonpy.jury import Jury
-    from pytest_llmonpy.settings import JurySettings
     from pytest_llmonpy.verdict import JuryConfigError
 
     def no_caller() -> object:

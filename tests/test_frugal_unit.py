@@ -6,10 +6,10 @@ import itertools
 
 import pytest
 
+from pytest_llmonpy.config import JurySettings
 from pytest_llmonpy.jury import Jury
 from pytest_llmonpy.prompts import Case
 from pytest_llmonpy.quorum import Quorum, decide, first_batch, settled
-from pytest_llmonpy.settings import JurySettings
 from pytest_llmonpy.verdict import HungJuryError, Verdict, Vote
 
 QUORUMS = ["majority", "unanimous", "1", "2", "0.66"]

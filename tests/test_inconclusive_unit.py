@@ -10,12 +10,11 @@ from pathlib import Path
 import pytest
 
 from pytest_llmonpy.baselines import BaselineRun
+from pytest_llmonpy.config import JurySettings, build_settings, marker_problem, parse_inconclusive
 from pytest_llmonpy.ledger import Ledger, comparison_record
 from pytest_llmonpy.quorum import decide_pair
 from pytest_llmonpy.report import position_bias_message, summary_lines
 from pytest_llmonpy.report_schema import build_report
-from pytest_llmonpy.session import build_settings
-from pytest_llmonpy.settings import JurySettings, marker_problem, parse_inconclusive
 from pytest_llmonpy.verdict import Comparison, HungJuryError, PairVote, Vote
 
 ANSWERS = ("first", "second", "tie", "abstain")

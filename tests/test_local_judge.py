@@ -12,10 +12,10 @@ from collections.abc import Iterator
 import pytest
 
 from conftest import NEEDS_LOCAL_JUDGE
+from pytest_llmonpy.config import JurySettings
 from pytest_llmonpy.judges import JudgeCaller
 from pytest_llmonpy.jury import Jury
 from pytest_llmonpy.local import LOCAL_MODEL
-from pytest_llmonpy.settings import JurySettings
 
 pytestmark = NEEDS_LOCAL_JUDGE
 

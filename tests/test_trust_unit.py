@@ -13,11 +13,11 @@ import pytest
 import pytest_llmonpy.judge_request as judge_request
 import pytest_llmonpy.prompts as prompts
 from pytest_llmonpy.cache import cache_key
+from pytest_llmonpy.config import JurySettings, settings_problem
 from pytest_llmonpy.loop_thread import LoopThread
 from pytest_llmonpy.prompts import Case, PairCase, render_pair_message, render_user_message
 from pytest_llmonpy.quorum import Quorum
 from pytest_llmonpy.ratelimit import Rate, SharedRateLimiter
-from pytest_llmonpy.settings import JurySettings, settings_problem
 
 CASE = Case(output="Canberra", criteria="Names the capital", input="Capital?")
 PAIR = PairCase("Canberra", "Sydney", "Names the capital")
