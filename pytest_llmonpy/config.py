@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pytest_llmonpy.money import Cost, format_cost, parse_usd
+from pytest_llmonpy.money import Cost, parse_usd, typed_usd
 from pytest_llmonpy.quorum import Quorum
 
 if TYPE_CHECKING:
@@ -490,7 +490,7 @@ def describe(settings: JurySettings, options: RunOptions, rootdir: Path, prompts
         cache = options.cache_root.relative_to(rootdir)
     except ValueError:
         cache = options.cache_root
-    budget = "none" if options.max_cost is None else format_cost(options.max_cost)
+    budget = "none" if options.max_cost is None else f"${typed_usd(options.max_cost)}"
     return [
         f"llmonpy: {' '.join(jury)} (markers and jury_config may override per test)",
         f"llmonpy: cache {printable(str(cache), 200)}, budget {budget}, judge prompts {prompts}",

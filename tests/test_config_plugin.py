@@ -75,7 +75,7 @@ def test_header_shows_the_effective_jury_when_configured(pytester: pytest.Pytest
     assert header == [
         "llmonpy: --jury-judges=judge-a,judge-\\x1b[31mb --jury-quorum=unanimous --jury-strategy=parallel "
         "--jury-mode=record (markers and jury_config may override per test)",
-        f"llmonpy: cache .llmonpy, budget $0.50, judge prompts {fingerprint()}",
+        f"llmonpy: cache .llmonpy, budget $0.5, judge prompts {fingerprint()}",
     ]
 
 
