@@ -61,7 +61,9 @@ def test_one_precedence_rule_for_judges_quorum_and_mode(
     if ini:
         pytester.makeini(f"[pytest]\njury_judges = {ini}\njury_quorum = 2\njury_mode = replay\n")
     pytester.makepyfile(PRECEDENCE_SUITE.replace("{CONFIG}", config))
-    result = pytester.runpytest("-p", "no:randomly", "-p", "no:cacheprovider", "-s", *flags)
+    result = pytester.runpytest(
+        "-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:asyncio", "-s", *flags
+    )
     result.assert_outcomes(passed=2)
     assert effective(result) == expected
 
@@ -69,7 +71,9 @@ def test_one_precedence_rule_for_judges_quorum_and_mode(
 def test_header_shows_the_effective_jury_when_configured(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\njury_judges = judge-a\n    judge-\x1b[31mb\njury_max_cost = 0.5\n")
     pytester.makepyfile("def test_nothing():\n    pass\n")
-    result = pytester.runpytest("-p", "no:randomly", "-p", "no:cacheprovider", "--jury-quorum=unanimous")
+    result = pytester.runpytest(
+        "-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:asyncio", "--jury-quorum=unanimous"
+    )
     result.assert_outcomes(passed=1)
     header = [line for line in result.outlines if line.startswith("llmonpy: ")]
     assert header == [
@@ -81,7 +85,7 @@ def test_header_shows_the_effective_jury_when_configured(pytester: pytest.Pytest
 
 def test_no_header_when_nothing_is_configured(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_nothing():\n    pass\n")
-    result = pytester.runpytest("-p", "no:randomly", "-p", "no:cacheprovider")
+    result = pytester.runpytest("-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:asyncio")
     result.assert_outcomes(passed=1)
     assert not [line for line in result.outlines if line.startswith("llmonpy")]
 
@@ -106,7 +110,7 @@ def test_a_bad_jury_config_fails_the_tests_that_use_it(pytester: pytest.Pytester
         """
     )
     pytester.makepyfile("def test_one(jury):\n    pass\n\ndef test_plain():\n    pass\n")
-    result = pytester.runpytest("-p", "no:randomly", "-p", "no:cacheprovider")
+    result = pytester.runpytest("-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:asyncio")
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(
         ["*pytest-llmonpy: jury_config got unknown key(s) judgez; allowed: judges, quorum, mode*"]
@@ -124,7 +128,9 @@ def test_jury_config_per_directory(pytester: pytest.Pytester) -> None:
         "def test_strict(jury):\n    assert jury.settings.judges == ('strict-a', 'strict-b')\n"
     )
     pytester.makepyfile(test_loose="def test_loose(jury):\n    assert jury.settings.judges == ('ini-a',)\n")
-    pytester.runpytest("-p", "no:randomly", "-p", "no:cacheprovider").assert_outcomes(passed=2)
+    pytester.runpytest("-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:asyncio").assert_outcomes(
+        passed=2
+    )
 
 
 def test_jury_factory_serves_module_and_session_fixtures(pytester: pytest.Pytester) -> None:
@@ -153,7 +159,9 @@ def test_jury_factory_serves_module_and_session_fixtures(pytester: pytest.Pytest
                 jury_factory(qorum=1)
         """
     )
-    pytester.runpytest("-p", "no:randomly", "-p", "no:cacheprovider").assert_outcomes(passed=2)
+    pytester.runpytest("-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:asyncio").assert_outcomes(
+        passed=2
+    )
 
 
 def test_marker_arguments_and_jury_config_keys_come_from_the_options_table() -> None:
