@@ -184,7 +184,12 @@ class RunOptions:
 
 
 class JurySession:
-    """Owns the run's settings, the lazily opened cache, judge caller and budget, and the ledger."""
+    """Owns the run's settings, the lazily opened cache, judge caller and budget, and the ledger.
+
+    `caller_factory`, when set before the first judge call, builds the judge caller instead of the
+    litellm-backed `JudgeCaller`: the seam through which the plugin's own tests run whole pytest runs
+    in-process against scripted judges, without importing litellm.
+    """
 
     def __init__(self, settings: JurySettings, options: RunOptions) -> None:
         self.settings = settings
@@ -194,6 +199,7 @@ class JurySession:
         # Per baseline file, the tests this process collected in its module (see BaselineRun).
         self.baseline_tests: dict[str, list[str]] = {}
         self._caller: JudgeCaller | None = None
+        self.caller_factory: Callable[[], JudgeCaller] | None = None
         self._cache: VerdictCache | None = None
         self._budget: RunBudget | None = None
         self.journal = SpendJournal(options.run_id)
@@ -218,6 +224,8 @@ class JurySession:
         return self._cache
 
     def caller(self) -> JudgeCaller:
+        if self._caller is None and self.caller_factory is not None:
+            self._caller = self.caller_factory()
         if self._caller is None:
             # Imported here: judges.py pulls in pydantic, and litellm on the first live call.
             from pytest_llmonpy.judges import JudgeCaller
