@@ -56,8 +56,7 @@ def test_compare_asks_every_judge_in_both_orders_and_caches_each_order(
     rerun.assert_outcomes(passed=1)
     assert len(llm_server.pair_calls()) == 6  # nothing new: both orders came from the cache
     rerun.stdout.fnmatch_lines(["judge calls: 0 live, 6 cached (100% from cache)"])
-    if not run_inprocess.xdist:  # type: ignore[attr-defined]
-        assert "CACHED True" in rerun.stdout.str()
+    assert "CACHED True" in rerun.stdout.str()
 
     # Replay never calls a judge: a pair never recorded is a clear error naming both outputs.
     pytester.makepyfile(
@@ -203,7 +202,7 @@ def test_two(llm_baseline):
     # A deselected test may still use its baselines: -k keeps both of test_two's; test_gone is gone.
     selected = run_inprocess(JUDGES, UPDATE, "-k", "test_summary")
     # xdist deselects on the workers, so its summary has no "deselected" count.
-    selected.assert_outcomes(passed=1, deselected=None if run_inprocess.xdist else 1)  # type: ignore[attr-defined]
+    selected.assert_outcomes(passed=1, deselected=1)
     assert sorted(baseline_entries(pytester, "test_flow")) == [
         "test_summary",
         "test_two#long",
@@ -314,6 +313,7 @@ def test_a_baseline_file_that_is_not_utf8_is_a_clear_error_and_the_run_still_rep
         assert (folder / "test_bytes.json").read_bytes() == broken
 
 
+@pytest.mark.xdist_merge
 def test_workers_recording_one_module_at_once_merge_their_baselines(
     pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
 ) -> None:

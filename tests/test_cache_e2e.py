@@ -45,6 +45,7 @@ def litellm_imported(probe_dir: Path) -> set[str]:
     return answers
 
 
+@pytest.mark.xdist_merge
 def test_rerun_of_an_unchanged_suite_makes_no_judge_call_and_imports_no_litellm(
     pytester: pytest.Pytester,
     llm_server: FakeLLMServer,
@@ -100,8 +101,6 @@ def test_only_changed_inputs_and_new_judges_are_asked_again(
 def test_changed_criteria_or_input_is_a_miss(
     pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury, change: str
 ) -> None:
-    if run_inprocess.xdist:  # type: ignore[attr-defined]
-        pytest.skip("the key recipe is unit-tested; the serial run shows the wiring")
     pytester.makepyfile(SUITE)
     run_inprocess(JUDGES).assert_outcomes(passed=6)
     llm_server.requests.clear()
@@ -400,6 +399,7 @@ def test_bad_mode_is_a_usage_error(pytester: pytest.Pytester, run_inprocess: Run
     )
 
 
+@pytest.mark.xdist_merge
 def test_many_workers_record_concurrently_without_losing_entries(
     pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
 ) -> None:

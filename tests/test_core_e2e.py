@@ -340,7 +340,7 @@ def test_a_slow_judge_abstains_after_the_timeout(
             verdict = jury.check("x", "timed")
             slow = verdict.votes[2]
             assert slow.vote == "abstain" and "timed out after 1.5s (jury_timeout)" in slow.error
-            assert 1.4 < slow.latency_s < 3
+            assert slow.latency_s >= 1.4  # the whole timeout elapsed (no upper bound: a busy machine)
             assert verdict.passed
         """
     )

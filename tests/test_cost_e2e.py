@@ -45,6 +45,7 @@ def priced_server(llm_server: FakeLLMServer) -> FakeLLMServer:
     return llm_server
 
 
+@pytest.mark.xdist_merge
 def test_summary_shows_exact_costs_per_model_and_the_cache_savings(
     pytester: pytest.Pytester, priced_server: FakeLLMServer, run_jury: RunJury
 ) -> None:
@@ -110,6 +111,7 @@ def test_no_summary_when_no_jury_was_used(pytester: pytest.Pytester, run_inproce
     assert "llm jury summary" not in result.stdout.str()
 
 
+@pytest.mark.xdist_merge
 def test_json_report_junit_and_step_summary_carry_the_same_figures(
     pytester: pytest.Pytester,
     priced_server: FakeLLMServer,
@@ -192,6 +194,7 @@ def test_step_summary_escapes_untrusted_reasons(
     assert "\\[a link\\]" in row
 
 
+@pytest.mark.xdist_merge
 def test_budget_stops_new_calls_and_fails_the_run(
     pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
 ) -> None:

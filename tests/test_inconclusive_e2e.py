@@ -38,9 +38,8 @@ def test_judges_that_always_pick_the_first_position_make_the_comparison_inconclu
     pytester.makepyfile(COMPARE)
     result = run_inprocess(JUDGES, "-s", "-v", "--jury-report=report.json")
     result.assert_outcomes(passed=1)
-    if not run_inprocess.xdist:  # type: ignore[attr-defined]
-        result.stdout.fnmatch_lines(["*WINNER tie INCONCLUSIVE True"])
-        assert "VOTES ['inconsistent', 'inconsistent', 'inconsistent']" in result.stdout.str()
+    result.stdout.fnmatch_lines(["*WINNER tie INCONCLUSIVE True"])
+    assert "VOTES ['inconsistent', 'inconsistent', 'inconsistent']" in result.stdout.str()
     result.stdout.fnmatch_lines(
         [
             "comparisons: 1 (0 won by a, 0 by b, 0 ties, 0 hung, 1 inconclusive)",
@@ -116,7 +115,7 @@ def test_bad_marker(jury):
     )
     # The flag beats the ini key.
     flag = run_inprocess(JUDGES, "--jury-inconclusive=tie", "-k", "not bad_marker")
-    flag.assert_outcomes(passed=2, deselected=None if run_inprocess.xdist else 1)  # type: ignore[attr-defined]
+    flag.assert_outcomes(passed=2, deselected=1)
 
     usage = run_inprocess(JUDGES, "--jury-inconclusive=sometimes")
     assert usage.ret == pytest.ExitCode.USAGE_ERROR
@@ -132,9 +131,8 @@ def test_a_real_tie_in_both_orders_is_a_tie_not_inconclusive(
     pytester.makepyfile(COMPARE)
     result = run_inprocess(JUDGES, "-s", "--jury-inconclusive=hung")
     result.assert_outcomes(passed=1)
-    if not run_inprocess.xdist:  # type: ignore[attr-defined]
-        result.stdout.fnmatch_lines(["*WINNER tie INCONCLUSIVE False"])
-        assert "VOTES ['tie', 'tie', 'tie']" in result.stdout.str()
+    result.stdout.fnmatch_lines(["*WINNER tie INCONCLUSIVE False"])
+    assert "VOTES ['tie', 'tie', 'tie']" in result.stdout.str()
     result.stdout.fnmatch_lines(["comparisons: 1 (0 won by a, 0 by b, 1 tie, 0 hung)"])
     summary = result.stdout.str().split("llm jury summary")[1]
     assert "inconclusive" not in summary.replace("_not_inconclusive.py", "")

@@ -32,8 +32,6 @@ def test_check(jury):
 def test_a_refused_judge_is_a_config_error_and_the_votes_already_paid_are_kept(
     pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury, status: int
 ) -> None:
-    if run_jury.xdist and status != 403:  # type: ignore[attr-defined]
-        pytest.skip("one status shows the wiring under xdist")
     llm_server.judge("pass", "fine", usage=(100, 10))
     llm_server.inject(model="judge-c", status=status, times=99)
     pytester.makepyfile(ONE_CHECK)
@@ -63,8 +61,6 @@ def test_votes_paid_before_a_refusal_are_charged_to_the_budget(
     pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
 ) -> None:
     """A refused judge used to drop its batch's finished votes: the budget never saw their cost."""
-    if run_jury.xdist:  # type: ignore[attr-defined]
-        pytest.skip("the shared budget under xdist is tested in test_cost_e2e; one order of calls here")
     llm_server.judge("pass", "fine", usage=(1000, 100))
     llm_server.inject(model="judge-c", status=401, times=99)
     pytester.makepyfile(
