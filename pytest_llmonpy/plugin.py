@@ -33,6 +33,7 @@ from pytest_llmonpy.config import (
 
 if TYPE_CHECKING:
     from pytest_llmonpy.baselines import BaselineChecks
+    from pytest_llmonpy.judges import JudgeCaller
     from pytest_llmonpy.jury import Jury
     from pytest_llmonpy.progress import StatusLine
     from pytest_llmonpy.session import JurySession
@@ -85,6 +86,8 @@ class LlmonpyRun:
         self.status = live_status(config)
         # Per baseline file, the tests this process collected in its module (see BaselineRun).
         self.baseline_tests: dict[str, list[str]] = {}
+        # Handed to the session (see JurySession.caller_factory): the plugin's own tests set it.
+        self.caller_factory: Callable[[], JudgeCaller] | None = None
         self._session: JurySession | None = None
 
     @property
@@ -98,6 +101,7 @@ class LlmonpyRun:
 
             self._session = JurySession(self.settings, self.options)
             self._session.status = self.status() if self.status is not None else None
+            self._session.caller_factory = self.caller_factory
         return self._session
 
     def test_settings(self, node: pytest.Item, jury_config: object) -> JurySettings:

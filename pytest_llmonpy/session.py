@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,7 +21,12 @@ if TYPE_CHECKING:
 
 
 class JurySession:
-    """Owns the run's settings, the lazily opened cache, judge caller and budget, and the ledger."""
+    """Owns the run's settings, the lazily opened cache, judge caller and budget, and the ledger.
+
+    `caller_factory`, when set before the first judge call, builds the judge caller instead of the
+    litellm-backed `JudgeCaller`: the seam through which the plugin's own tests run whole pytest runs
+    in-process against scripted judges, without importing litellm.
+    """
 
     def __init__(self, settings: JurySettings, options: RunOptions) -> None:
         self.settings = settings
@@ -28,6 +34,7 @@ class JurySession:
         self.ledger = Ledger()
         self.baselines = BaselineRun(update=options.baseline_update)
         self._caller: JudgeCaller | None = None
+        self.caller_factory: Callable[[], JudgeCaller] | None = None
         self._cache: VerdictCache | None = None
         self._budget: RunBudget | None = None
         self.journal = SpendJournal(options.run_id)
@@ -55,6 +62,8 @@ class JurySession:
         return self._cache
 
     def caller(self) -> JudgeCaller:
+        if self._caller is None and self.caller_factory is not None:
+            self._caller = self.caller_factory()
         if self._caller is None:
             # Imported here: judges.py pulls in pydantic, and litellm on the first live call.
             from pytest_llmonpy.judges import JudgeCaller

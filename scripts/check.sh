@@ -2,8 +2,8 @@
 # Sets up a virtualenv in .venv (if needed), installs the project with its dev and local extras, then
 # runs ruff, mypy --strict, the docs build (mkdocs --strict), the packaging check (wheel and sdist
 # built, the wheel installed in a fresh virtualenv and run on a small jury suite) and the test suite
-# with two xdist workers. Works on a fresh machine with only Python 3.10+ and the package registry; no
-# API keys, no other network. The first install compiles llama-cpp-python (about 5 minutes on 2 cores).
+# with two xdist workers, reporting the coverage of pytest_llmonpy/. Works on a fresh machine with only
+# Python 3.10+ and the package registry; no API keys, no other network. The first install compiles llama-cpp-python (about 5 minutes on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -32,4 +32,4 @@ NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet --site-dir "$site_
 step "packaging check"
 bash scripts/check_package.sh
 step "tests"
-.venv/bin/python -m pytest -n 2 --dist loadgroup -rs "$@"
+.venv/bin/python -m pytest -n 2 --dist loadgroup -rs --cov --cov-report=term "$@"

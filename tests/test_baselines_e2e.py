@@ -28,7 +28,7 @@ def baseline_entries(pytester: pytest.Pytester, module: str) -> dict[str, dict[s
 
 
 def test_compare_asks_every_judge_in_both_orders_and_caches_each_order(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     llm_server.prefer("v2")
     pytester.makepyfile(
@@ -40,7 +40,7 @@ def test_compare_asks_every_judge_in_both_orders_and_caches_each_order(
             print("CACHED", comparison.cached)
         """
     )
-    result = run_jury(JUDGES, "-s")
+    result = run_inprocess(JUDGES, "-s")
     result.assert_outcomes(passed=1)
     calls = llm_server.pair_calls()
     assert len(calls) == 6
@@ -52,12 +52,11 @@ def test_compare_asks_every_judge_in_both_orders_and_caches_each_order(
         ["comparisons: 1 (1 won by a, 0 by b, 0 ties, 0 hung)", "judge calls: 6 live, 0 cached*"]
     )
 
-    rerun = run_jury(JUDGES, "-s")
+    rerun = run_inprocess(JUDGES, "-s")
     rerun.assert_outcomes(passed=1)
     assert len(llm_server.pair_calls()) == 6  # nothing new: both orders came from the cache
     rerun.stdout.fnmatch_lines(["judge calls: 0 live, 6 cached (100% from cache)"])
-    if not run_jury.xdist:  # type: ignore[attr-defined]
-        assert "CACHED True" in rerun.stdout.str()
+    assert "CACHED True" in rerun.stdout.str()
 
     # Replay never calls a judge: a pair never recorded is a clear error naming both outputs.
     pytester.makepyfile(
@@ -66,7 +65,7 @@ def test_compare_asks_every_judge_in_both_orders_and_caches_each_order(
             jury.compare("summary v3", "summary v1", "Covers the main finding", input="article")
         """
     )
-    replay = run_jury(JUDGES, "--jury-mode=replay")
+    replay = run_inprocess(JUDGES, "--jury-mode=replay")
     replay.assert_outcomes(failed=1)
     replay.stdout.fnmatch_lines(
         [
@@ -78,7 +77,7 @@ def test_compare_asks_every_judge_in_both_orders_and_caches_each_order(
 
 
 def test_a_judge_that_always_picks_the_first_position_votes_inconsistent(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     llm_server.prefer("v2")
     llm_server.pick_position("1", model="judge-a")
@@ -100,17 +99,20 @@ def test_a_judge_that_always_picks_the_first_position_votes_inconsistent(
             assert comparison.winner == "tie" and comparison.inconclusive
         """
     )
-    result = run_jury(JUDGES)
+    result = run_inprocess(JUDGES)
     result.assert_outcomes(passed=2)
 
 
 def test_record_compare_regress_accept_and_remove_unused(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester,
+    llm_server: FakeLLMServer,
+    run_inprocess: RunJury,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pytester.makepyfile(test_flow=FLOW)
     monkeypatch.setenv("SUMMARY", "summary v1\nsecond line")
 
-    missing = run_jury(JUDGES)
+    missing = run_inprocess(JUDGES)
     missing.assert_outcomes(failed=1)
     missing.stdout.fnmatch_lines(
         [
@@ -122,7 +124,7 @@ def test_record_compare_regress_accept_and_remove_unused(
     )
     assert not (pytester.path / "__llm_baselines__").exists()
 
-    recorded = run_jury(JUDGES, UPDATE)
+    recorded = run_inprocess(JUDGES, UPDATE)
     recorded.assert_outcomes(passed=1)
     recorded.stdout.fnmatch_lines(["baselines: 0 compared (*), 1 recorded, 0 stale, 0 removed as unused"])
     assert baseline_entries(pytester, "test_flow") == {
@@ -134,14 +136,14 @@ def test_record_compare_regress_accept_and_remove_unused(
     }
     assert llm_server.calls() == []  # recording asks no judge
 
-    held = run_jury(JUDGES)
+    held = run_inprocess(JUDGES)
     held.assert_outcomes(passed=1)
     held.stdout.fnmatch_lines(["baselines: 1 compared (0 improved, 1 held, 0 regressed)*"])
     assert llm_server.calls() == []  # the same text cannot be worse
 
     llm_server.prefer("v1")  # the judges prefer the accepted output
     monkeypatch.setenv("SUMMARY", "summary v0")
-    regressed = run_jury(JUDGES)
+    regressed = run_inprocess(JUDGES)
     regressed.assert_outcomes(failed=1)
     regressed.stdout.fnmatch_lines(
         [
@@ -155,7 +157,7 @@ def test_record_compare_regress_accept_and_remove_unused(
 
     llm_server.prefer("v2")
     monkeypatch.setenv("SUMMARY", "summary v2")
-    improved = run_jury(JUDGES)
+    improved = run_inprocess(JUDGES)
     improved.assert_outcomes(passed=1)
     improved.stdout.fnmatch_lines(["baselines: 1 compared (1 improved, 0 held, 0 regressed)*"])
     assert baseline_entries(pytester, "test_flow")["test_summary"]["output"] == ["summary v1", "second line"]
@@ -172,7 +174,7 @@ def test_gone(llm_baseline):
     llm_baseline.assert_not_worse("bye", "Says bye")
 """
     )
-    run_jury(JUDGES, UPDATE).assert_outcomes(passed=3)
+    run_inprocess(JUDGES, UPDATE).assert_outcomes(passed=3)
     assert sorted(baseline_entries(pytester, "test_flow")) == [
         "test_gone",
         "test_summary",
@@ -187,7 +189,7 @@ def test_two(llm_baseline):
     llm_baseline.assert_not_worse("short", "Is short", name="short")
 """
     )
-    unused = run_jury(JUDGES, "-v")
+    unused = run_inprocess(JUDGES, "-v")
     unused.assert_outcomes(passed=2)
     unused.stdout.fnmatch_lines(
         [
@@ -198,31 +200,31 @@ def test_two(llm_baseline):
         ]
     )
     # A deselected test may still use its baselines: -k keeps both of test_two's; test_gone is gone.
-    selected = run_jury(JUDGES, UPDATE, "-k", "test_summary")
+    selected = run_inprocess(JUDGES, UPDATE, "-k", "test_summary")
     # xdist deselects on the workers, so its summary has no "deselected" count.
-    selected.assert_outcomes(passed=1, deselected=None if run_jury.xdist else 1)  # type: ignore[attr-defined]
+    selected.assert_outcomes(passed=1, deselected=1)
     assert sorted(baseline_entries(pytester, "test_flow")) == [
         "test_summary",
         "test_two#long",
         "test_two#short",
     ]
     # Selecting one test by node id says nothing about the others: nothing is removed.
-    run_jury(JUDGES, UPDATE, "test_flow.py::test_summary").assert_outcomes(passed=1)
+    run_inprocess(JUDGES, UPDATE, "test_flow.py::test_summary").assert_outcomes(passed=1)
     assert sorted(baseline_entries(pytester, "test_flow")) == [
         "test_summary",
         "test_two#long",
         "test_two#short",
     ]
-    run_jury(JUDGES, UPDATE).assert_outcomes(passed=2)
+    run_inprocess(JUDGES, UPDATE).assert_outcomes(passed=2)
     assert sorted(baseline_entries(pytester, "test_flow")) == ["test_summary", "test_two#short"]
     # A test that no longer asks for llm_baseline at all leaves its baselines unused.
     pytester.makepyfile(test_flow=FLOW + "\ndef test_two():\n    pass\n")
-    run_jury(JUDGES, UPDATE).assert_outcomes(passed=2)
+    run_inprocess(JUDGES, UPDATE).assert_outcomes(passed=2)
     assert sorted(baseline_entries(pytester, "test_flow")) == ["test_summary"]
 
 
 def test_stale_and_malformed_baselines_are_clear_errors_and_nothing_is_overwritten(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     pytester.makepyfile(
         test_stale="""
@@ -239,7 +241,7 @@ def test_stale_and_malformed_baselines_are_clear_errors_and_nothing_is_overwritt
         ),
         encoding="utf-8",
     )
-    result = run_jury(JUDGES)
+    result = run_inprocess(JUDGES)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -255,7 +257,7 @@ def test_stale_and_malformed_baselines_are_clear_errors_and_nothing_is_overwritt
 
     broken = '{"version": 1,\n  "baselines": {\n    "test_answer": {"criteria": "x",}\n  }\n}\n'
     stale.write_text(broken, encoding="utf-8")
-    result = run_jury(JUDGES)
+    result = run_inprocess(JUDGES)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -266,7 +268,7 @@ def test_stale_and_malformed_baselines_are_clear_errors_and_nothing_is_overwritt
     )
     assert stale.read_text(encoding="utf-8") == broken
     # Recording cannot merge into a file it cannot read: the run fails and the file stays as it is.
-    result = run_jury(JUDGES, UPDATE)
+    result = run_inprocess(JUDGES, UPDATE)
     result.assert_outcomes(passed=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(
@@ -276,7 +278,7 @@ def test_stale_and_malformed_baselines_are_clear_errors_and_nothing_is_overwritt
 
 
 def test_a_baseline_file_that_is_not_utf8_is_a_clear_error_and_the_run_still_reports(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     pytester.makepyfile(
         test_bytes="""
@@ -294,7 +296,7 @@ def test_a_baseline_file_that_is_not_utf8_is_a_clear_error_and_the_run_still_rep
     )
     (folder / "test_bytes.json").write_bytes(broken)
     for args in ((), (UPDATE,)):
-        result = run_jury(JUDGES, "--jury-report=report.json", *args)
+        result = run_inprocess(JUDGES, "--jury-report=report.json", *args)
         output = result.stdout.str()
         assert "UnicodeDecodeError" not in output + result.stderr.str()
         if args:  # recording cannot merge into the file: the run fails, the file is left as it is
@@ -311,6 +313,7 @@ def test_a_baseline_file_that_is_not_utf8_is_a_clear_error_and_the_run_still_rep
         assert (folder / "test_bytes.json").read_bytes() == broken
 
 
+@pytest.mark.xdist_merge
 def test_workers_recording_one_module_at_once_merge_their_baselines(
     pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
 ) -> None:
@@ -344,14 +347,17 @@ def test_workers_recording_one_module_at_once_merge_their_baselines(
 
 
 def test_the_json_report_lists_each_comparison_with_its_votes(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester,
+    llm_server: FakeLLMServer,
+    run_inprocess: RunJury,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pytester.makepyfile(test_flow=FLOW)
     monkeypatch.setenv("SUMMARY", "summary v1")
-    run_jury(JUDGES, UPDATE).assert_outcomes(passed=1)
+    run_inprocess(JUDGES, UPDATE).assert_outcomes(passed=1)
     llm_server.prefer("v2")
     monkeypatch.setenv("SUMMARY", "summary v2")
-    run_jury(JUDGES, "--jury-report=report.json").assert_outcomes(passed=1)
+    run_inprocess(JUDGES, "--jury-report=report.json").assert_outcomes(passed=1)
     report = json.loads((pytester.path / "report.json").read_text(encoding="utf-8"))
     assert report["totals"]["live_calls"] == 6
     [comparison] = report["comparisons"]

@@ -127,3 +127,73 @@ def test_concurrent_writers_merge_instead_of_clobbering(tmp_path: Path) -> None:
         worker.join(60)
         assert worker.exitcode == 0
     assert sorted(read_baselines(path)) == sorted(f"test_{i}_{r}" for i in range(4) for r in range(5))
+
+
+# --- BaselineRun: merging what each test (or xdist worker) reports, and unused entries -----------------
+
+
+def _result(file: str, key: str, status: str) -> dict[str, object]:
+    return {"file": file, "key": key, "status": status, "entry": {"criteria": "c", "output": [key]}}
+
+
+def test_baseline_run_merges_results_and_keeps_no_recording_of_a_failed_test() -> None:
+    from pytest_llmonpy.baselines import BaselineRun
+
+    run = BaselineRun(update=True)
+    run.add_collected({"f.json": ["test_a"]})
+    run.add_collected({"f.json": ["test_b"], "g.json": ["test_c"]})  # another worker's collection
+    assert run.collected == {"f.json": {"test_a", "test_b"}, "g.json": {"test_c"}}
+    run.add_test({"file": "f.json", "test": "test_a", "results": [_result("f.json", "test_a", "held")]}, True)
+    failed = {"file": "f.json", "test": "test_b", "results": [_result("f.json", "test_b", "recorded")]}
+    run.add_test(failed, False)
+    assert [r["key"] for r in run.results] == ["test_a"]  # a failing test's recording is not accepted
+    assert "test_b" not in run.used.get("f.json", {})  # nor does it prove which names it uses
+    counts = run.counts()
+    assert (counts["held"], counts["recorded"], counts["compared"]) == (1, 0, 1)
+    assert run.active
+
+
+def test_baseline_run_finds_entries_of_gone_tests_and_names_a_passing_test_no_longer_uses(
+    tmp_path: Path,
+) -> None:
+    from pytest_llmonpy.baselines import BaselineRun
+
+    path = tmp_path / "test_m.json"
+    entry = {"criteria": "c", "output": ["x"]}
+    write_baselines(
+        path,
+        {"test_kept": entry, "test_kept#short": entry, "test_gone": entry, "test_failing": entry},
+        (),
+        tmp_path / "locks",
+    )
+    run = BaselineRun(update=True)
+    run.add_collected({str(path): ["test_kept", "test_failing"]})
+    run.add_test(
+        {"file": str(path), "test": "test_kept", "results": [{**_result(str(path), "test_kept", "held")}]},
+        True,
+    )
+    # test_failing never reported a passing record: its entry may still be needed.
+    run.find_unused()
+    assert run.unused == [(str(path), "test_gone"), (str(path), "test_kept#short")]
+    assert run.counts()["unused"] == 2
+    run.write(tmp_path / "locks")
+    assert sorted(read_baselines(path)) == ["test_failing", "test_kept"]
+    assert run.problems == []
+
+
+def test_baseline_run_without_update_writes_nothing(tmp_path: Path) -> None:
+    from pytest_llmonpy.baselines import BaselineRun
+
+    run = BaselineRun(update=False)
+    run.add_collected({str(tmp_path / "t.json"): ["test_x"]})
+    run.add_test(
+        {
+            "file": str(tmp_path / "t.json"),
+            "test": "test_x",
+            "results": [_result(str(tmp_path / "t.json"), "test_x", "recorded")],
+        },
+        True,
+    )
+    run.write(tmp_path / "locks")
+    assert not (tmp_path / "t.json").exists()
+    assert run.counts()["recorded"] == 1  # still reported, only not written

@@ -45,6 +45,7 @@ def litellm_imported(probe_dir: Path) -> set[str]:
     return answers
 
 
+@pytest.mark.xdist_merge
 def test_rerun_of_an_unchanged_suite_makes_no_judge_call_and_imports_no_litellm(
     pytester: pytest.Pytester,
     llm_server: FakeLLMServer,
@@ -74,20 +75,20 @@ def test_rerun_of_an_unchanged_suite_makes_no_judge_call_and_imports_no_litellm(
 
 
 def test_only_changed_inputs_and_new_judges_are_asked_again(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     pytester.makepyfile(SUITE)
-    run_jury(JUDGES).assert_outcomes(passed=6)
+    run_inprocess(JUDGES).assert_outcomes(passed=6)
     llm_server.requests.clear()
     pytester.makepyfile(SUITE.replace('f"answer {n}"', 'f"answer {n}" if n else "answer zero"'))
-    run_jury(JUDGES).assert_outcomes(passed=6)
+    run_inprocess(JUDGES).assert_outcomes(passed=6)
     assert sorted((c.model, c.output) for c in llm_server.calls()) == [
         ("judge-a", "answer zero"),
         ("judge-b", "answer zero"),
         ("judge-c", "answer zero"),
     ]
     llm_server.requests.clear()
-    run_jury("--jury-judges=judge-a,judge-b,judge-c,judge-d").assert_outcomes(passed=6)
+    run_inprocess("--jury-judges=judge-a,judge-b,judge-c,judge-d").assert_outcomes(passed=6)
     assert {c.model for c in llm_server.calls()} == {"judge-d"}
     assert len(llm_server.calls()) == 6
 
@@ -98,20 +99,18 @@ def test_only_changed_inputs_and_new_judges_are_asked_again(
     ids=["criteria", "input"],
 )
 def test_changed_criteria_or_input_is_a_miss(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury, change: str
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury, change: str
 ) -> None:
-    if run_jury.xdist:  # type: ignore[attr-defined]
-        pytest.skip("the key recipe is unit-tested; the serial run shows the wiring")
     pytester.makepyfile(SUITE)
-    run_jury(JUDGES).assert_outcomes(passed=6)
+    run_inprocess(JUDGES).assert_outcomes(passed=6)
     llm_server.requests.clear()
     pytester.makepyfile(SUITE.replace(change, change[:-1] + ' (changed)"'))
-    run_jury(JUDGES).assert_outcomes(passed=6)
+    run_inprocess(JUDGES).assert_outcomes(passed=6)
     assert len(llm_server.calls()) == 18
 
 
 def test_cached_votes_keep_their_original_tokens_reason_and_vote(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     llm_server.judge("fail", "too vague", model="judge-c", usage=(111, 7))
     pytester.makepyfile(
@@ -129,9 +128,9 @@ def test_cached_votes_keep_their_original_tokens_reason_and_vote(
     )
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EXPECT_CACHED", "0")
-        run_jury(JUDGES).assert_outcomes(passed=1)
+        run_inprocess(JUDGES).assert_outcomes(passed=1)
         mp.setenv("EXPECT_CACHED", "1")
-        run_jury(JUDGES).assert_outcomes(passed=1)
+        run_inprocess(JUDGES).assert_outcomes(passed=1)
     assert len(llm_server.calls()) == 3
 
 
@@ -168,7 +167,7 @@ def test_replay_on_an_empty_cache_fails_with_the_hint_and_calls_nothing(
 
 
 def test_replay_miss_names_the_closest_recorded_verdict_and_what_differed(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     pytester.makepyfile(
         """
@@ -179,11 +178,11 @@ def test_replay_miss_names_the_closest_recorded_verdict_and_what_differed(
             jury.assert_passes(answer, "Mentions the refund window")
         """
     )
-    run_jury(JUDGES).assert_outcomes(passed=1)
-    run_jury(JUDGES, "--jury-mode=replay").assert_outcomes(passed=1)
+    run_inprocess(JUDGES).assert_outcomes(passed=1)
+    run_inprocess(JUDGES, "--jury-mode=replay").assert_outcomes(passed=1)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ANSWER", "Refunds within 31 days.")
-        result = run_jury(JUDGES, "--jury-mode=replay")
+        result = run_inprocess(JUDGES, "--jury-mode=replay")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -196,35 +195,35 @@ def test_replay_miss_names_the_closest_recorded_verdict_and_what_differed(
 
 
 def test_refresh_and_off_ask_every_judge(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     pytester.makepyfile(SUITE)
-    run_jury(JUDGES).assert_outcomes(passed=6)
+    run_inprocess(JUDGES).assert_outcomes(passed=6)
     llm_server.requests.clear()
     llm_server.default_vote = "fail"
     # refresh asks again and overwrites: a later record run sees the new (failing) verdicts.
-    run_jury(JUDGES, "--jury-mode=refresh").assert_outcomes(failed=6)
+    run_inprocess(JUDGES, "--jury-mode=refresh").assert_outcomes(failed=6)
     assert len(llm_server.calls()) == 18
     llm_server.default_vote = "pass"
-    run_jury(JUDGES).assert_outcomes(failed=6)
+    run_inprocess(JUDGES).assert_outcomes(failed=6)
     assert len(llm_server.calls()) == 18
     # off neither reads nor writes.
-    run_jury(JUDGES, "--jury-mode=off").assert_outcomes(passed=6)
+    run_inprocess(JUDGES, "--jury-mode=off").assert_outcomes(passed=6)
     assert len(llm_server.calls()) == 36
-    run_jury(JUDGES).assert_outcomes(failed=6)
+    run_inprocess(JUDGES).assert_outcomes(failed=6)
     assert len(llm_server.calls()) == 36
 
 
 def test_off_creates_no_cache_directory(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     pytester.makepyfile(SUITE)
-    run_jury(JUDGES, "--jury-mode=off").assert_outcomes(passed=6)
+    run_inprocess(JUDGES, "--jury-mode=off").assert_outcomes(passed=6)
     assert not (pytester.path / ".llmonpy").exists()
 
 
 def test_marker_mode_beats_the_flag(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     pytester.makepyfile(
         """
@@ -238,17 +237,17 @@ def test_marker_mode_beats_the_flag(
             assert jury.check("x", "cached")
         """
     )
-    run_jury(JUDGES).assert_outcomes(passed=2)
-    run_jury(JUDGES).assert_outcomes(passed=2)
+    run_inprocess(JUDGES).assert_outcomes(passed=2)
+    run_inprocess(JUDGES).assert_outcomes(passed=2)
     assert sorted(c.criteria for c in llm_server.calls()) == ["cached"] * 3 + ["uncached"] * 6
     # The most specific setting wins: the marker's mode beats --jury-mode, as its judges= beat --jury-judges.
     llm_server.requests.clear()
-    run_jury(JUDGES, "--jury-mode=replay").assert_outcomes(passed=2)
+    run_inprocess(JUDGES, "--jury-mode=replay").assert_outcomes(passed=2)
     assert sorted(c.criteria for c in llm_server.calls()) == ["uncached"] * 3
 
 
 def test_ini_mode_and_cache_dir_relative_to_rootdir(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     pytester.makeini(
         """
@@ -259,24 +258,24 @@ def test_ini_mode_and_cache_dir_relative_to_rootdir(
     )
     pytester.mkdir("sub")
     pytester.path.joinpath("sub", "test_sub.py").write_text(SUITE)
-    run_jury(JUDGES, "sub").assert_outcomes(passed=6)
+    run_inprocess(JUDGES, "sub").assert_outcomes(passed=6)
     assert (pytester.path / "build" / "verdicts-cache" / "CACHEDIR.TAG").exists()
     assert not (pytester.path / ".llmonpy").exists()
 
 
 def test_cache_clear_flag_drops_every_verdict(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     pytester.makepyfile(SUITE)
-    run_jury(JUDGES).assert_outcomes(passed=6)
-    run_jury(JUDGES, "--jury-cache-clear").assert_outcomes(passed=6)
+    run_inprocess(JUDGES).assert_outcomes(passed=6)
+    run_inprocess(JUDGES, "--jury-cache-clear").assert_outcomes(passed=6)
     assert len(llm_server.calls()) == 36
-    run_jury(JUDGES).assert_outcomes(passed=6)
+    run_inprocess(JUDGES).assert_outcomes(passed=6)
     assert len(llm_server.calls()) == 36
 
 
 def test_abstentions_are_not_cached(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     llm_server.inject(model="judge-c", content="no idea", times=1)
     pytester.makepyfile(
@@ -285,41 +284,41 @@ def test_abstentions_are_not_cached(
             assert jury.check("x", "y")
         """
     )
-    run_jury(JUDGES).assert_outcomes(passed=1)
-    run_jury(JUDGES).assert_outcomes(passed=1)
+    run_inprocess(JUDGES).assert_outcomes(passed=1)
+    run_inprocess(JUDGES).assert_outcomes(passed=1)
     assert sorted(c.model for c in llm_server.calls()) == ["judge-a", "judge-b", "judge-c", "judge-c"]
 
 
 def test_corrupt_cache_is_a_warning_and_a_miss(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     pytester.makepyfile(SUITE)
-    run_jury(JUDGES).assert_outcomes(passed=6)
+    run_inprocess(JUDGES).assert_outcomes(passed=6)
     db = pytester.path / ".llmonpy" / "verdicts" / "cache.db"
     db.write_bytes(b"this is not a database" * 100)
-    result = run_jury(JUDGES, "-W", "default")
+    result = run_inprocess(JUDGES, "-W", "default")
     result.assert_outcomes(passed=6, warnings=result.parseoutcomes().get("warnings", 0))
     result.stdout.fnmatch_lines(
         ["*CacheWarning: pytest-llmonpy verdict cache at *.llmonpy cannot be opened*"]
     )
     assert len(llm_server.calls()) == 36
     # The way out that the warning names works on a corrupt cache too.
-    run_jury(JUDGES, "--jury-cache-clear").assert_outcomes(passed=6)
-    assert "CacheWarning" not in run_jury(JUDGES).stdout.str()
+    run_inprocess(JUDGES, "--jury-cache-clear").assert_outcomes(passed=6)
+    assert "CacheWarning" not in run_inprocess(JUDGES).stdout.str()
 
 
 def test_tampered_entries_are_never_unpickled(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     pytester.makepyfile(SUITE)
-    run_jury(JUDGES).assert_outcomes(passed=6)
+    run_inprocess(JUDGES).assert_outcomes(passed=6)
     canary = pytester.path / "pwned"
     payload = pickle.dumps(PickleBomb(str(canary)))
     db = sqlite3.connect(pytester.path / ".llmonpy" / "verdicts" / "cache.db")
     with db:
         db.execute("UPDATE Cache SET mode = 4, value = ?", (payload,))  # MODE_PICKLE
     db.close()
-    result = run_jury(JUDGES, "-W", "default")
+    result = run_inprocess(JUDGES, "-W", "default")
     result.assert_outcomes(passed=6, warnings=result.parseoutcomes().get("warnings", 0))
     result.stdout.fnmatch_lines(["*CacheWarning: *a pickled value was found in the verdict cache; refusing*"])
     assert not canary.exists()
@@ -335,11 +334,11 @@ class PickleBomb:
 
 
 def test_no_api_key_in_the_cache_directory(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     llm_server.judge("pass", f"the key is {FAKE_API_KEY}")
     pytester.makepyfile(SUITE)
-    run_jury(JUDGES).assert_outcomes(passed=6)
+    run_inprocess(JUDGES).assert_outcomes(passed=6)
     files = [p for p in (pytester.path / ".llmonpy").rglob("*") if p.is_file()]
     assert files
     for path in files:
@@ -347,11 +346,11 @@ def test_no_api_key_in_the_cache_directory(
 
 
 def test_cache_command_shows_stats_and_clears(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     llm_server.judge("fail", "no", model="judge-b")
     pytester.makepyfile(SUITE)
-    run_jury(JUDGES).assert_outcomes(failed=0, passed=6)
+    run_inprocess(JUDGES).assert_outcomes(failed=0, passed=6)
     stats = pytester.run(sys.executable, "-m", "pytest_llmonpy", "cache", "stats")
     stats.stdout.fnmatch_lines(
         [
@@ -376,7 +375,7 @@ def test_cache_command_shows_stats_and_clears(
     bad.stderr.fnmatch_lines(["*invalid choice: 'sats' (choose from*stats*clear*"])
 
 
-def test_bad_mode_is_a_usage_error(pytester: pytest.Pytester, run_jury: RunJury) -> None:
+def test_bad_mode_is_a_usage_error(pytester: pytest.Pytester, run_inprocess: RunJury) -> None:
     pytester.makepyfile(
         """
         import pytest
@@ -386,18 +385,19 @@ def test_bad_mode_is_a_usage_error(pytester: pytest.Pytester, run_jury: RunJury)
             pass
         """
     )
-    result = run_jury("--jury-mode=recrod")
+    result = run_inprocess("--jury-mode=recrod")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         ["ERROR: pytest-llmonpy: jury_mode: invalid jury mode 'recrod': use one of record, replay, refresh*"]
     )
-    result = run_jury()
+    result = run_inprocess()
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         ["pytest-llmonpy: @pytest.mark.jury: invalid jury mode 'replya': use one of*"]
     )
 
 
+@pytest.mark.xdist_merge
 def test_many_workers_record_concurrently_without_losing_entries(
     pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
 ) -> None:

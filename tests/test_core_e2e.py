@@ -21,7 +21,7 @@ def assert_no_secret(result: pytest.RunResult) -> None:
 
 
 def test_assert_passes_passes_and_fails_with_every_vote_explained(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     llm_server.judge("fail", "it says 60 days, the policy says 30", output_contains="60 days")
     pytester.makepyfile(
@@ -37,7 +37,7 @@ def test_assert_passes_passes_and_fails_with_every_vote_explained(
                                "Says refunds are only possible within 30 days")
         """
     )
-    result = run_jury(JUDGES)
+    result = run_inprocess(JUDGES)
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -54,7 +54,7 @@ def test_assert_passes_passes_and_fails_with_every_vote_explained(
 
 
 def test_bare_assert_on_a_verdict_shows_every_vote(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     llm_server.judge("fail", "no greeting", model="judge-b")
     llm_server.judge("fail", "too curt", model="judge-c")
@@ -65,7 +65,7 @@ def test_bare_assert_on_a_verdict_shows_every_vote(
             assert verdict
         """
     )
-    result = run_jury(JUDGES)
+    result = run_inprocess(JUDGES)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -80,7 +80,7 @@ def test_bare_assert_on_a_verdict_shows_every_vote(
 
 
 def test_verdict_carries_votes_tokens_and_is_truthy(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     llm_server.judge("pass", "names Canberra", usage=(120, 9))
     pytester.makepyfile(
@@ -98,7 +98,7 @@ def test_verdict_carries_votes_tokens_and_is_truthy(
             assert verdict.cost_usd is None and not verdict.cached
         """
     )
-    run_jury(JUDGES).assert_outcomes(passed=1)
+    run_inprocess(JUDGES).assert_outcomes(passed=1)
     # Non-string outputs are judged as their JSON text.
     assert {call.output for call in llm_server.calls()} == {'{"answer": "Canberra"}'}
 
@@ -145,9 +145,9 @@ def test_judge_requests_are_structured_deterministic_and_delimited(
     ],
 )
 def test_quorum_rules_from_the_command_line(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury, quorum: str, outcome: str
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury, quorum: str, outcome: str
 ) -> None:
-    if run_jury.xdist and quorum not in ("majority", "unanimous"):  # type: ignore[attr-defined]
+    if run_inprocess.xdist and quorum not in ("majority", "unanimous"):  # type: ignore[attr-defined]
         pytest.skip("one xdist run per rule family is enough; the rule logic is unit-tested")
     llm_server.judge("fail", "nope", model="judge-c")
     pytester.makepyfile(
@@ -156,11 +156,11 @@ def test_quorum_rules_from_the_command_line(
             assert jury.check("x", "anything").outcome == {outcome!r}
         """
     )
-    run_jury(JUDGES, f"--jury-quorum={quorum}").assert_outcomes(passed=1)
+    run_inprocess(JUDGES, f"--jury-quorum={quorum}").assert_outcomes(passed=1)
 
 
 def test_marker_overrides_judges_and_quorum_for_one_test(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     llm_server.judge("fail", "strict judge", model="judge-strict")
     pytester.makepyfile(
@@ -188,14 +188,14 @@ def test_marker_overrides_judges_and_quorum_for_one_test(
         """
     )
     llm_server.judge("fail", "strict too", model="judge-b")
-    run_jury("--jury-judges=judge-a,judge-b").assert_outcomes(passed=4)
+    run_inprocess("--jury-judges=judge-a,judge-b").assert_outcomes(passed=4)
     assert sorted(c.model for c in llm_server.calls()) == sorted(
         ["judge-x", "judge-strict", "judge-a", "judge-b", "judge-a", "judge-b", "judge-x", "judge-strict"]
     )
 
 
 def test_judges_from_ini_one_per_line(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     pytester.makeini(
         """
@@ -214,13 +214,13 @@ def test_judges_from_ini_one_per_line(
             assert verdict.quorum == "unanimous"
         """
     )
-    run_jury().assert_outcomes(passed=1)
+    run_inprocess().assert_outcomes(passed=1)
     # The flag beats the ini key.
-    run_jury("--jury-judges=judge-z").assert_outcomes(failed=1)
+    run_inprocess("--jury-judges=judge-z").assert_outcomes(failed=1)
 
 
 def test_judges_from_pyproject_toml_list(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     pytester.makepyprojecttoml(
         """
@@ -236,11 +236,11 @@ def test_judges_from_pyproject_toml_list(
             assert [v.model for v in verdict.votes] == ["judge-a", "judge-b"] and verdict.required == 1
         """
     )
-    run_jury().assert_outcomes(passed=1)
+    run_inprocess().assert_outcomes(passed=1)
 
 
 def test_an_abstention_does_not_matter_once_the_outcome_is_decided(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     llm_server.judge("pass", content="I think this is fine!", model="judge-c")
     pytester.makepyfile(
@@ -252,7 +252,7 @@ def test_an_abstention_does_not_matter_once_the_outcome_is_decided(
             assert abstained.tokens_in > 0  # the unparseable answer's tokens still count
         """
     )
-    run_jury(JUDGES).assert_outcomes(passed=1)
+    run_inprocess(JUDGES).assert_outcomes(passed=1)
 
 
 def test_hung_jury_raises_hung_jury_error_with_each_judges_problem(
@@ -340,7 +340,7 @@ def test_a_slow_judge_abstains_after_the_timeout(
             verdict = jury.check("x", "timed")
             slow = verdict.votes[2]
             assert slow.vote == "abstain" and "timed out after 1.5s (jury_timeout)" in slow.error
-            assert 1.4 < slow.latency_s < 3
+            assert slow.latency_s >= 1.4  # the whole timeout elapsed (no upper bound: a busy machine)
             assert verdict.passed
         """
     )
@@ -367,7 +367,7 @@ def test_judges_of_one_verdict_run_concurrently_up_to_the_concurrency_bound(
     assert all(later - earlier >= 0.35 for earlier, later in itertools.pairwise(logged))
 
 
-def test_async_twins(pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury) -> None:
+def test_async_twins(pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury) -> None:
     llm_server.judge("fail", "bad", output_contains="bad")
     pytester.makepyfile(
         """
@@ -389,12 +389,12 @@ def test_async_twins(pytester: pytest.Pytester, llm_server: FakeLLMServer, run_j
             assert asyncio.run(jury.aassert_passes("good", "c5"))
         """
     )
-    run_jury(JUDGES, "-p", "asyncio").assert_outcomes(passed=3)
+    run_inprocess(JUDGES, "-p", "asyncio").assert_outcomes(passed=3)
     assert len(llm_server.calls()) == 15
 
 
 def test_api_key_never_printed(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     llm_server.inject(model="judge-a", status=400, times=1)
     llm_server.judge("fail", f"echoing {FAKE_API_KEY}")
@@ -404,7 +404,7 @@ def test_api_key_never_printed(
             jury.assert_passes("x", "anything")
         """
     )
-    result = run_jury("--jury-judges=judge-a,judge-b", "-vv", "-rA")
+    result = run_inprocess("--jury-judges=judge-a,judge-b", "-vv", "-rA")
     result.assert_outcomes(failed=1)
     # Even a judge that echoes the key is redacted in the failure message.
     assert "echoing ***" in result.stdout.str()
@@ -433,16 +433,18 @@ def test_api_key_never_printed(
     ],
 )
 def test_bad_flag_values_are_usage_errors(
-    pytester: pytest.Pytester, run_jury: RunJury, flag: str, message: str
+    pytester: pytest.Pytester, run_inprocess: RunJury, flag: str, message: str
 ) -> None:
     pytester.makepyfile("def test_x(): pass")
-    result = run_jury(flag, api_base=False)
+    result = run_inprocess(flag, api_base=False)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"ERROR: {message[1:]}" if message.startswith("*p") else message])
     assert "Traceback" not in result.stderr.str()
 
 
-def test_bad_marker_arguments_fail_the_test_at_setup(pytester: pytest.Pytester, run_jury: RunJury) -> None:
+def test_bad_marker_arguments_fail_the_test_at_setup(
+    pytester: pytest.Pytester, run_inprocess: RunJury
+) -> None:
     pytester.makepyfile(
         """
         import pytest
@@ -460,7 +462,7 @@ def test_bad_marker_arguments_fail_the_test_at_setup(pytester: pytest.Pytester, 
             jury.check("x", "y")
         """
     )
-    result = run_jury()
+    result = run_inprocess()
     # All three at setup, before any judge could be called: a quorum the jury cannot reach included.
     result.assert_outcomes(errors=3)
     result.stdout.fnmatch_lines_random(
@@ -474,7 +476,7 @@ def test_bad_marker_arguments_fail_the_test_at_setup(pytester: pytest.Pytester, 
 
 
 def test_no_judges_configured_says_how_to_configure_them(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     pytester.makepyfile(
         """
@@ -482,7 +484,7 @@ def test_no_judges_configured_says_how_to_configure_them(
             jury.assert_passes("x", "y")
         """
     )
-    result = run_jury()
+    result = run_inprocess()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*JuryConfigError: no judges configured: set them with --jury-judges=*"])
     assert not llm_server.requests
@@ -562,7 +564,7 @@ def test_unused_plugin_imports_nothing_heavy_and_writes_nothing(
 
 
 def test_a_reason_with_control_characters_reaches_terminal_and_json_report_escaped(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     # Reasons are untrusted text: control characters must not reach the terminal raw, and the JSON
     # report keeps the exact reason as data.
@@ -573,7 +575,7 @@ def test_a_reason_with_control_characters_reaches_terminal_and_json_report_escap
             jury.assert_passes("x", "y")
         """
     )
-    result = run_jury("--jury-judges=judge-a", "--jury-report=report.json")
+    result = run_inprocess("--jury-judges=judge-a", "--jury-report=report.json")
     result.assert_outcomes(failed=1)
     assert "\x1b[2J" not in result.stdout.str()
     result.stdout.fnmatch_lines(["*judge-a: FAIL - evil \\x1b[2J\\x1b[31mreason"])

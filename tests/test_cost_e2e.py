@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from conftest import FAKE_API_KEY, RunJury
+from fake_judges import FakeJudges
 from fake_llm_server import FakeLLMServer
 from pytest_llmonpy.report_schema import JuryReport
 
@@ -32,12 +33,19 @@ def test_answer(jury, n):
 
 
 @pytest.fixture
+def fake_judges(llm_server: FakeLLMServer) -> FakeJudges:
+    """In-process runs price the two priced judges at the same list prices litellm uses."""
+    return FakeJudges(llm_server, prices={MINI: (0.15e-6, 0.6e-6), FOUR_O: (2.5e-6, 10e-6)})
+
+
+@pytest.fixture
 def priced_server(llm_server: FakeLLMServer) -> FakeLLMServer:
     llm_server.judge("pass", "fine", usage=(1000, 100))
     llm_server.judge("fail", 'says "3" | not\nfour <b>bold</b>', model="judge-x", usage=(1000, 100))
     return llm_server
 
 
+@pytest.mark.xdist_merge
 def test_summary_shows_exact_costs_per_model_and_the_cache_savings(
     pytester: pytest.Pytester, priced_server: FakeLLMServer, run_jury: RunJury
 ) -> None:
@@ -78,13 +86,13 @@ def test_summary_shows_exact_costs_per_model_and_the_cache_savings(
     assert len(priced_server.calls()) == 12
 
 
-def test_verbosity(pytester: pytest.Pytester, priced_server: FakeLLMServer, run_jury: RunJury) -> None:
+def test_verbosity(pytester: pytest.Pytester, priced_server: FakeLLMServer, run_inprocess: RunJury) -> None:
     pytester.makepyfile(SUITE)
-    quiet = run_jury(JUDGES, "-q")
+    quiet = run_inprocess(JUDGES, "-q")
     quiet.stdout.fnmatch_lines(["verdicts: 4 passed*", "judge calls: 12 live*", "total spent: *"])
     assert "judge model" not in quiet.stdout.str()
     assert "costliest" not in quiet.stdout.str()
-    verbose = run_jury(JUDGES, "-v")
+    verbose = run_inprocess(JUDGES, "-v")
     verbose.stdout.fnmatch_lines(
         [
             "cost per test:",
@@ -96,13 +104,14 @@ def test_verbosity(pytester: pytest.Pytester, priced_server: FakeLLMServer, run_
     )
 
 
-def test_no_summary_when_no_jury_was_used(pytester: pytest.Pytester, run_jury: RunJury) -> None:
+def test_no_summary_when_no_jury_was_used(pytester: pytest.Pytester, run_inprocess: RunJury) -> None:
     pytester.makepyfile("def test_plain(): pass")
-    result = run_jury(JUDGES)
+    result = run_inprocess(JUDGES)
     result.assert_outcomes(passed=1)
     assert "llm jury summary" not in result.stdout.str()
 
 
+@pytest.mark.xdist_merge
 def test_json_report_junit_and_step_summary_carry_the_same_figures(
     pytester: pytest.Pytester,
     priced_server: FakeLLMServer,
@@ -162,7 +171,7 @@ def test_json_report_junit_and_step_summary_carry_the_same_figures(
 def test_step_summary_escapes_untrusted_reasons(
     pytester: pytest.Pytester,
     priced_server: FakeLLMServer,
-    run_jury: RunJury,
+    run_inprocess: RunJury,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     step_summary = pytester.path / "summary.md"
@@ -174,7 +183,7 @@ def test_step_summary_escapes_untrusted_reasons(
             jury.check("x", "Has [a link](http://example.invalid)")
         """
     )
-    run_jury(JUDGES).assert_outcomes(passed=1)
+    run_inprocess(JUDGES).assert_outcomes(passed=1)
     rows = [line for line in step_summary.read_text().splitlines() if line.startswith("| test\\_step")]
     assert len(rows) == 1
     (row,) = rows
@@ -185,6 +194,7 @@ def test_step_summary_escapes_untrusted_reasons(
     assert "\\[a link\\]" in row
 
 
+@pytest.mark.xdist_merge
 def test_budget_stops_new_calls_and_fails_the_run(
     pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
 ) -> None:
@@ -222,7 +232,7 @@ def test_budget_stops_new_calls_and_fails_the_run(
 
 
 def test_a_swallowed_budget_stop_still_fails_the_run(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     llm_server.judge("pass", "fine", usage=(1000, 100))
     pytester.makepyfile(
@@ -236,7 +246,7 @@ def test_a_swallowed_budget_stop_still_fails_the_run(
                 jury.check("second", "c")
         """
     )
-    result = run_jury(f"--jury-judges={MINI}", "--jury-max-cost=0.0001")
+    result = run_inprocess(f"--jury-judges={MINI}", "--jury-max-cost=0.0001")
     result.assert_outcomes(passed=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(
@@ -254,10 +264,10 @@ def test_a_swallowed_budget_stop_still_fails_the_run(
     ],
 )
 def test_bad_budget_or_report_path_is_a_usage_error(
-    pytester: pytest.Pytester, run_jury: RunJury, args: list[str], message: str
+    pytester: pytest.Pytester, run_inprocess: RunJury, args: list[str], message: str
 ) -> None:
     pytester.makepyfile("def test_x(): pass")
-    result = run_jury(*args)
+    result = run_inprocess(*args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"ERROR: pytest-llmonpy: {message[1:]}"])
 
@@ -265,20 +275,20 @@ def test_bad_budget_or_report_path_is_a_usage_error(
 def test_budget_counter_is_removed_after_the_run(
     pytester: pytest.Pytester,
     llm_server: FakeLLMServer,
-    run_jury: RunJury,
+    run_inprocess: RunJury,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     private_tmp = tmp_path_factory.mktemp("tmpdir")
     monkeypatch.setenv("TMPDIR", str(private_tmp))  # the inner run's tempfile.gettempdir()
     pytester.makepyfile(SUITE)
-    run_jury(f"--jury-judges={MINI}", "--jury-max-cost=1").assert_outcomes(passed=4)
+    run_inprocess(f"--jury-judges={MINI}", "--jury-max-cost=1").assert_outcomes(passed=4)
     assert len(llm_server.calls()) == 4
     assert list(private_tmp.iterdir()) == []
 
 
 def test_checks_in_fixture_teardown_are_counted(
-    pytester: pytest.Pytester, priced_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, priced_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     pytester.makepyfile(
         """
@@ -293,7 +303,7 @@ def test_checks_in_fixture_teardown_are_counted(
             jury.check("checked in the test", "Is checked")
         """
     )
-    result = run_jury(f"--jury-judges={MINI}")
+    result = run_inprocess(f"--jury-judges={MINI}")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
         ["verdicts: 2 passed, 0 failed, 0 hung in 1 test", "judge calls: 2 live, 0 cached*"]
@@ -303,7 +313,7 @@ def test_checks_in_fixture_teardown_are_counted(
 def test_an_unwritable_step_summary_is_reported_not_a_traceback(
     pytester: pytest.Pytester,
     priced_server: FakeLLMServer,
-    run_jury: RunJury,
+    run_inprocess: RunJury,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(pytester.path))  # a directory: cannot be appended to
@@ -314,7 +324,7 @@ def test_an_unwritable_step_summary_is_reported_not_a_traceback(
         """
     )
     pytester.makepyfile(SUITE)
-    result = run_jury(JUDGES, "-p", "no:asyncio")  # pytest-asyncio's own config warning would be fatal
+    result = run_inprocess(JUDGES, "-p", "no:asyncio")  # pytest-asyncio's own config warning would be fatal
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(["pytest-llmonpy: could not append to GITHUB_STEP_SUMMARY (*): *"])
     assert "Traceback" not in result.stdout.str() + result.stderr.str()

@@ -14,11 +14,11 @@ from fake_llm_server import FakeLLMServer
 
 @pytest.mark.parametrize("name", ["local/qwen2.5-coder-1.5", "local/qwen2.5-coder-7b"])
 def test_an_unknown_local_judge_in_the_ini_stops_the_run_listing_the_local_models(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury, name: str
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury, name: str
 ) -> None:
     pytester.makeini(f"[pytest]\njury_judges = judge-a {name}\n")
     pytester.makepyfile("def test_answer(jury):\n    jury.assert_passes('Paris', 'Names the capital')\n")
-    result = run_jury()
+    result = run_inprocess()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         [f"*unknown local judge {name}; the local models that exist: local/qwen2.5-coder-1.5b*"]
@@ -28,7 +28,7 @@ def test_an_unknown_local_judge_in_the_ini_stops_the_run_listing_the_local_model
 
 
 def test_an_unknown_local_judge_in_a_marker_fails_that_test_before_any_call(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     pytester.makepyfile(
         """
@@ -42,7 +42,7 @@ def test_an_unknown_local_judge_in_a_marker_fails_that_test_before_any_call(
             jury.assert_passes("Paris", "Names the capital")
         """
     )
-    result = run_jury("--jury-judges=judge-a")
+    result = run_inprocess("--jury-judges=judge-a")
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(
         ["*unknown local judge local/qwen2.5-coder-1.5; the local models that exist*"]
@@ -64,7 +64,7 @@ def test_a_jury_built_by_hand_refuses_an_unknown_local_judge_with_jury_config_er
 
 
 def test_none_output_is_a_type_error_at_the_users_line_and_no_judge_is_paid(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     pytester.makepyfile(
         """
@@ -76,7 +76,7 @@ def test_none_output_is_a_type_error_at_the_users_line_and_no_judge_is_paid(
             jury.assert_passes(answer, "Names Paris as the capital")
         """
     )
-    result = run_jury("--jury-judges=judge-a")
+    result = run_inprocess("--jury-judges=judge-a")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -90,7 +90,7 @@ def test_none_output_is_a_type_error_at_the_users_line_and_no_judge_is_paid(
 
 
 def test_none_is_judged_as_json_null_when_the_test_says_so(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     pytester.makepyfile(
         """
@@ -98,13 +98,13 @@ def test_none_is_judged_as_json_null_when_the_test_says_so(
             jury.assert_passes(None, "Is JSON null", allow_none=True)
         """
     )
-    result = run_jury("--jury-judges=judge-a")
+    result = run_inprocess("--jury-judges=judge-a")
     result.assert_outcomes(passed=1)
     assert [call.output for call in llm_server.calls()] == ["null"]
 
 
 def test_bytes_output_is_a_type_error_that_says_to_decode(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     pytester.makepyfile(
         """
@@ -115,7 +115,7 @@ def test_bytes_output_is_a_type_error_that_says_to_decode(
             jury.compare("Paris", b"Paris", "Names Paris")
         """
     )
-    result = run_jury("--jury-judges=judge-a")
+    result = run_inprocess("--jury-judges=judge-a")
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(
         [
@@ -144,10 +144,10 @@ def test_bytes_output_is_a_type_error_that_says_to_decode(
     ],
 )
 def test_a_zero_budget_says_what_can_help_in_this_mode(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury, mode: str, remedy: str
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury, mode: str, remedy: str
 ) -> None:
     pytester.makepyfile("def test_answer(jury):\n    jury.assert_passes('Paris', 'Names the capital')\n")
-    result = run_jury("--jury-judges=judge-a", "--jury-max-cost=0", f"--jury-mode={mode}")
+    result = run_inprocess("--jury-judges=judge-a", "--jury-max-cost=0", f"--jury-mode={mode}")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([f"*no judge was called for this check. {remedy}"])
     assert "re-run" not in result.stdout.str().split("llm jury summary")[0]
@@ -155,7 +155,7 @@ def test_a_zero_budget_says_what_can_help_in_this_mode(
 
 
 def test_async_checks_point_at_the_users_await_not_into_a_thread(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     pytester.makepyfile(
         """
@@ -174,7 +174,7 @@ def test_async_checks_point_at_the_users_await_not_into_a_thread(
             await jury.aassert_passes("Paris", "Names Paris")
         """
     )
-    result = run_jury("--jury-judges=judge-a", "--jury-mode=replay", "-p", "asyncio")
+    result = run_inprocess("--jury-judges=judge-a", "--jury-mode=replay", "-p", "asyncio")
     result.assert_outcomes(failed=3)
     result.stdout.fnmatch_lines(
         [

@@ -21,11 +21,11 @@ def test_answer(jury, n):
 
 
 def test_frugal_asks_three_of_five_agreeing_judges_and_reports_the_saving(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     llm_server.judge("pass", usage=(100, 10))
     pytester.makepyfile(SUITE)
-    result = run_jury(FIVE, "--jury-strategy=frugal", "--jury-report=report.json", "-v")
+    result = run_inprocess(FIVE, "--jury-strategy=frugal", "--jury-report=report.json", "-v")
     result.assert_outcomes(passed=4)
     assert len(llm_server.calls()) == 12  # 3 of 5 judges for each of 4 checks
     assert {call.model for call in llm_server.calls()} == {"judge-a", "judge-b", "judge-c"}
@@ -42,11 +42,11 @@ def test_frugal_asks_three_of_five_agreeing_judges_and_reports_the_saving(
 
 
 def test_frugal_asks_the_others_only_when_the_first_judges_disagree(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     llm_server.judge("fail", model="judge-b", output_contains="answer 0")
     pytester.makepyfile(SUITE)
-    run_jury(FIVE, "--jury-strategy=frugal").assert_outcomes(passed=4)
+    run_inprocess(FIVE, "--jury-strategy=frugal").assert_outcomes(passed=4)
     per_output = {n: [c.model for c in llm_server.calls() if c.output == f"answer {n}"] for n in range(4)}
     # 2 pass, 1 fail after the first round: one more pass settles the majority, judge-e is not needed.
     assert sorted(per_output[0]) == ["judge-a", "judge-b", "judge-c", "judge-d"]
@@ -54,7 +54,7 @@ def test_frugal_asks_the_others_only_when_the_first_judges_disagree(
 
 
 def test_escalation_decides_a_split_jury_and_the_report_says_so(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     llm_server.judge("fail", model="judge-b")
     llm_server.judge("fail", model="strong")
@@ -70,7 +70,7 @@ def test_escalation_decides_a_split_jury_and_the_report_says_so(
             jury.assert_passes("contested", "Is acceptable")
         """
     )
-    result = run_jury(
+    result = run_inprocess(
         "--jury-judges=judge-a,judge-c", "--jury-escalation=strong", "--jury-report=report.json"
     )
     result.assert_outcomes(passed=1, failed=1)
@@ -89,7 +89,7 @@ def test_escalation_decides_a_split_jury_and_the_report_says_so(
 
 
 def test_bad_strategy_and_marker_arguments_are_clear_errors(
-    pytester: pytest.Pytester, run_jury: RunJury
+    pytester: pytest.Pytester, run_inprocess: RunJury
 ) -> None:
     pytester.makepyfile(
         """
@@ -100,9 +100,9 @@ def test_bad_strategy_and_marker_arguments_are_clear_errors(
             pass
         """
     )
-    result = run_jury(FIVE)
+    result = run_inprocess(FIVE)
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*@pytest.mark.jury: invalid jury strategy 'cheap': use parallel*"])
-    bad_flag = run_jury(FIVE, "--jury-strategy=fast")
+    bad_flag = run_inprocess(FIVE, "--jury-strategy=fast")
     assert bad_flag.ret == pytest.ExitCode.USAGE_ERROR
     bad_flag.stderr.fnmatch_lines(["ERROR: pytest-llmonpy: jury_strategy: invalid jury strategy 'fast'*"])

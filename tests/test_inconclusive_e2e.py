@@ -32,15 +32,14 @@ def test_summary(llm_baseline):
 
 
 def test_judges_that_always_pick_the_first_position_make_the_comparison_inconclusive(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     llm_server.pick_position("1")
     pytester.makepyfile(COMPARE)
-    result = run_jury(JUDGES, "-s", "-v", "--jury-report=report.json")
+    result = run_inprocess(JUDGES, "-s", "-v", "--jury-report=report.json")
     result.assert_outcomes(passed=1)
-    if not run_jury.xdist:  # type: ignore[attr-defined]
-        result.stdout.fnmatch_lines(["*WINNER tie INCONCLUSIVE True"])
-        assert "VOTES ['inconsistent', 'inconsistent', 'inconsistent']" in result.stdout.str()
+    result.stdout.fnmatch_lines(["*WINNER tie INCONCLUSIVE True"])
+    assert "VOTES ['inconsistent', 'inconsistent', 'inconsistent']" in result.stdout.str()
     result.stdout.fnmatch_lines(
         [
             "comparisons: 1 (0 won by a, 0 by b, 0 ties, 0 hung, 1 inconclusive)",
@@ -67,7 +66,7 @@ def test_judges_that_always_pick_the_first_position_make_the_comparison_inconclu
     ]
 
     # jury_inconclusive = hung: the same comparison raises HungJuryError naming the judges (from the cache).
-    hung = run_jury(JUDGES, "--jury-inconclusive=hung")
+    hung = run_inprocess(JUDGES, "--jury-inconclusive=hung")
     hung.assert_outcomes(failed=1)
     hung.stdout.fnmatch_lines(
         [
@@ -84,7 +83,7 @@ def test_judges_that_always_pick_the_first_position_make_the_comparison_inconclu
 
 
 def test_the_inconclusive_policy_from_ini_marker_and_flag(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     llm_server.pick_position("1")
     pytester.makeini(
@@ -105,7 +104,7 @@ def test_bad_marker(jury):
     pass
 """
     )
-    result = run_jury(JUDGES)
+    result = run_inprocess(JUDGES)
     result.assert_outcomes(passed=1, failed=1, errors=1)  # a bad marker errors at setup
     result.stdout.fnmatch_lines_random(
         [
@@ -115,10 +114,10 @@ def test_bad_marker(jury):
         ]
     )
     # The flag beats the ini key.
-    flag = run_jury(JUDGES, "--jury-inconclusive=tie", "-k", "not bad_marker")
-    flag.assert_outcomes(passed=2, deselected=None if run_jury.xdist else 1)  # type: ignore[attr-defined]
+    flag = run_inprocess(JUDGES, "--jury-inconclusive=tie", "-k", "not bad_marker")
+    flag.assert_outcomes(passed=2, deselected=1)
 
-    usage = run_jury(JUDGES, "--jury-inconclusive=sometimes")
+    usage = run_inprocess(JUDGES, "--jury-inconclusive=sometimes")
     assert usage.ret == pytest.ExitCode.USAGE_ERROR
     usage.stderr.fnmatch_lines(
         ["*pytest-llmonpy: jury_inconclusive: invalid inconclusive policy 'sometimes': use tie (*) or hung*"]
@@ -126,15 +125,14 @@ def test_bad_marker(jury):
 
 
 def test_a_real_tie_in_both_orders_is_a_tie_not_inconclusive(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     llm_server.pick_position("tie")
     pytester.makepyfile(COMPARE)
-    result = run_jury(JUDGES, "-s", "--jury-inconclusive=hung")
+    result = run_inprocess(JUDGES, "-s", "--jury-inconclusive=hung")
     result.assert_outcomes(passed=1)
-    if not run_jury.xdist:  # type: ignore[attr-defined]
-        result.stdout.fnmatch_lines(["*WINNER tie INCONCLUSIVE False"])
-        assert "VOTES ['tie', 'tie', 'tie']" in result.stdout.str()
+    result.stdout.fnmatch_lines(["*WINNER tie INCONCLUSIVE False"])
+    assert "VOTES ['tie', 'tie', 'tie']" in result.stdout.str()
     result.stdout.fnmatch_lines(["comparisons: 1 (0 won by a, 0 by b, 1 tie, 0 hung)"])
     summary = result.stdout.str().split("llm jury summary")[1]
     assert "inconclusive" not in summary.replace("_not_inconclusive.py", "")
@@ -142,14 +140,17 @@ def test_a_real_tie_in_both_orders_is_a_tie_not_inconclusive(
 
 
 def test_a_baseline_judged_by_position_is_inconclusive_not_held(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester,
+    llm_server: FakeLLMServer,
+    run_inprocess: RunJury,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pytester.makepyfile(test_flow=BASELINE)
     monkeypatch.setenv("SUMMARY", "summary v1")
-    run_jury(JUDGES, UPDATE).assert_outcomes(passed=1)
+    run_inprocess(JUDGES, UPDATE).assert_outcomes(passed=1)
     llm_server.pick_position("1")
     monkeypatch.setenv("SUMMARY", "summary v0")  # worse, but judges that follow the position cannot tell
-    result = run_jury(JUDGES, "-v", "--jury-report=report.json")
+    result = run_inprocess(JUDGES, "-v", "--jury-report=report.json")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
         [
@@ -166,7 +167,7 @@ def test_a_baseline_judged_by_position_is_inconclusive_not_held(
     assert baseline["comparison"]["inconclusive"] is True
     assert [vote["vote"] for vote in baseline["comparison"]["votes"]] == ["inconsistent"] * 3
 
-    hung = run_jury(JUDGES, "--jury-inconclusive=hung")
+    hung = run_inprocess(JUDGES, "--jury-inconclusive=hung")
     hung.assert_outcomes(failed=1)
     hung.stdout.fnmatch_lines(
         [
@@ -178,7 +179,7 @@ def test_a_baseline_judged_by_position_is_inconclusive_not_held(
 
 
 def test_a_judge_that_followed_the_position_in_most_of_5_comparisons_gets_a_warning(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     llm_server.prefer("v2")
     llm_server.pick_position("1", model="judge-a")  # the other two judge the content
@@ -192,7 +193,7 @@ def test_a_judge_that_followed_the_position_in_most_of_5_comparisons_gets_a_warn
             assert comparison.winner == "a" and not comparison.inconclusive, comparison.explain()
         """
     )
-    result = run_jury(JUDGES, "--jury-report=report.json")
+    result = run_inprocess(JUDGES, "--jury-report=report.json")
     result.assert_outcomes(passed=5, warnings=1)
     result.stdout.fnmatch_lines(
         [
@@ -227,7 +228,7 @@ def test_a_judge_that_followed_the_position_in_most_of_5_comparisons_gets_a_warn
         filterwarnings = error
         """
     )
-    strict = run_jury(JUDGES, "-p", "no:asyncio")  # pytest-asyncio's own config warning would be fatal
+    strict = run_inprocess(JUDGES, "-p", "no:asyncio")  # pytest-asyncio's own config warning would be fatal
     strict.assert_outcomes(passed=5)
     assert strict.ret == pytest.ExitCode.TESTS_FAILED
     strict.stdout.fnmatch_lines(
@@ -237,7 +238,7 @@ def test_a_judge_that_followed_the_position_in_most_of_5_comparisons_gets_a_warn
 
 
 def test_four_comparisons_are_too_few_for_a_warning(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     llm_server.pick_position("1")
     pytester.makepyfile(
@@ -249,7 +250,7 @@ def test_four_comparisons_are_too_few_for_a_warning(
             assert jury.compare(f"v2 #{n}", f"v1 #{n}", "Covers the main finding").inconclusive
         """
     )
-    result = run_jury(JUDGES)
+    result = run_inprocess(JUDGES)
     result.assert_outcomes(passed=4)
     assert "PositionBiasWarning" not in result.stdout.str()
     assert "position bias:" not in result.stdout.str()

@@ -135,8 +135,6 @@ def test_no_status_line_under_quiet_or_when_output_is_not_a_terminal(
         result.assert_outcomes(passed=1)
         output = result.stdout.str() + result.stderr.str()
     else:
-        if run_jury.xdist:  # type: ignore[attr-defined]
-            pytest.skip("the pty run is serial")
         output = run_on_a_terminal(
             pytester, "-q", "--jury-judges=judge-a", f"--jury-api-base={llm_server.url}"
         )

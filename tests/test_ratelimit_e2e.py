@@ -18,6 +18,7 @@ def max_in_any_window(times: list[float], window: float = 1.0) -> int:
     return best
 
 
+@pytest.mark.xdist_merge
 def test_a_rate_limit_holds_for_all_workers_together(
     pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
 ) -> None:
@@ -38,6 +39,7 @@ def test_a_rate_limit_holds_for_all_workers_together(
     assert max(arrivals) - min(arrivals) >= 2.5  # 30 requests at 10/s cannot take less than ~3 s
 
 
+@pytest.mark.xdist_merge
 def test_a_429_retry_after_pauses_the_model_for_every_worker(
     pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
 ) -> None:

@@ -31,12 +31,12 @@ def test_compare(jury):
 
 
 def test_comparisons_are_not_counted_as_tests_with_verdicts_and_v_shows_their_reasons(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     llm_server.judge("fail", "not an answer", output_contains="bad")
     llm_server.prefer("v2")
     pytester.makepyfile(CHECKS_AND_A_COMPARISON)
-    result = run_jury(JUDGES, "-v")
+    result = run_inprocess(JUDGES, "-v")
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(
         [
@@ -112,7 +112,7 @@ def test_a_free_judge_reads_free_live_and_cached_and_saves_nothing(
 
 
 def test_replay_misses_are_counted_and_say_how_to_record(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     suite = """
         def test_kept(jury):
@@ -122,9 +122,9 @@ def test_replay_misses_are_counted_and_say_how_to_record(
             jury.check("{output}", "Is an answer")
     """
     pytester.makepyfile(suite.format(output="first answer"))
-    run_jury(JUDGES).assert_outcomes(passed=2)
+    run_inprocess(JUDGES).assert_outcomes(passed=2)
     pytester.makepyfile(suite.format(output="a new answer"))
-    replay = run_jury(JUDGES, "--jury-mode=replay")
+    replay = run_inprocess(JUDGES, "--jury-mode=replay")
     replay.assert_outcomes(passed=1, failed=1)
     replay.stdout.fnmatch_lines(
         [
@@ -139,10 +139,10 @@ def test_replay_misses_are_counted_and_say_how_to_record(
 
 
 def test_a_zero_budget_without_a_cache_does_not_suggest_cached_verdicts(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     pytester.makepyfile("def test_x(jury):\n    jury.check('an answer', 'Is an answer')\n")
-    result = run_jury(JUDGES, "--jury-max-cost=0", "--jury-mode=off")
+    result = run_inprocess(JUDGES, "--jury-max-cost=0", "--jury-mode=off")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -159,7 +159,7 @@ def test_a_zero_budget_without_a_cache_does_not_suggest_cached_verdicts(
 def test_test_ids_are_relative_to_the_directory_pytest_runs_from(
     pytester: pytest.Pytester,
     llm_server: FakeLLMServer,
-    run_jury: RunJury,
+    run_inprocess: RunJury,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     llm_server.prefer("v2")
@@ -170,7 +170,7 @@ def test_test_ids_are_relative_to_the_directory_pytest_runs_from(
         "def test_compare(jury):\n    jury.compare('summary v2', 'summary v1', 'Covers it')\n"
     )
     monkeypatch.chdir(sub)
-    result = run_jury(JUDGES, "-v", "--jury-report=report.json")
+    result = run_inprocess(JUDGES, "-v", "--jury-report=report.json")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
         [
@@ -192,13 +192,13 @@ def test_test_ids_are_relative_to_the_directory_pytest_runs_from(
 
 
 def test_a_quorum_the_ini_jury_cannot_reach_is_one_usage_error(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     pytester.makeini("[pytest]\njury_judges = judge-a\njury_quorum = 2\n")
     pytester.makepyfile(
         "def test_one(jury):\n    jury.check('x', 'y')\n\ndef test_two(jury):\n    jury.check('x', 'y')\n"
     )
-    result = run_jury()
+    result = run_inprocess()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     message = "*pytest-llmonpy: jury_quorum: quorum 2 needs 2 pass votes but the jury has only 1 judge*"
     result.stderr.fnmatch_lines([f"ERROR: {message[1:]}"])
@@ -208,7 +208,7 @@ def test_a_quorum_the_ini_jury_cannot_reach_is_one_usage_error(
 
 
 def test_a_marker_jury_runs_and_the_others_fail_at_setup(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     pytester.makeini("[pytest]\njury_judges = judge-a\njury_quorum = 2\n")
     pytester.makepyfile(
@@ -223,7 +223,7 @@ def test_a_marker_jury_runs_and_the_others_fail_at_setup(
             jury.check("x", "y")
         """
     )
-    result = run_jury()
+    result = run_inprocess()
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*pytest-llmonpy: jury_quorum: quorum 2 needs 2 pass votes*"])
     assert len(llm_server.calls()) == 3

@@ -32,8 +32,6 @@ def test_check(jury):
 def test_a_refused_judge_is_a_config_error_and_the_votes_already_paid_are_kept(
     pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury, status: int
 ) -> None:
-    if run_jury.xdist and status != 403:  # type: ignore[attr-defined]
-        pytest.skip("one status shows the wiring under xdist")
     llm_server.judge("pass", "fine", usage=(100, 10))
     llm_server.inject(model="judge-c", status=status, times=99)
     pytester.makepyfile(ONE_CHECK)
@@ -63,8 +61,6 @@ def test_votes_paid_before_a_refusal_are_charged_to_the_budget(
     pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
 ) -> None:
     """A refused judge used to drop its batch's finished votes: the budget never saw their cost."""
-    if run_jury.xdist:  # type: ignore[attr-defined]
-        pytest.skip("the shared budget under xdist is tested in test_cost_e2e; one order of calls here")
     llm_server.judge("pass", "fine", usage=(1000, 100))
     llm_server.inject(model="judge-c", status=401, times=99)
     pytester.makepyfile(
@@ -87,20 +83,20 @@ def test_votes_paid_before_a_refusal_are_charged_to_the_budget(
 
 
 def test_settings_that_cannot_judge_fail_at_start_up_before_any_call(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     pytester.makepyfile(ONE_CHECK)
-    overlap = run_jury(JUDGES, "--jury-escalation=judge-c,judge-d")
+    overlap = run_inprocess(JUDGES, "--jury-escalation=judge-c,judge-d")
     assert overlap.ret == pytest.ExitCode.USAGE_ERROR
     overlap.stderr.fnmatch_lines(["*jury_escalation: judge-c is also in the jury*"])
-    small = run_jury(JUDGES, "--jury-quorum=3", "--jury-escalation=judge-d,judge-e")
+    small = run_inprocess(JUDGES, "--jury-quorum=3", "--jury-escalation=judge-d,judge-e")
     assert small.ret == pytest.ExitCode.USAGE_ERROR
     small.stderr.fnmatch_lines(["*jury_escalation: quorum 3 needs 3 pass votes but the jury has only 2*"])
     assert llm_server.calls(status=None) == []
 
 
 def test_a_marker_that_makes_escalation_overlap_fails_at_setup(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     pytester.makepyfile(
         """
@@ -111,14 +107,14 @@ def test_a_marker_that_makes_escalation_overlap_fails_at_setup(
             jury.assert_passes("the answer", "Is an answer")
         """
     )
-    result = run_jury(JUDGES)
+    result = run_inprocess(JUDGES)
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*pytest-llmonpy: jury_escalation: judge-a is also in the jury*"])
     assert llm_server.calls(status=None) == []
 
 
 def test_text_that_is_not_valid_utf8_is_a_type_error_before_any_call(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     pytester.makepyfile(
         """
@@ -136,12 +132,12 @@ def test_text_that_is_not_valid_utf8_is_a_type_error_before_any_call(
                 jury.check(kwargs.pop("output"), kwargs.pop("criteria"), **kwargs)
         """
     )
-    run_jury(JUDGES).assert_outcomes(passed=6)
+    run_inprocess(JUDGES).assert_outcomes(passed=6)
     assert llm_server.calls(status=None) == []
 
 
 def test_async_checks_keep_the_tests_event_loop_free(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     """The cache, budget and judges are used from a worker thread: the test's loop keeps running."""
     llm_server.inject(model="judge-b", delay_s=0.5)
@@ -184,7 +180,7 @@ def test_async_checks_keep_the_tests_event_loop_free(
             assert ticks > 1  # the loop ran while the slow judge was being asked
         """
     )
-    run_jury(JUDGES, "-p", "asyncio", "-o", "asyncio_mode=strict").assert_outcomes(passed=1)
+    run_inprocess(JUDGES, "-p", "asyncio", "-o", "asyncio_mode=strict").assert_outcomes(passed=1)
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL], ids=["sigint", "sigkill"])
