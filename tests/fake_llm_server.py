@@ -39,6 +39,8 @@ FAULT_KINDS = ("reset", "close_mid_body", "non_json", "empty_choices", "hang")
 NO_RESPONSE = 0
 # The longest a `hang` fault holds a request when nobody resets the server.
 HANG_MAX_S = 600.0
+# A hold for concurrency (hold_until_in_flight) gives up after this long: the test then fails on its count.
+HOLD_MAX_S = 60.0
 _NON_JSON_BODY = b"<html><body><h1>502 Bad Gateway</h1>upstream hiccup</body></html>"
 
 
@@ -127,6 +129,13 @@ class FakeLLMServer:
         self.requests: list[LoggedRequest] = []
         self.default_vote = "pass"
         self.latency_s = 0.0
+        # Concurrency is observed by counting, not timing: the most requests in flight at once, and
+        # optionally a hold that keeps each request until that many are in flight (or HOLD_MAX_S).
+        self.peak_in_flight = 0
+        self.hold_until_in_flight: int | None = None
+        self._in_flight = 0
+        self._held_reached = False
+        self._flight = threading.Condition()
         self._lock = threading.Lock()
         self._release_hangs = threading.Event()
         self._httpd = _Server(("127.0.0.1", 0), self._handler_class())
@@ -225,6 +234,11 @@ class FakeLLMServer:
             self.requests.clear()
             self.default_vote = "pass"
             self.latency_s = 0.0
+        with self._flight:
+            self.peak_in_flight = 0
+            self.hold_until_in_flight = None
+            self._held_reached = False
+            self._flight.notify_all()
 
     # -- serving ----------------------------------------------------------------------------
     def _take_fault(self, model: str, criteria: str) -> Fault | None:
@@ -284,9 +298,20 @@ class FakeLLMServer:
             entry.status = NO_RESPONSE
         with self._lock:
             self.requests.append(entry)
+        with self._flight:
+            self._in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+            self._flight.notify_all()
+            wanted = self.hold_until_in_flight
+            if wanted is not None:
+                # A latch, not a level: the first request let go may finish before the others wake.
+                self._held_reached = self._held_reached or self._in_flight >= wanted
+                self._flight.wait_for(lambda: self._held_reached, timeout=HOLD_MAX_S)
         delay = self.latency_s + (fault.delay_s if fault else 0.0)
         if delay:
             time.sleep(delay)
+        with self._flight:
+            self._in_flight -= 1
         if kind == "hang":
             self._release_hangs.wait(HANG_MAX_S)
             return NO_RESPONSE, {"x-fault": "hang"}, b""

@@ -5,7 +5,6 @@ Every test using `run_jury` runs twice: serially and with `-n 2`.
 
 from __future__ import annotations
 
-import itertools
 import json
 
 import pytest
@@ -350,7 +349,6 @@ def test_a_slow_judge_abstains_after_the_timeout(
 def test_judges_of_one_verdict_run_concurrently_up_to_the_concurrency_bound(
     pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
 ) -> None:
-    llm_server.latency_s = 0.4
     five = "--jury-judges=j1,j2,j3,j4,j5"
     pytester.makepyfile(
         """
@@ -358,13 +356,16 @@ def test_judges_of_one_verdict_run_concurrently_up_to_the_concurrency_bound(
             assert jury.check("x", "anything")
         """
     )
+    # Each request is held until all five are in flight: they can only pass if asked at once.
+    llm_server.hold_until_in_flight = 5
     run_jury(five).assert_outcomes(passed=1)
-    logged = [c.at for c in llm_server.calls()]
-    assert max(logged) - min(logged) < 0.3  # all five answered together, not one after another
-    llm_server.requests.clear()
-    run_jury(five, "--jury-concurrency=1").assert_outcomes(passed=1)
-    logged = sorted(c.at for c in llm_server.calls())
-    assert all(later - earlier >= 0.35 for earlier, later in itertools.pairwise(logged))
+    assert llm_server.peak_in_flight == 5
+    assert len(llm_server.calls()) == 5
+    llm_server.reset()
+    llm_server.latency_s = 0.05
+    run_jury(five, "--jury-concurrency=1", "--jury-mode=refresh").assert_outcomes(passed=1)
+    assert len(llm_server.calls()) == 5
+    assert llm_server.peak_in_flight == 1
 
 
 def test_async_twins(pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury) -> None:
