@@ -7,6 +7,7 @@ called.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
@@ -15,7 +16,7 @@ from pytest_llmonpy.messages import budget_spent_message, replay_miss_message, s
 from pytest_llmonpy.plan import CallKey, Plan, Recall, Step
 from pytest_llmonpy.prompts import Case, PairCase
 from pytest_llmonpy.recall import CacheOpener, cached_votes, store_vote
-from pytest_llmonpy.verdict import BudgetExceededError, JuryConfigError, ReplayMissError, Vote
+from pytest_llmonpy.verdict import BudgetExceededError, JuryConfigError, JuryError, ReplayMissError, Vote
 
 if TYPE_CHECKING:
     from pytest_llmonpy.budget import RunBudget
@@ -55,6 +56,16 @@ class PlanDriver:
                 outcome: T = done.value
                 return outcome
             answer = self._answer(step, questions, settings)
+
+    async def arun(self, plan: Plan[T], questions: tuple[Question, ...], settings: JurySettings) -> T:
+        """`run` for async callers: from a worker thread, so the cache, the budget and the wait for the
+        judges never block the caller's event loop. Jury errors surface here without the thread-pool
+        frames, so pytest points at the test's await."""
+        __tracebackhide__ = True
+        try:
+            return await asyncio.to_thread(self.run, plan, questions, settings)
+        except (JuryError, TypeError) as exc:
+            raise exc.with_traceback(None) from exc.__cause__
 
     def _answer(
         self, step: Step, questions: tuple[Question, ...], settings: JurySettings

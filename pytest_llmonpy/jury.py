@@ -5,10 +5,9 @@ No pytest import here: the plugin wires a Jury into the `jury` fixture.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from pytest_llmonpy.config import NO_JUDGES_HELP, JurySettings
 from pytest_llmonpy.driver import PlanDriver
@@ -16,9 +15,7 @@ from pytest_llmonpy.judge_request import unknown_local_judges
 from pytest_llmonpy.plan import Plan, check_plan, compare_plan
 from pytest_llmonpy.prompts import Case, PairCase
 from pytest_llmonpy.untrusted import printable
-from pytest_llmonpy.verdict import Comparison, HungJuryError, JuryConfigError, JuryError, Verdict, Vote
-
-T = TypeVar("T")
+from pytest_llmonpy.verdict import Comparison, HungJuryError, JuryConfigError, Verdict, Vote
 
 if TYPE_CHECKING:
     from pytest_llmonpy.budget import RunBudget
@@ -73,16 +70,6 @@ def _require_utf8(text: str, what: str) -> None:
 def _optional_text(value: object, what: str) -> str | None:
     __tracebackhide__ = True
     return None if value is None else output_text(value, what)
-
-
-async def _in_thread(function: Callable[..., T], *args: object) -> T:
-    """`function(*args)` in a worker thread; its jury errors surface here, without the thread-pool
-    frames, so pytest points at the test's await."""
-    __tracebackhide__ = True
-    try:
-        return await asyncio.to_thread(function, *args)
-    except (JuryError, TypeError) as exc:
-        raise exc.with_traceback(None) from exc.__cause__
 
 
 class Jury:
@@ -151,7 +138,7 @@ class Jury:
         __tracebackhide__ = True
         # Arguments are checked here, so a bad one points at the test's line, not into a thread.
         plan, questions = self._check_plan(output, criteria, input, reference, context, allow_none)
-        return self._conclude(await _in_thread(self._driver.run, plan, questions, self.settings))
+        return self._conclude(await self._driver.arun(plan, questions, self.settings))
 
     def assert_passes(
         self,
@@ -221,7 +208,7 @@ class Jury:
         """Async twin of `compare` (run from a worker thread, like `acheck`)."""
         __tracebackhide__ = True
         plan, orders = self._compare_plan(a, b, criteria, input, reference, allow_none)
-        return self._conclude_pair(await _in_thread(self._driver.run, plan, orders, self.settings))
+        return self._conclude_pair(await self._driver.arun(plan, orders, self.settings))
 
     def unexplained_failures(self) -> list[Verdict]:
         """Failed verdicts whose explanation was not already raised (for the test report)."""
