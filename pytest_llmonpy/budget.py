@@ -76,7 +76,13 @@ class RunBudget:
         """The limit and what is spent, read once: whether it is exhausted, and the figures to show."""
         return BudgetState(limit=self.limit, spent=self.spent())
 
+    def exhausted_state(self) -> BudgetState | None:
+        """The state when the budget is spent and no judge may be called; None while money is left."""
+        state = self.state()
+        return state if state.exhausted else None
+
     def charge(self, cost: Cost) -> None:
+        """Add a live call's cost (unpriced calls add nothing) to the spend every worker sees."""
         if cost.nano > 0:
             self._counter().incr(_KEY, cost.nano, default=0)
 

@@ -17,7 +17,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
@@ -412,99 +412,155 @@ class JudgeCaller:
         api_base: str | None,
         timeout_s: float,
     ) -> Vote:
-        pairwise = isinstance(question, PairCase)
-        sent = shared_identity(question)  # the same values the verdict cache keys on
-        request = {
-            **route.completion_kwargs(),
-            "messages": sent["messages"],
-            "temperature": sent["temperature"],
-            "max_tokens": sent["max_tokens"],
-            "response_format": response_format_for(litellm, model, api_base, question),
-            "drop_params": True,
-            # Retries are ours (below): they honour Retry-After, stay inside jury_timeout and count attempts.
-            "num_retries": 0,
-            "max_retries": 0,
-            # An app under test may turn on litellm's own response cache (litellm.cache) in this
-            # process; a judge's vote must come from the judge, and the verdict cache is ours.
-            "cache": {"no-cache": True, "no-store": True},
-        }
+        request = build_request(litellm, route, model, question, api_base)
         slot_key = route.api_base or ""  # one model name on two endpoints: two rate limits
-        started = self._clock()
-        deadline = started + timeout_s
-        tokens_in = tokens_out = 0
-        cost = Cost()
-        attempts = 0
-        error = ""
-        reply: JudgeReply | PairReply | None = None
+        call = _CallState(started=self._clock(), timeout_s=timeout_s)
         while True:
-            wait = await self._wait_for_slot(model, slot_key)
-            if wait > 0 and self._clock() + wait >= deadline:
-                error = (f"{error}; then " if error else "") + (
-                    f"the rate limit (jury_rate_limits, or a provider's Retry-After) leaves no time to "
-                    f"call within jury_timeout={timeout_s:g}s, {attempts} attempt(s)"
-                )
+            if not await self._wait_for_turn(model, slot_key, call):
                 break
-            if wait > 0:
-                await asyncio.sleep(wait)
-            remaining = deadline - self._clock()
+            remaining = call.deadline - self._clock()
             if remaining <= 0:
-                error = f"timed out after {timeout_s:g}s (jury_timeout), {attempts} attempt(s)"
+                call.error = call.timed_out()
                 break
-            attempts += 1  # counted when sent: the report's attempts are the requests a provider saw
+            call.attempts += 1  # counted when sent: the report's attempts are the requests a provider saw
             try:
-                response = await asyncio.wait_for(
-                    # A constant timeout keeps litellm's client cache key stable, so one HTTP client
-                    # (and its connection pool) serves every call; wait_for enforces the deadline.
-                    litellm.acompletion(**request, timeout=timeout_s),
-                    remaining,
-                )
+                response = await _attempt(litellm, request, timeout_s, remaining)
             except asyncio.TimeoutError:
-                error = f"timed out after {timeout_s:g}s (jury_timeout), {attempts} attempt(s)"
+                call.error = call.timed_out()
                 break
             except Exception as exc:
-                if _is_config_error(litellm, exc):
-                    raise JuryConfigError(_config_error_message(model, exc)) from None
-                error = describe_error(exc)
-                if not _is_transient(litellm, exc) or attempts >= MAX_ATTEMPTS:
-                    break
-                headers = _response_headers(exc)
-                delay = float(
-                    litellm.calculate_retry_after(
-                        remaining_retries=MAX_ATTEMPTS - attempts,
-                        max_retries=MAX_ATTEMPTS,
-                        response_headers=headers,
-                    )
-                )
-                if self._limiter is not None and _retry_after(headers) is not None:
-                    # The provider asked for a pause: every worker and run on this machine honours it.
-                    await asyncio.to_thread(self._limiter.pause, model, delay, slot_key)
-                    continue  # the next attempt waits for the shared pause
-                if self._clock() + delay >= deadline:
-                    error += f" (no time left to retry within jury_timeout={timeout_s:g}s)"
-                    break
-                await asyncio.sleep(delay)
-                continue
-            usage = getattr(response, "usage", None)
-            tokens_in += int(getattr(usage, "prompt_tokens", 0) or 0)
-            tokens_out += int(getattr(usage, "completion_tokens", 0) or 0)
-            cost += _price(litellm, response)
-            content = response.choices[0].message.content if response.choices else None
-            try:
-                reply = parse_pair_reply(content) if pairwise else parse_reply(content)
-            except ValueError as exc:
-                error = str(exc)
+                if await self._retry_after_failure(litellm, exc, model, slot_key, call):
+                    continue
+                break
+            call.read_answer(litellm, response, isinstance(question, PairCase))
             break
-        # One Vote for every ending: an answer, or an abstention that keeps what the attempts cost.
+        return call.vote(model, self._clock())
+
+    async def _wait_for_turn(self, model: str, slot_key: str, call: _CallState) -> bool:
+        """Wait for the rate limit's slot; False (the reason kept in `call`) when the wait would end
+        past the deadline."""
+        wait = await self._wait_for_slot(model, slot_key)
+        if wait > 0 and self._clock() + wait >= call.deadline:
+            call.error = (f"{call.error}; then " if call.error else "") + (
+                f"the rate limit (jury_rate_limits, or a provider's Retry-After) leaves no time to "
+                f"call within jury_timeout={call.timeout_s:g}s, {call.attempts} attempt(s)"
+            )
+            return False
+        if wait > 0:
+            await asyncio.sleep(wait)
+        return True
+
+    async def _retry_after_failure(
+        self, litellm: Any, exc: Exception, model: str, slot_key: str, call: _CallState
+    ) -> bool:
+        """After a failed attempt: whether to try again (having waited the retry delay), or give up
+        with the error kept in `call`. A judge that cannot work as configured raises JuryConfigError."""
+        if _is_config_error(litellm, exc):
+            raise JuryConfigError(_config_error_message(model, exc)) from None
+        call.error = describe_error(exc)
+        if not _is_transient(litellm, exc) or call.attempts >= MAX_ATTEMPTS:
+            return False
+        headers = _response_headers(exc)
+        delay = _retry_delay(litellm, call.attempts, headers)
+        if self._limiter is not None and _retry_after(headers) is not None:
+            # The provider asked for a pause: every worker and run on this machine honours it.
+            await asyncio.to_thread(self._limiter.pause, model, delay, slot_key)
+            return True  # the next attempt waits for the shared pause
+        if self._clock() + delay >= call.deadline:
+            call.error += f" (no time left to retry within jury_timeout={call.timeout_s:g}s)"
+            return False
+        await asyncio.sleep(delay)
+        return True
+
+
+def build_request(
+    litellm: Any, route: Route, model: str, question: Question, api_base: str | None
+) -> dict[str, Any]:
+    """The completion arguments for one judge call, from the values the verdict cache keys on."""
+    sent = shared_identity(question)
+    return {
+        **route.completion_kwargs(),
+        "messages": sent["messages"],
+        "temperature": sent["temperature"],
+        "max_tokens": sent["max_tokens"],
+        "response_format": response_format_for(litellm, model, api_base, question),
+        "drop_params": True,
+        # Retries are ours (JudgeCaller): they honour Retry-After, stay inside jury_timeout and count
+        # attempts.
+        "num_retries": 0,
+        "max_retries": 0,
+        # An app under test may turn on litellm's own response cache (litellm.cache) in this
+        # process; a judge's vote must come from the judge, and the verdict cache is ours.
+        "cache": {"no-cache": True, "no-store": True},
+    }
+
+
+async def _attempt(litellm: Any, request: dict[str, Any], timeout_s: float, remaining: float) -> Any:
+    """One request to the judge, cut off at the call's deadline (raises asyncio.TimeoutError)."""
+    return await asyncio.wait_for(
+        # A constant timeout keeps litellm's client cache key stable, so one HTTP client (and its
+        # connection pool) serves every call; wait_for enforces the deadline.
+        litellm.acompletion(**request, timeout=timeout_s),
+        remaining,
+    )
+
+
+def _retry_delay(litellm: Any, attempts: int, headers: Any) -> float:
+    """Seconds before the next attempt: the provider's Retry-After when it sent one, else backoff."""
+    return float(
+        litellm.calculate_retry_after(
+            remaining_retries=MAX_ATTEMPTS - attempts,
+            max_retries=MAX_ATTEMPTS,
+            response_headers=headers,
+        )
+    )
+
+
+@dataclass
+class _CallState:
+    """What the attempts at one judge call have used and learnt: it becomes the call's one Vote."""
+
+    started: float
+    timeout_s: float
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: Cost = field(default_factory=Cost)
+    attempts: int = 0
+    error: str = ""
+    reply: JudgeReply | PairReply | None = None
+
+    @property
+    def deadline(self) -> float:
+        return self.started + self.timeout_s
+
+    def timed_out(self) -> str:
+        return f"timed out after {self.timeout_s:g}s (jury_timeout), {self.attempts} attempt(s)"
+
+    def read_answer(self, litellm: Any, response: Any, pairwise: bool) -> None:
+        """Count the response's tokens and cost, and parse its verdict (an error when unparseable)."""
+        usage = getattr(response, "usage", None)
+        self.tokens_in += int(getattr(usage, "prompt_tokens", 0) or 0)
+        self.tokens_out += int(getattr(usage, "completion_tokens", 0) or 0)
+        self.cost += _price(litellm, response)
+        content = response.choices[0].message.content if response.choices else None
+        try:
+            self.reply = parse_pair_reply(content) if pairwise else parse_reply(content)
+        except ValueError as exc:
+            self.error = str(exc)
+
+    def vote(self, model: str, now: float) -> Vote:
+        """One Vote for every ending: an answer, or an abstention that keeps what the attempts cost."""
+        reply = self.reply
         return Vote(
             model=model,
             vote=reply.vote if reply else "abstain",
             reason=reply.reason.strip() if reply else "",
-            error=None if reply else error,
-            tokens_in=tokens_in,
-            tokens_out=tokens_out,
-            cost_usd=cost.usd_or_none(),
-            latency_s=self._clock() - started,
-            attempts=attempts,
+            error=None if reply else self.error,
+            tokens_in=self.tokens_in,
+            tokens_out=self.tokens_out,
+            cost_usd=self.cost.usd_or_none(),
+            latency_s=now - self.started,
+            attempts=self.attempts,
         )
 
 
