@@ -7,10 +7,10 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from pytest_llmonpy.settings import JurySettings
 
 from fake_judges import FakeJudgeCaller
 from fake_llm_server import FakeLLMServer, running_server
+from pytest_llmonpy.config import JurySettings
 from pytest_llmonpy.jury import Jury
 from pytest_llmonpy.verdict import HungJuryError
 
