@@ -28,9 +28,15 @@ def collected_baseline_tests(items: Iterable[tuple[Path, str]], narrowed: set[Pa
     A module collected only in part (`narrowed`) is left out: its missing tests are not gone, so its
     baselines must not count as unused."""
     collected: dict[str, list[str]] = {}
-    exists: dict[Path, bool] = {}
+    # Per module, its baseline file's tests, or None without one: one stat per module, not per test.
+    tests_of: dict[Path, list[str] | None] = {}
     for module, nodeid in items:
-        path = baseline_file(module)
-        if module not in narrowed and exists.setdefault(path, path.is_file()):
-            collected.setdefault(str(path), []).append(nodeid.split("::", 1)[-1])
+        if module not in tests_of:
+            path = baseline_file(module)
+            tests_of[module] = (
+                collected.setdefault(str(path), []) if module not in narrowed and path.is_file() else None
+            )
+        tests = tests_of[module]
+        if tests is not None:
+            tests.append(nodeid.split("::", 1)[-1])
     return collected

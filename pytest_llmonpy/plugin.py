@@ -88,6 +88,8 @@ class LlmonpyRun:
         self.baseline_tests: dict[str, list[str]] = {}
         # Handed to the session (see JurySession.caller_factory): the plugin's own tests set it.
         self.caller_factory: Callable[[], JudgeCaller] | None = None
+        # xdist controller: some worker was given this run's id, so it may have left a spend journal.
+        self.has_workers = False
         self._session: JurySession | None = None
 
     @property
@@ -257,7 +259,9 @@ def live_status(config: pytest.Config) -> Callable[[], StatusLine] | None:
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     """xdist controller: give every worker this run's id, so they share one budget counter."""
-    node.workerinput[WORKER_RUN_ID] = run_of(node.config).options.run_id
+    run = run_of(node.config)
+    run.has_workers = True
+    node.workerinput[WORKER_RUN_ID] = run.options.run_id
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -417,6 +421,10 @@ def pytest_runtest_makereport(
     """Attach to the test's report what the controller needs: its jury record (also as JUnit
     properties), one-time notices, its baseline record, and the verdicts that explain a failure."""
     jury = item.stash.get(JURY_KEY, None)
+    if jury is None and call.excinfo is None and (call.when != "teardown" or not run_of(item.config).started):
+        # A test that asked no jury: nothing to attach (baselines need its jury; notices, attached at
+        # teardown, need a session). Most tests of most runs end here.
+        return (yield)
     count_replay_miss(item, call)
     record = jury_record(item, jury) if jury is not None and call.when == "teardown" else None
     report = yield
@@ -506,12 +514,8 @@ class JuryReporting:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Merge what a test's report carries: notices, its jury record, its baseline record."""
         notices = getattr(report, NOTICES_ATTRIBUTE, None)
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if isinstance(notices, list) and reporter is not None:
-            from pytest_llmonpy.untrusted import printable
-
-            for notice in notices:
-                reporter.write_line(f"llmonpy: {printable(str(notice))}")
+        if isinstance(notices, list):
+            self.print_notices(notices)
         record = getattr(report, REPORT_ATTRIBUTE, None)
         if isinstance(record, dict):
             self.run.session().ledger.add_test(report.nodeid, record)
@@ -523,6 +527,15 @@ class JuryReporting:
         baselines = getattr(report, BASELINE_ATTRIBUTE, None)
         if isinstance(baselines, dict):
             self.run.session().baselines.add_test(baselines, passed=bool(baselines.get("passed")))
+
+    def print_notices(self, notices: list[object]) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None:
+            return
+        from pytest_llmonpy.untrusted import printable
+
+        for notice in notices:
+            reporter.write_line(f"llmonpy: {printable(str(notice))}")
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
@@ -554,6 +567,10 @@ class JuryReporting:
             return True
         if self.run.options.max_cost is not None or self.run.baseline_tests or self.collected:
             return True
+        if not self.run.has_workers:
+            # Only this process's session (not started) or a worker writes a journal: nothing to find,
+            # and naming the directory would probe the system temporary directory with a scratch file.
+            return False
         from pytest_llmonpy.spend_journal import journal_directory
 
         return journal_directory(self.run.options.run_id).exists()  # workers judged, none reported

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_llmonpy.baseline_files import baseline_file, collected_baseline_tests
 from pytest_llmonpy.baselines import BaselineError, read_baselines, render_baselines, write_baselines
 from pytest_llmonpy.cache import cache_key
 from pytest_llmonpy.judges import parse_pair_reply
@@ -197,3 +198,24 @@ def test_baseline_run_without_update_writes_nothing(tmp_path: Path) -> None:
     run.write(tmp_path / "locks")
     assert not (tmp_path / "t.json").exists()
     assert run.counts()["recorded"] == 1  # still reported, only not written
+
+
+def test_collected_tests_of_each_baseline_file_one_look_per_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with_file, without, narrowed = (tmp_path / f"test_{name}.py" for name in ("kept", "none", "part"))
+    for module in (with_file, narrowed):
+        baseline_file(module).parent.mkdir(exist_ok=True)
+        baseline_file(module).write_text("{}")
+    looked: list[Path] = []
+    is_file = Path.is_file
+
+    def counting_is_file(path: Path) -> bool:
+        looked.append(path)
+        return is_file(path)
+
+    monkeypatch.setattr(Path, "is_file", counting_is_file)
+    items = [(m, f"{m.name}::test_{i}") for m in (with_file, without, narrowed) for i in range(3)]
+    collected = collected_baseline_tests(items, {narrowed})
+    assert collected == {str(baseline_file(with_file)): ["test_0", "test_1", "test_2"]}
+    assert sorted(looked) == sorted(baseline_file(m) for m in (with_file, without))

@@ -6,6 +6,7 @@ Every test using `run_jury` runs twice: serially and with `-n 2`.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -536,17 +537,30 @@ def test_a_refused_key_is_a_configuration_error(
     assert_no_secret(result)
 
 
+# What a run that never asks a jury may import of the plugin: its wiring, nothing that judges.
+PLUGIN_WIRING = {
+    "pytest_llmonpy",
+    "pytest_llmonpy.baseline_files",
+    "pytest_llmonpy.config",
+    "pytest_llmonpy.money",
+    "pytest_llmonpy.plugin",
+    "pytest_llmonpy.quorum",
+}
+
+
 def test_unused_plugin_imports_nothing_heavy_and_writes_nothing(
     pytester: pytest.Pytester, run_jury: RunJury, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     probe_dir = tmp_path_factory.mktemp("probe")
     pytester.makeconftest(
         f"""
-        import os, sys
+        import json, os, sys
 
         def pytest_unconfigure(config):
             with open(os.path.join({str(probe_dir)!r}, str(os.getpid())), "w") as f:
-                f.write(str(any(m in sys.modules for m in ("litellm", "pydantic", "diskcache"))))
+                heavy = any(m in sys.modules for m in ("litellm", "pydantic", "diskcache"))
+                ours = sorted(m for m in sys.modules if m.startswith("pytest_llmonpy"))
+                json.dump({{"heavy": heavy, "ours": ours}}, f)
         """
     )
     pytester.makepyfile("def test_plain(): assert True")
@@ -556,11 +570,26 @@ def test_unused_plugin_imports_nothing_heavy_and_writes_nothing(
         ours = ("runpytest", "__pycache__", "stdout", "stderr")
         return sorted(p.name for p in pytester.path.iterdir() if not p.name.startswith(ours))
 
+    def probes() -> list[dict[str, Any]]:
+        found = [json.loads(p.read_text()) for p in probe_dir.iterdir()]
+        for p in probe_dir.iterdir():
+            p.unlink()
+        assert found
+        return found
+
     before = project_files()
-    run_jury("--jury-judges=judge-a").assert_outcomes(passed=1)
-    answers = [p.read_text() for p in probe_dir.iterdir()]
-    assert answers
-    assert set(answers) == {"False"}
+    result = run_jury("--jury-judges=judge-a")
+    result.assert_outcomes(passed=1)
+    assert "llm jury summary" not in result.stdout.str()
+    for probe in probes():
+        assert not probe["heavy"]
+        # The report header names the judge prompts' fingerprint (the prompts module), but no jury runs.
+        judging = {"jury", "session", "judges", "cache", "ledger", "report", "baselines", "spend_journal"}
+        assert not set(probe["ours"]) & {f"pytest_llmonpy.{name}" for name in judging}
+    assert project_files() == before
+    # No jury setting at all: the plugin's wiring alone, not even the prompts or the spend journal.
+    run_jury(api_base=False).assert_outcomes(passed=1)
+    assert [set(probe["ours"]) for probe in probes()] == [PLUGIN_WIRING]
     assert project_files() == before
 
 
