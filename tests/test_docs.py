@@ -61,6 +61,7 @@ import shlex
 import subprocess
 import sys
 import textwrap
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -708,7 +709,14 @@ def check_config(block: Block, pytester: pytest.Pytester) -> None:
         name = "pytest.ini" if "[pytest]" in block.code else "setup.cfg"
         (pytester.path / name).write_text(block.code)
     pytester.makepyfile(test_trivial="def test_trivial():\n    pass\n")
-    result = pytester.runpytest_subprocess(*INNER_ARGS, timeout=120)
+    # In this process: the plugin validates the configuration at start-up, before any judge or
+    # litellm is involved, so a fresh interpreter would only add seconds.
+    with warnings.catch_warnings():
+        # From the filters a fresh interpreter has, not this suite's `filterwarnings = error`.
+        warnings.resetwarnings()
+        warnings.simplefilter("ignore", ImportWarning)
+        warnings.simplefilter("ignore", ResourceWarning)
+        result = pytester.runpytest_inprocess(*INNER_ARGS)
     assert result.ret == 0, f"{block.id}: pytest doesn't start with this configuration:\n" + _text(result)
     result.assert_outcomes(passed=1)
 

@@ -139,8 +139,11 @@ def test_text_that_is_not_valid_utf8_is_a_type_error_before_any_call(
 def test_async_checks_keep_the_tests_event_loop_free(
     pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
-    """The cache, budget and judges are used from a worker thread: the test's loop keeps running."""
-    llm_server.inject(model="judge-b", delay_s=0.5)
+    """The cache, budget and judges are used from a worker thread: the test's loop keeps running.
+
+    judge-b's reply is held until the test's own loop has ticked TICKS times. A jury that blocked the
+    loop would get that reply only when the hold gives up, with the gate still shut: a count fails it.
+    """
     pytester.makepyfile(
         """
         import asyncio
@@ -148,17 +151,21 @@ def test_async_checks_keep_the_tests_event_loop_free(
 
         import pytest
 
+        TICKS = 5
+
         @pytest.mark.asyncio
-        async def test_check(jury):
+        async def test_check(jury, scripted_server):
+            gate = scripted_server.hold_replies("judge-b")
             ticks = 0
             loop_thread = threading.get_ident()
             seen = set()
 
             async def ticker():
                 nonlocal ticks
-                while True:
+                while ticks < TICKS:
                     ticks += 1
-                    await asyncio.sleep(0.01)
+                    await asyncio.sleep(0)
+                gate.set()  # judge-b answers only once the loop has run this often
 
             task = asyncio.create_task(ticker())
             import pytest_llmonpy.cache as cache_module
@@ -171,13 +178,15 @@ def test_async_checks_keep_the_tests_event_loop_free(
             cache_module.VerdictCache.get_many = spy
             try:
                 verdict = await jury.acheck("the answer", "Is an answer")
+                opened_before_the_verdict = gate.is_set()
                 comparison = await jury.acompare("one", "two", "Is better")
             finally:
                 cache_module.VerdictCache.get_many = original
                 task.cancel()
             assert verdict.passed and comparison.winner in ("a", "b", "tie")
             assert seen and loop_thread not in seen  # no SQLite on the test's loop
-            assert ticks > 1  # the loop ran while the slow judge was being asked
+            assert opened_before_the_verdict  # the loop ran while judge-b's reply was held
+            assert len(scripted_server.calls("judge-b")) == 3  # one check, both orders of the pair
         """
     )
     run_inprocess(JUDGES, "-p", "asyncio", "-o", "asyncio_mode=strict").assert_outcomes(passed=1)
