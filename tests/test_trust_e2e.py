@@ -184,8 +184,8 @@ def test_async_checks_keep_the_tests_event_loop_free(
                 cache_module.VerdictCache.get_many = original
                 task.cancel()
             assert verdict.passed and comparison.winner in ("a", "b", "tie")
-            assert seen and loop_thread not in seen  # no SQLite on the test's loop
             assert opened_before_the_verdict  # the loop ran while judge-b's reply was held
+            assert seen and loop_thread not in seen  # no SQLite on the test's loop
             assert len(scripted_server.calls("judge-b")) == 3  # one check, both orders of the pair
         """
     )
