@@ -99,8 +99,13 @@ def test_a_judge_litellm_prices_at_zero_reads_free(
     result = run_jury("--jury-judges=free-judge,judge-x", "--jury-quorum=1")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
-        ["  free-judge * 2 * 0 * free", "  judge-x * 2 * 0 * unpriced", "total spent: unpriced"]
+        [
+            "  free-judge * 2 * 0 * free",
+            "  judge-x * 2 * 0 * unpriced",
+            "total spent: free + 2 unpriced calls",
+        ]
     )
+    assert "$0.000000" not in result.stdout.str()
 
 
 def test_a_free_judge_reads_free_live_and_cached_and_saves_nothing(
