@@ -30,12 +30,14 @@ def test_check(jury):
 
 @pytest.mark.parametrize("status", [401, 403, 404])
 def test_a_refused_judge_is_a_config_error_and_the_votes_already_paid_are_kept(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury, status: int
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury, status: int
 ) -> None:
+    """What the plugin does with a refusal: in-process (the fault matrix refuses judges through
+    litellm's real HTTP path, with each of these statuses)."""
     llm_server.judge("pass", "fine", usage=(100, 10))
     llm_server.inject(model="judge-c", status=status, times=99)
     pytester.makepyfile(ONE_CHECK)
-    result = run_jury(JUDGES, IN_ORDER, "--jury-report=report.json", "--jury-max-cost=1")
+    result = run_inprocess(JUDGES, IN_ORDER, "--jury-report=report.json", "--jury-max-cost=1")
     result.assert_outcomes(failed=1)
     output = result.stdout.str()
     assert "JuryConfigError" in output
@@ -53,7 +55,7 @@ def test_a_refused_judge_is_a_config_error_and_the_votes_already_paid_are_kept(
     # Fixed: only the judge that was refused is asked again; the others' votes were cached.
     llm_server.reset()
     llm_server.judge("pass", "fine")
-    run_jury(JUDGES, IN_ORDER).assert_outcomes(passed=1)
+    run_inprocess(JUDGES, IN_ORDER).assert_outcomes(passed=1)
     assert [c.model for c in llm_server.calls()] == ["judge-c"]
 
 
