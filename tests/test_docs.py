@@ -10,10 +10,9 @@ What runs, by the fence's language:
 
 - ``python``: a block that defines tests (a top-level ``def test_...`` or ``class Test...``) is a test
   module; any other block is a snippet, run as the body of ``def test_snippet(jury):``. The blocks of a
-  page are written into one pytester directory, in page order, and run with pytest in this process
-  (``--jury-mode=refresh``, so every jury call is asked), judges answered from the loopback fake
-  server's script without litellm, which votes ``pass`` and calls comparisons a tie (their outcomes
-  and requests are checked, not their output). A first-line comment
+  page are written into one pytester directory, in page order, and run with pytest in a subprocess
+  (``--jury-mode=refresh``, so every jury call is asked), judges routed to the loopback fake server
+  (``--jury-api-base``), which votes ``pass`` and calls comparisons a tie. A first-line comment
   such as ``# tests/test_refunds.py`` names the module.
   The directory has a ``pytest.ini`` with a three-judge jury (``openai/gpt-4o-mini``,
   ``anthropic/claude-3-5-haiku-latest``, ``gemini/gemini-2.0-flash``), unless a ``file`` block gives
@@ -27,12 +26,12 @@ What runs, by the fence's language:
 - ``console``, ``bash``, ``shell``, ``sh``: if some line starts with ``$ ``, those lines are the
   commands (a trailing ``\\`` continues one) and the lines after a command are its expected output
   (``...`` skips any lines); otherwise every line is a command. Commands run in the page's directory,
-  after the page's python blocks above them. ``pytest ...`` (or ``python -m pytest``) runs in a
-  subprocess through litellm's real HTTP path to the fake server and must exit 0; ``llmonpy ...`` (or
-  ``python -m pytest_llmonpy``) and ``python -c`` run with this interpreter and must exit 0; ``export
-  NAME=value`` and ``NAME=value cmd`` set the environment. Expected output lines must appear in the
-  command's output, in order, compared with every number as ``N`` and whitespace runs as one space.
-  Anything else (``pip``, ``bash scripts/...``, ``git``, a benchmark, pipes) needs a ``skip`` mark.
+  after the page's python blocks above them. ``pytest ...`` (or ``python -m pytest``) runs with the
+  fake server and must exit 0; ``llmonpy ...`` (or ``python -m pytest_llmonpy``) and ``python -c`` run
+  with this interpreter and must exit 0; ``export NAME=value`` and ``NAME=value cmd`` set the
+  environment. Expected output lines must appear in the command's output, in order, compared with
+  every number as ``N`` and whitespace runs as one space. Anything else (``pip``, ``bash scripts/...``,
+  ``git``, a benchmark, pipes) needs a ``skip`` mark.
 - ``ini``, ``toml``: every ``jury_*`` key must be a registered ini key, and pytest must start with the
   block as its ``pytest.ini`` / ``pyproject.toml`` and pass one trivial test (the plugin validates
   every value at startup).
@@ -55,7 +54,6 @@ included) must exist in ``pytest --help`` (or be a JUnit property name the plugi
 from __future__ import annotations
 
 import ast
-import builtins
 import json
 import os
 import re
@@ -63,7 +61,6 @@ import shlex
 import subprocess
 import sys
 import textwrap
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,7 +69,6 @@ from typing import Any
 import pytest
 import yaml  # type: ignore[import-untyped]
 
-from fake_judges import FakeJudges
 from fake_llm_server import FakeLLMServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,13 +102,6 @@ _CONFIG_FILES = {"pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg"}
 # Every inner run: no random order, no .pytest_cache, and no pytest-asyncio (installed here for the
 # project's own tests; unconfigured, it warns at startup, an error under `filterwarnings = error`).
 INNER_ARGS = ["-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:asyncio"]
-# The default jury's list prices (USD per prompt token, per completion token), so the python blocks'
-# in-process runs spend like the subprocess runs that price through litellm (budgets, cost reports).
-DOCS_PRICES = {
-    "openai/gpt-4o-mini": (0.15e-6, 0.6e-6),
-    "anthropic/claude-3-5-haiku-latest": (0.8e-6, 4e-6),
-    "gemini/gemini-2.0-flash": (0.1e-6, 0.4e-6),
-}
 
 DEFAULT_INI = """\
 [pytest]
@@ -497,31 +486,13 @@ class PageRunner:
         target.write_text(module_source(block))
         self.modules[block.line] = relative
 
-    def pytest(
-        self, *args: str, env: dict[str, str] | None = None, inprocess: bool = False
-    ) -> pytest.RunResult:
-        """Run pytest in the page's directory: in a subprocess through litellm's real HTTP path, or with
-        `inprocess` in this process, judges answered by the server's script."""
+    def pytest(self, *args: str, env: dict[str, str] | None = None) -> pytest.RunResult:
         # With the plugin disabled (`-p no:llmonpy`), pytest rejects --jury-api-base like any --jury-* flag.
         base = INNER_ARGS if "no:llmonpy" in args else self.base_args()
         with self.monkeypatch.context() as patch:
             for name, value in (env or {}).items():
                 patch.setenv(name, value)
-            if not inprocess:
-                return self.pytester.runpytest_subprocess(*base, *args, timeout=240)
-            # The page's conftest puts the app stubs into builtins: take them out again afterwards.
-            before = set(vars(builtins))
-            try:
-                with warnings.catch_warnings():
-                    # From the filters a fresh interpreter has, not this suite's `filterwarnings = error`.
-                    warnings.resetwarnings()
-                    warnings.simplefilter("ignore", ImportWarning)
-                    warnings.simplefilter("ignore", ResourceWarning)
-                    judges = FakeJudges(self.server, prices=DOCS_PRICES)
-                    return self.pytester.runpytest_inprocess(*base, *args, plugins=[judges])
-            finally:
-                for name in set(vars(builtins)) - before:
-                    delattr(builtins, name)
+            return self.pytester.runpytest_subprocess(*base, *args, timeout=240)
 
     def run_group(self, group: list[Block]) -> None:
         if not group:
@@ -529,9 +500,7 @@ class PageRunner:
         paths = [self.modules[b.line] for b in group]
         baseline = [self.modules[b.line] for b in group if "llm_baseline" in b.code and b.expect == "passed"]
         if baseline:
-            recorded = self.pytest(
-                "--jury-baseline-update", *baseline, env={"DOCS_APP_VERSION": "recorded"}, inprocess=True
-            )
+            recorded = self.pytest("--jury-baseline-update", *baseline, env={"DOCS_APP_VERSION": "recorded"})
             if recorded.ret != 0:
                 for block in group:
                     self.result(block).problems.append(
@@ -542,10 +511,7 @@ class PageRunner:
         results_file.unlink(missing_ok=True)
         first_request = len(self.server.calls(status=None))
         # refresh: every jury call of the blocks reaches the fake server, whatever is cached already.
-        # Their outcomes and requests are checked, no output: the scripted judges answer them in-process.
-        ran = self.pytest(
-            "--jury-mode=refresh", *paths, env={"DOCS_TEST_RESULTS": str(results_file)}, inprocess=True
-        )
+        ran = self.pytest("--jury-mode=refresh", *paths, env={"DOCS_TEST_RESULTS": str(results_file)})
         requests = self.server.calls(status=None)[first_request:]
         recorded_results: dict[str, dict[str, Any]] = (
             json.loads(results_file.read_text()) if results_file.exists() else {}
@@ -742,14 +708,7 @@ def check_config(block: Block, pytester: pytest.Pytester) -> None:
         name = "pytest.ini" if "[pytest]" in block.code else "setup.cfg"
         (pytester.path / name).write_text(block.code)
     pytester.makepyfile(test_trivial="def test_trivial():\n    pass\n")
-    # In this process: the plugin validates the configuration at start-up, before any judge or
-    # litellm is involved, so a fresh interpreter would only add seconds.
-    with warnings.catch_warnings():
-        # From the filters a fresh interpreter has, not this suite's `filterwarnings = error`.
-        warnings.resetwarnings()
-        warnings.simplefilter("ignore", ImportWarning)
-        warnings.simplefilter("ignore", ResourceWarning)
-        result = pytester.runpytest_inprocess(*INNER_ARGS)
+    result = pytester.runpytest_subprocess(*INNER_ARGS, timeout=120)
     assert result.ret == 0, f"{block.id}: pytest doesn't start with this configuration:\n" + _text(result)
     result.assert_outcomes(passed=1)
 
