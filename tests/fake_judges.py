@@ -168,6 +168,11 @@ class FakeJudges:
         self.callers.append(caller)
         return caller
 
+    @pytest.fixture
+    def scripted_server(self) -> FakeLLMServer:
+        """The server whose script answers the judges: a test of the inner run can hold or inspect it."""
+        return self.server
+
     @pytest.hookimpl(trylast=True)
     def pytest_configure(self, config: pytest.Config) -> None:
         run = config.stash.get(RUN_KEY, None)

@@ -133,6 +133,8 @@ class FakeLLMServer:
         # optionally a hold that keeps each request until that many are in flight (or HOLD_MAX_S).
         self.peak_in_flight = 0
         self.hold_until_in_flight: int | None = None
+        # Per-model gates (hold_replies): a reply waits until the test opens its gate.
+        self._gates: dict[str, threading.Event] = {}
         self._in_flight = 0
         self._held_reached = False
         self._flight = threading.Condition()
@@ -209,6 +211,15 @@ class FakeLLMServer:
                 Fault(model, status, retry_after, delay_s, content, times, criteria_contains, kind)
             )
 
+    def hold_replies(self, model: str) -> threading.Event:
+        """Hold every reply to `model` until the returned event is set (or HOLD_MAX_S has passed).
+
+        A test opens the gate from the code whose progress it wants to prove, so "it ran while the judge
+        was answering" is an order of events, never a measured time.
+        """
+        with self._lock:
+            return self._gates.setdefault(model, threading.Event())
+
     def calls(self, model: str | None = None, status: int | None = 200) -> list[LoggedRequest]:
         with self._lock:
             return [
@@ -234,6 +245,9 @@ class FakeLLMServer:
             self.requests.clear()
             self.default_vote = "pass"
             self.latency_s = 0.0
+            gates, self._gates = list(self._gates.values()), {}
+        for gate in gates:  # a reply still held is let go
+            gate.set()
         with self._flight:
             self.peak_in_flight = 0
             self.hold_until_in_flight = None
@@ -307,6 +321,10 @@ class FakeLLMServer:
                 # A latch, not a level: the first request let go may finish before the others wake.
                 self._held_reached = self._held_reached or self._in_flight >= wanted
                 self._flight.wait_for(lambda: self._held_reached, timeout=HOLD_MAX_S)
+        with self._lock:
+            gate = self._gates.get(model)
+        if gate is not None:
+            gate.wait(HOLD_MAX_S)
         delay = self.latency_s + (fault.delay_s if fault else 0.0)
         if delay:
             time.sleep(delay)

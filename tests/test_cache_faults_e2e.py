@@ -1,7 +1,11 @@
-"""End-to-end: the verdict cache under faults, serially and with `-n 2`.
+"""End-to-end: the verdict cache under faults.
 
 A tampered cache does no harm outside itself, a cache deleted or cleared during a run loses no later
 verdict, a read-only cache is still replayed, and `cache prune` keeps what the last runs used.
+
+These test the cache, not the judge path: they run in-process against scripted judges, except the
+read-only cache, which a fresh interpreter asks through litellm's real HTTP path (a restored CI cache
+is opened by a process that never wrote it).
 """
 
 from __future__ import annotations
@@ -30,10 +34,10 @@ def test_answer(jury, n):
 
 
 def test_a_row_pointing_outside_the_cache_touches_nothing_there(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     pytester.makepyfile(SUITE)
-    run_jury(JUDGES).assert_outcomes(passed=4)
+    run_inprocess(JUDGES).assert_outcomes(passed=4)
     canary = pytester.path.parent / f"{pytester.path.name}-canary" / "canary.txt"
     canary.parent.mkdir()
     canary.write_text("precious", encoding="utf-8")
@@ -48,12 +52,12 @@ def test_a_row_pointing_outside_the_cache_touches_nothing_there(
             (diskcache.core.MODE_BINARY, f"../../../{canary.parent.name}/canary.txt"),
         )
     db.close()
-    result = run_jury(JUDGES, "-W", "default")  # looks every row up, then records each again
+    result = run_inprocess(JUDGES, "-W", "default")  # looks every row up, then records each again
     result.assert_outcomes(passed=4, warnings=result.parseoutcomes().get("warnings", 0))
     assert canary.read_text(encoding="utf-8") == "precious"
     assert len(llm_server.calls()) == 16
     result.stdout.fnmatch_lines(["*CacheWarning: *points at a file*refusing to open it*"])
-    run_jury(JUDGES).assert_outcomes(passed=4)  # the rows were recorded again, cleanly
+    run_inprocess(JUDGES).assert_outcomes(passed=4)  # the rows were recorded again, cleanly
     assert len(llm_server.calls()) == 16
 
 
@@ -83,10 +87,10 @@ def test_answer(jury, n):
 
 @pytest.mark.parametrize("how", ["removed", "cleared"])
 def test_verdicts_recorded_after_the_cache_was_deleted_mid_run_are_kept(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury, how: str
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury, how: str
 ) -> None:
     pytester.makepyfile(DELETING_SUITE.format(how=how))
-    result = run_jury(JUDGES, "-W", "default")
+    result = run_inprocess(JUDGES, "-W", "default")
     result.assert_outcomes(passed=12, warnings=result.parseoutcomes().get("warnings", 0))
     after = {f"answer {p.name.split('-')[1]}" for p in pytester.path.glob("after-*")}
     assert after  # the first worker runs more tests after deleting
@@ -95,7 +99,7 @@ def test_verdicts_recorded_after_the_cache_was_deleted_mid_run_are_kept(
 
     (pytester.path / f"cache-was-{how}").unlink()  # the second run deletes nothing
     pytester.makepyfile(DELETING_SUITE.format(how=how).replace("def test_00", "def skip_00"))
-    run_jury(JUDGES).assert_outcomes(passed=11)
+    run_inprocess(JUDGES).assert_outcomes(passed=11)
     asked_again = {call.output for call in llm_server.calls()}
     assert not asked_again & after, "verdicts recorded after the deletion were lost"
     if how == "removed":  # said once per process; clearing in place needs no warning
@@ -127,19 +131,19 @@ def _cli(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 
 
 def test_prune_keeps_what_the_last_run_used(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
     pytester.makepyfile(SUITE.replace("range(4)", "range(8)"))
-    run_jury(JUDGES).assert_outcomes(passed=8)
+    run_inprocess(JUDGES).assert_outcomes(passed=8)
     _cli(pytester, "stats").stdout.fnmatch_lines(["entries: 16", "*not used by the last run: 0*"])
     pytester.makepyfile(SUITE.replace("range(4)", "range(4, 12)"))  # 4 answers gone, 4 new
-    run_jury(JUDGES).assert_outcomes(passed=8)
+    run_inprocess(JUDGES).assert_outcomes(passed=8)
     _cli(pytester, "stats").stdout.fnmatch_lines(["entries: 24", "*not used by the last run: 8*"])
     _cli(pytester, "prune", "--keep-runs", "1").stdout.fnmatch_lines(
         ["removed 8 of 24 cached verdicts from .llmonpy*"]
     )
     llm_server.requests.clear()
-    run_jury(JUDGES).assert_outcomes(passed=8)
+    run_inprocess(JUDGES).assert_outcomes(passed=8)
     assert llm_server.calls() == []
     command = [sys.executable, "-m", "pytest_llmonpy", "cache", "--help"]
     help_text = subprocess.run(command, capture_output=True, text=True, check=True).stdout

@@ -1,6 +1,7 @@
 """End-to-end: what the `llm jury summary` says happened.
 
-Every test runs serially and with `-n 2` (the `run_jury` fixture) and expects the same lines.
+Most tests run in-process against scripted judges; the ones that need litellm's pricing or more than
+one process go through a subprocess (`run_jury`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sys
 import pytest
 
 from conftest import RunJury
+from fake_judges import FakeJudges
 from fake_llm_server import FakeLLMServer
 
 JUDGES = "--jury-judges=judge-a,judge-b,judge-c"
@@ -72,23 +74,47 @@ litellm.register_model(
 )
 """
 
+TWO_ANSWERS = """
+import pytest
 
-def test_a_free_judge_reads_free_live_and_cached_and_saves_nothing(
+@pytest.mark.parametrize("n", range(2))
+def test_answer(jury, n):
+    jury.check(f"answer {n}", "Is an answer")
+"""
+
+
+@pytest.fixture
+def fake_judges(llm_server: FakeLLMServer) -> FakeJudges:
+    """In-process runs price `free-judge` at zero, as the end-to-end test's litellm registration does."""
+    return FakeJudges(llm_server, prices={"free-judge": (0.0, 0.0)})
+
+
+def test_a_judge_litellm_prices_at_zero_reads_free(
     pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
 ) -> None:
+    """A price of zero in litellm's table is free, not unpriced: through litellm's real pricing."""
     llm_server.judge("pass", "fine", usage=(1000, 100))
     pytester.makeconftest(FREE_JUDGE_CONFTEST)
-    pytester.makepyfile(
-        """
-        import pytest
-
-        @pytest.mark.parametrize("n", range(2))
-        def test_answer(jury, n):
-            jury.check(f"answer {n}", "Is an answer")
-        """
+    pytester.makepyfile(TWO_ANSWERS)
+    result = run_jury("--jury-judges=free-judge,judge-x", "--jury-quorum=1")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "  free-judge * 2 * 0 * free",
+            "  judge-x * 2 * 0 * unpriced",
+            "total spent: free + 2 unpriced calls",
+        ]
     )
+    assert "$0.000000" not in result.stdout.str()
+
+
+def test_a_free_judge_reads_free_live_and_cached_and_saves_nothing(
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
+) -> None:
+    llm_server.judge("pass", "fine", usage=(1000, 100))
+    pytester.makepyfile(TWO_ANSWERS)
     for live, cached in ((2, 0), (0, 2)):
-        result = run_jury("--jury-judges=free-judge", "-v")
+        result = run_inprocess("--jury-judges=free-judge", "-v")
         result.assert_outcomes(passed=2)
         result.stdout.fnmatch_lines(
             [
@@ -103,7 +129,7 @@ def test_a_free_judge_reads_free_live_and_cached_and_saves_nothing(
         assert "saved by the cache" not in result.stdout.str()
         assert "$0.000000" not in result.stdout.str()
     # An unpriced judge is still unpriced, never free or $0.
-    unpriced = run_jury("--jury-judges=free-judge,judge-x", "--jury-quorum=1")
+    unpriced = run_inprocess("--jury-judges=free-judge,judge-x", "--jury-quorum=1")
     unpriced.assert_outcomes(passed=2)
     unpriced.stdout.fnmatch_lines(
         ["  free-judge * 0 * 2 * free", "  judge-x * 2 * 0 * unpriced", "total spent: unpriced"]

@@ -30,12 +30,14 @@ def test_check(jury):
 
 @pytest.mark.parametrize("status", [401, 403, 404])
 def test_a_refused_judge_is_a_config_error_and_the_votes_already_paid_are_kept(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury, status: int
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury, status: int
 ) -> None:
+    """What the plugin does with a refusal: in-process (the fault matrix refuses judges through
+    litellm's real HTTP path, with each of these statuses)."""
     llm_server.judge("pass", "fine", usage=(100, 10))
     llm_server.inject(model="judge-c", status=status, times=99)
     pytester.makepyfile(ONE_CHECK)
-    result = run_jury(JUDGES, IN_ORDER, "--jury-report=report.json", "--jury-max-cost=1")
+    result = run_inprocess(JUDGES, IN_ORDER, "--jury-report=report.json", "--jury-max-cost=1")
     result.assert_outcomes(failed=1)
     output = result.stdout.str()
     assert "JuryConfigError" in output
@@ -53,7 +55,7 @@ def test_a_refused_judge_is_a_config_error_and_the_votes_already_paid_are_kept(
     # Fixed: only the judge that was refused is asked again; the others' votes were cached.
     llm_server.reset()
     llm_server.judge("pass", "fine")
-    run_jury(JUDGES, IN_ORDER).assert_outcomes(passed=1)
+    run_inprocess(JUDGES, IN_ORDER).assert_outcomes(passed=1)
     assert [c.model for c in llm_server.calls()] == ["judge-c"]
 
 
@@ -139,8 +141,11 @@ def test_text_that_is_not_valid_utf8_is_a_type_error_before_any_call(
 def test_async_checks_keep_the_tests_event_loop_free(
     pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:
-    """The cache, budget and judges are used from a worker thread: the test's loop keeps running."""
-    llm_server.inject(model="judge-b", delay_s=0.5)
+    """The cache, budget and judges are used from a worker thread: the test's loop keeps running.
+
+    judge-b's reply is held until the test's own loop has ticked TICKS times. A jury that blocked the
+    loop would get that reply only when the hold gives up, with the gate still shut: a count fails it.
+    """
     pytester.makepyfile(
         """
         import asyncio
@@ -148,17 +153,21 @@ def test_async_checks_keep_the_tests_event_loop_free(
 
         import pytest
 
+        TICKS = 5
+
         @pytest.mark.asyncio
-        async def test_check(jury):
+        async def test_check(jury, scripted_server):
+            gate = scripted_server.hold_replies("judge-b")
             ticks = 0
             loop_thread = threading.get_ident()
             seen = set()
 
             async def ticker():
                 nonlocal ticks
-                while True:
+                while ticks < TICKS:
                     ticks += 1
-                    await asyncio.sleep(0.01)
+                    await asyncio.sleep(0)
+                gate.set()  # judge-b answers only once the loop has run this often
 
             task = asyncio.create_task(ticker())
             import pytest_llmonpy.cache as cache_module
@@ -171,13 +180,15 @@ def test_async_checks_keep_the_tests_event_loop_free(
             cache_module.VerdictCache.get_many = spy
             try:
                 verdict = await jury.acheck("the answer", "Is an answer")
+                opened_before_the_verdict = gate.is_set()
                 comparison = await jury.acompare("one", "two", "Is better")
             finally:
                 cache_module.VerdictCache.get_many = original
                 task.cancel()
             assert verdict.passed and comparison.winner in ("a", "b", "tie")
+            assert opened_before_the_verdict  # the loop ran while judge-b's reply was held
             assert seen and loop_thread not in seen  # no SQLite on the test's loop
-            assert ticks > 1  # the loop ran while the slow judge was being asked
+            assert len(scripted_server.calls("judge-b")) == 3  # one check, both orders of the pair
         """
     )
     run_inprocess(JUDGES, "-p", "asyncio", "-o", "asyncio_mode=strict").assert_outcomes(passed=1)
