@@ -601,8 +601,13 @@ def _keep_vote(
 def _config_error_message(model: str, exc: BaseException) -> str:
     if is_local(model):
         return f"judge {model!r} cannot run: {str(exc).rsplit('AuthenticationError: ', 1)[-1]}"
+    return refused_message(model, describe_error(exc))
+
+
+def refused_message(model: str, detail: str) -> str:
+    """What a JuryConfigError says when a provider refuses a judge (bad name, endpoint or key)."""
     return (
-        f"judge {model!r} was refused by its provider: {describe_error(exc)}. Check the model name, the "
+        f"judge {model!r} was refused by its provider: {detail}. Check the model name, the "
         "endpoint (--jury-api-base) and the API key in the environment."
     )
 

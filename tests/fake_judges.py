@@ -33,6 +33,7 @@ from pytest_llmonpy.judges import (
     Question,
     parse_pair_reply,
     parse_reply,
+    refused_message,
 )
 from pytest_llmonpy.plugin import RUN_KEY
 from pytest_llmonpy.prompts import PairCase
@@ -103,10 +104,7 @@ class FakeJudgeCaller(JudgeCaller):
             attempts += 1
             status, extra, payload = self.server.respond("/v1/chat/completions", body, headers)
             if status in CONFIG_STATUSES:
-                raise JuryConfigError(
-                    f"judge {model!r} was refused by its provider: HTTP {status}. Check the model name, "
-                    "the endpoint (--jury-api-base) and the API key in the environment."
-                )
+                raise JuryConfigError(refused_message(model, f"HTTP {status}"))
             if status != 200 or extra.get("x-fault") == "close_mid_body":
                 error = f"HTTP {status}" if status else "connection failed"
                 if status and status not in TRANSIENT_STATUSES:
