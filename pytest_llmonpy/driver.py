@@ -1,19 +1,35 @@
 """Runs a judging plan: answers its steps from the verdict cache and the live judges.
 
-Each live vote is journaled, charged to the budget and cached the moment it arrives, so a process
-killed mid-check loses no paid vote. Replay mode and a spent budget stop a plan before any judge is
-called.
+One driver, `PlanDriver._drive`, answers every step a plan takes: Recall from the cache, Ask after the
+replay and budget checks, each live vote journaled, charged to the budget and cached the moment it
+arrives (so a process killed mid-check loses no paid vote), and the votes of a batch cut short kept as
+unconcluded. It hands out only the live asks themselves, and two thin runners answer those:
+
+- `run` (sync checks) steps the driver in the caller's thread and answers a live ask with the blocking
+  `JudgeCaller.judge_calls`, whose calls run on the judge loop (loop_thread.py). The caller's thread
+  is blocked either way, and a fully cached check then never builds the judge caller, starts the judge
+  loop's thread or imports litellm, nor pays a thread hop per check.
+- `arun` (async checks) steps the same driver in a coroutine ON the judge loop, where a live ask is
+  `await JudgeCaller.ajudge_calls(...)`: the test's event loop only awaits a future (no thread-pool
+  worker per check), keeps the live status line ticking, and cancelling that await cancels the task
+  and its calls in flight, then returns once the driver has kept what was paid for.
+
+Cache reads (and the budget's check) run directly on the judge loop, as the cache writes of live votes
+always have: diskcache's SQLite is in WAL mode, where a read never waits for another process's write,
+and a lookup takes well under a millisecond, less than a hop to a worker thread would cost. Only the
+first lookup opens the cache (a one-time import and open). Importing litellm, which blocks for seconds,
+happens in a worker thread, and only when a live call is needed.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 from pytest_llmonpy.config import JurySettings
 from pytest_llmonpy.messages import budget_spent_message, replay_miss_message, status_label
-from pytest_llmonpy.plan import CallKey, Plan, Recall, Step
+from pytest_llmonpy.plan import Ask, CallKey, Plan, Recall
 from pytest_llmonpy.prompts import Case, PairCase
 from pytest_llmonpy.recall import CacheOpener, cached_votes, store_vote
 from pytest_llmonpy.verdict import BudgetExceededError, JuryConfigError, JuryError, ReplayMissError, Vote
@@ -24,6 +40,40 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 Question = Case | PairCase
+
+
+@dataclass
+class LiveAsk:
+    """A batch of live calls the driver needs answered: one vote per (judge, question), in order.
+
+    Each vote lands in `finished` (by the call's index) and goes to `keep` as it arrives.
+    """
+
+    calls: list[tuple[str, Question]]
+    keep: Callable[[int, Vote], None]
+    finished: dict[int, Vote] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return status_label(self.calls[0][1]) if self.calls else ""
+
+    def pending(self) -> list[str]:
+        """The judges still to answer (read from the waiting thread: a snapshot)."""
+        return [model for index, (model, _) in enumerate(self.calls) if index not in self.finished]
+
+
+@dataclass
+class _Watch:
+    """The live ask an async check is waiting on, for the status line ticked from the test's loop."""
+
+    ask: LiveAsk | None = None
+
+    def pending(self) -> list[str]:
+        ask = self.ask
+        return [] if ask is None else ask.pending()
+
+
+Driving = Generator[LiveAsk, list[Vote], T]
 
 
 class PlanDriver:
@@ -48,6 +98,70 @@ class PlanDriver:
     def run(self, plan: Plan[T], questions: tuple[Question, ...], settings: JurySettings) -> T:
         """Drive `plan` to its outcome; `questions[i]` is what call (judge, i) asks."""
         __tracebackhide__ = True
+        driving = self._drive(plan, questions, settings)
+        try:
+            ask = next(driving)
+            while True:
+                try:
+                    live = self._caller().judge_calls(
+                        ask.calls,
+                        settings.api_base,
+                        settings.timeout_s,
+                        ask.finished,
+                        on_vote=ask.keep,
+                        label=ask.label,
+                    )
+                except BaseException as exc:
+                    driving.throw(exc)  # the driver keeps the votes paid for, then raises it again
+                    raise  # not reached: the driver never swallows a failed ask
+                ask = driving.send(live)
+        except StopIteration as done:
+            outcome: T = done.value
+            return outcome
+
+    async def arun(self, plan: Plan[T], questions: tuple[Question, ...], settings: JurySettings) -> T:
+        """`run` for async callers: the plan is driven on the judge loop while the caller's event loop
+        only awaits it. Jury errors surface here without the judge loop's frames, so pytest points at
+        the test's await."""
+        __tracebackhide__ = True
+        caller = self._caller()
+        watch = _Watch()
+        driving = self._on_judge_loop(caller, self._drive(plan, questions, settings), settings, watch)
+        try:
+            return await caller.on_judge_loop(driving, status_label(questions[0]), watch.pending)
+        except (JuryError, TypeError) as exc:
+            raise exc.with_traceback(None) from exc.__cause__
+
+    @staticmethod
+    async def _on_judge_loop(
+        caller: JudgeCaller, driving: Driving[T], settings: JurySettings, watch: _Watch
+    ) -> T:
+        """`run`'s loop as a coroutine on the judge loop, a live ask awaited there."""
+        try:
+            ask = next(driving)
+            while True:
+                watch.ask = ask
+                try:
+                    live = await caller.ajudge_calls(
+                        ask.calls, settings.api_base, settings.timeout_s, ask.finished, on_vote=ask.keep
+                    )
+                except BaseException as exc:  # cancellation too: the caller's await was cancelled
+                    driving.throw(exc)
+                    raise
+                watch.ask = None
+                ask = driving.send(live)
+        except StopIteration as done:
+            outcome: T = done.value
+            return outcome
+
+    def _drive(self, plan: Plan[T], questions: tuple[Question, ...], settings: JurySettings) -> Driving[T]:
+        """Answer `plan`'s steps, handing out only its live asks; the outcome is the return value.
+
+        A live ask that fails is thrown back in: the votes answered before the batch was cut short (a
+        misconfigured judge, an interrupt, a cancelled await) are kept as unconcluded, for the cost
+        report, and the exception goes on.
+        """
+        __tracebackhide__ = True
         answer: dict[CallKey, Vote] | None = None
         while True:
             try:
@@ -55,31 +169,33 @@ class PlanDriver:
             except StopIteration as done:
                 outcome: T = done.value
                 return outcome
-            answer = self._answer(step, questions, settings)
+            if isinstance(step, Recall):
+                answer = self._recall(step.calls, questions, settings.mode)
+                continue
+            ask = self._live_ask(step, questions, settings)
+            try:
+                live = yield ask
+            except BaseException as exc:
+                self.unconcluded.extend(vote for _, vote in sorted(ask.finished.items()))
+                if isinstance(exc, JuryConfigError):
+                    raise JuryConfigError(str(exc)) from None  # one message, no trace into the event loop
+                raise
+            answer = dict(zip(step.calls, live, strict=True))
 
-    async def arun(self, plan: Plan[T], questions: tuple[Question, ...], settings: JurySettings) -> T:
-        """`run` for async callers: from a worker thread, so the cache, the budget and the wait for the
-        judges never block the caller's event loop. Jury errors surface here without the thread-pool
-        frames, so pytest points at the test's await."""
+    def _live_ask(self, step: Ask, questions: tuple[Question, ...], settings: JurySettings) -> LiveAsk:
+        """The live calls `step` needs, unless replay mode or a spent budget forbids them."""
         __tracebackhide__ = True
-        try:
-            return await asyncio.to_thread(self.run, plan, questions, settings)
-        except (JuryError, TypeError) as exc:
-            raise exc.with_traceback(None) from exc.__cause__
-
-    def _answer(
-        self, step: Step, questions: tuple[Question, ...], settings: JurySettings
-    ) -> dict[CallKey, Vote]:
-        __tracebackhide__ = True
-        if isinstance(step, Recall):
-            return self._recall(step.calls, questions, settings.mode)
         if settings.mode == "replay":
             index = step.calls[0][1]
             missing = tuple(model for model, at in step.calls if at == index)
             raise ReplayMissError(replay_miss_message(questions[index], missing, self._cache()))
         self._refuse_when_budget_spent(settings.mode)
-        live = self._ask([(model, questions[index]) for model, index in step.calls], settings)
-        return dict(zip(step.calls, live, strict=True))
+        calls = [(model, questions[index]) for model, index in step.calls]
+
+        def keep(index: int, vote: Vote) -> None:
+            self._keep_live_vote(vote, calls[index][1], settings.mode)
+
+        return LiveAsk(calls, keep)
 
     def _recall(
         self, calls: tuple[CallKey, ...], questions: tuple[Question, ...], mode: str
@@ -98,33 +214,6 @@ class PlanDriver:
         if state is not None:
             self.blocked_by_budget += 1
             raise BudgetExceededError(budget_spent_message(state, mode))
-
-    def _ask(self, calls: list[tuple[str, Question]], settings: JurySettings) -> list[Vote]:
-        """Ask judges live, one vote per (judge, question) call, keeping each vote as it arrives.
-
-        When the batch is cut short (a misconfigured judge, an interrupt), the votes answered before it
-        are also kept for the cost report, then the exception goes on.
-        """
-        __tracebackhide__ = True
-        finished: dict[int, Vote] = {}
-
-        def keep(index: int, vote: Vote) -> None:
-            self._keep_live_vote(vote, calls[index][1], settings.mode)
-
-        try:
-            return self._caller().judge_calls(
-                calls,
-                settings.api_base,
-                settings.timeout_s,
-                finished,
-                on_vote=keep,
-                label=status_label(calls[0][1]) if calls else "",
-            )
-        except BaseException as exc:
-            self.unconcluded.extend(vote for _, vote in sorted(finished.items()))
-            if isinstance(exc, JuryConfigError):
-                raise JuryConfigError(str(exc)) from None  # one message, no trace into the event loop
-            raise
 
     def _keep_live_vote(self, vote: Vote, question: Question, mode: str) -> None:
         """Journal, charge and cache a live vote (called on the judge loop as it arrives)."""

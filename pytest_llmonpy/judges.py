@@ -16,9 +16,9 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
@@ -95,6 +95,7 @@ class PairReply(BaseModel):
         return self.winner
 
 
+T = TypeVar("T")
 Question = Case | PairCase
 Call = tuple[str, Question]  # (judge model, what it is asked)
 # Where the votes of one batch land as each call finishes, by the call's index in the batch: what the
@@ -320,6 +321,43 @@ class JudgeCaller:
         except BaseException:
             future.cancel()  # an interrupt: stop the calls in flight (the loop cancels their tasks)
             raise
+
+    async def on_judge_loop(
+        self, coro: Coroutine[Any, Any, T], label: str = "", pending: Callable[[], Sequence[str]] = list
+    ) -> T:
+        """Await `coro`, run on the judge loop, from the caller's own event loop (an async test's),
+        which only awaits a future meanwhile. Cancelling the await cancels the task and its calls in
+        flight, and returns once they have unwound. `label` names the check on the live status line,
+        ticked from the caller's loop while `pending()` names judges still to answer."""
+        if self._status is None:
+            return await self._loop.run_async(coro)
+        with self._status.waiting(label, pending) as tick:
+            return await self._loop.run_async(coro, tick, STATUS_POLL_S)
+
+    async def ajudge_calls(
+        self,
+        calls: Sequence[Call],
+        api_base: str | None,
+        timeout_s: float,
+        finished: Finished | None = None,
+        on_vote: OnVote | None = None,
+    ) -> list[Vote]:
+        """`judge_calls` for a coroutine already on the judge loop (see `on_judge_loop`), same contract:
+        one Vote per call, in order; each lands in `finished` and goes to `on_vote` as it arrives; a
+        misconfigured judge raises JuryConfigError, and cancelling cancels the calls still running.
+        The live status line is the waiting caller's (`on_judge_loop`)."""
+        if not self._loop.owns_running_loop():
+            raise RuntimeError(
+                "ajudge_calls runs on the judge loop: await it in a coroutine given to on_judge_loop"
+            )
+        finished = {} if finished is None else finished
+        litellm = self._litellm
+        if litellm is None:
+            # Importing litellm blocks for seconds: in a worker thread, so the judge loop keeps serving
+            # other checks' calls (warm_up's own mock call then runs on the free judge loop).
+            litellm = await asyncio.to_thread(self.warm_up)
+        routes = self._routes_for(litellm, calls, api_base)
+        return await self._ask_all(litellm, routes, calls, api_base, timeout_s, finished, on_vote)
 
     def close(self) -> None:
         final = self._litellm.close_litellm_async_clients() if self._litellm and self._loop.started else None

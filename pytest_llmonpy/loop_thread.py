@@ -3,6 +3,9 @@
 litellm caches its async HTTP clients per event loop; a fresh `asyncio.run` per check would hand it
 clients bound to closed loops. Running every call on one loop also gives one process-wide bound on the
 calls in flight, for sync and async tests alike.
+
+Sync callers block on `run`; async callers await `run_async` from their own event loop, which stays free
+while the judge loop works, and whose cancellation cancels the judge-loop task and waits for its clean-up.
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ import contextlib
 import os
 import threading
 import weakref
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -42,6 +45,38 @@ class LoopThread:
                 thread.start()
                 self._loop, self._thread = loop, thread
             return self._loop
+
+    def owns_running_loop(self) -> bool:
+        """Whether the calling code runs on this judge loop."""
+        try:
+            return asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            return False
+
+    def start(self, coro: Coroutine[Any, Any, T]) -> Job[T]:
+        """Run `coro` as a task on the judge loop; see `Job`."""
+        return Job(self._ensure_loop(), coro)
+
+    async def run_async(
+        self, coro: Coroutine[Any, Any, T], tick: Callable[[], None] | None = None, every_s: float = 0.25
+    ) -> T:
+        """Run `coro` on the judge loop and await it from the caller's own event loop, which only waits
+        on a future meanwhile (calling `tick` every `every_s` seconds, when given).
+
+        Cancelling the caller's await (a timeout, a failed gather, an interrupt) cancels the task on the
+        judge loop and waits for it to unwind, so when the cancellation reaches the caller the calls in
+        flight are cancelled and what the task keeps on the way out is kept.
+        """
+        job = self.start(coro)
+        outcome = asyncio.wrap_future(job.result)
+        try:
+            while not (await asyncio.wait({outcome}, timeout=every_s if tick else None))[0]:
+                tick()  # type: ignore[misc]  # only reached with a tick
+        except BaseException:
+            job.cancel()
+            await asyncio.wait({outcome})  # cancelled again meanwhile: stop waiting, it is cancelled
+            raise
+        return outcome.result()
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         """Schedule `coro` on the judge loop; cancelling the returned future cancels its task."""
@@ -81,6 +116,45 @@ class LoopThread:
         # afresh (the next call builds a new loop) instead of waiting on a loop nobody runs.
         self._lock = threading.Lock()
         self._loop = self._thread = None
+
+
+class Job(Generic[T]):
+    """A coroutine running as a task on a judge loop, seen from another thread.
+
+    Unlike `asyncio.run_coroutine_threadsafe`'s future, which is done the moment it is cancelled,
+    `result` completes only once the task has ended, also after `cancel()`: whoever cancels can wait
+    for the task's clean-up.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> None:
+        self.result: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._loop = loop
+        self._task: asyncio.Task[T] | None = None
+        loop.call_soon_threadsafe(self._start, coro)
+
+    def cancel(self) -> None:
+        """Cancel the task (from any thread); `result` completes once it has unwound."""
+        with contextlib.suppress(RuntimeError):  # the loop is closed: its tasks were cancelled then
+            # Callbacks run in the order they were scheduled: the task exists by then.
+            self._loop.call_soon_threadsafe(self._cancel)
+
+    def _start(self, coro: Coroutine[Any, Any, T]) -> None:
+        self._task = self._loop.create_task(coro)
+        self._task.add_done_callback(self._finished)
+
+    def _cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    def _finished(self, task: asyncio.Task[T]) -> None:
+        # A waiter's own cancellation may have cancelled `result` already: then nobody reads it.
+        with contextlib.suppress(concurrent.futures.InvalidStateError):
+            if task.cancelled():
+                self.result.cancel()
+            elif task.exception() is not None:
+                self.result.set_exception(task.exception())
+            else:
+                self.result.set_result(task.result())
 
 
 async def _cancel_pending() -> None:

@@ -14,6 +14,7 @@ the fake through `JurySession.caller_factory` once the llmonpy plugin has config
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -35,6 +36,7 @@ from pytest_llmonpy.judges import (
     parse_reply,
     refused_message,
 )
+from pytest_llmonpy.loop_thread import LoopThread
 from pytest_llmonpy.plugin import RUN_KEY
 from pytest_llmonpy.prompts import PairCase
 from pytest_llmonpy.verdict import JuryConfigError, Vote
@@ -53,17 +55,21 @@ class FakeJudgeCaller(JudgeCaller):
     """
 
     def __init__(self, server: FakeLLMServer, prices: Mapping[str, tuple[float, float]] | None = None):
-        # Deliberately not JudgeCaller.__init__: no event loop thread, no rate limiter, no litellm.
+        # Deliberately not JudgeCaller.__init__: no rate limiter, no litellm. The judge loop is real
+        # (started by the first async check), so async checks are driven where they are in a run.
         self.server = server
         self.prices = dict(prices or {})
         self.batches: list[list[str]] = []  # the judges of each judge_calls batch, in call order
         self.closed = False
+        self._loop = LoopThread()
+        self._status = None
 
     def warm_up(self) -> Any:
         return None
 
     def close(self) -> None:
         self.closed = True
+        self._loop.close()
 
     def judge_calls(
         self,
@@ -78,15 +84,43 @@ class FakeJudgeCaller(JudgeCaller):
         self.batches.append([model for model, _ in calls])
         failures: list[Exception] = []
         for index, (model, question) in enumerate(calls):
-            finished[index] = self._answer(model, question, api_base)
-            if on_vote is not None:
-                try:
-                    on_vote(index, finished[index])
-                except Exception as exc:  # like the real caller: raised once the batch is over
-                    failures.append(exc)
+            self._keep(index, self._answer(model, question, api_base), finished, on_vote, failures)
+        return self._batch(len(calls), finished, failures)
+
+    async def ajudge_calls(
+        self,
+        calls: Sequence[Call],
+        api_base: str | None,
+        timeout_s: float,
+        finished: Finished | None = None,
+        on_vote: OnVote | None = None,
+    ) -> list[Vote]:
+        """Like judge_calls, on the judge loop; each answer in a worker thread, so a held reply
+        (`hold_replies`) holds this check, not the judge loop, and cancelling stops the wait for it."""
+        finished = {} if finished is None else finished
+        self.batches.append([model for model, _ in calls])
+        failures: list[Exception] = []
+        for index, (model, question) in enumerate(calls):
+            vote = await asyncio.to_thread(self._answer, model, question, api_base)
+            self._keep(index, vote, finished, on_vote, failures)
+        return self._batch(len(calls), finished, failures)
+
+    @staticmethod
+    def _keep(
+        index: int, vote: Vote, finished: Finished, on_vote: OnVote | None, failures: list[Exception]
+    ) -> None:
+        finished[index] = vote
+        if on_vote is not None:
+            try:
+                on_vote(index, vote)
+            except Exception as exc:  # like the real caller: raised once the batch is over
+                failures.append(exc)
+
+    @staticmethod
+    def _batch(size: int, finished: Finished, failures: list[Exception]) -> list[Vote]:
         if failures:
             raise failures[0]
-        return [finished[index] for index in range(len(calls))]
+        return [finished[index] for index in range(size)]
 
     def _answer(self, model: str, question: Question, api_base: str | None) -> Vote:
         sent = shared_identity(question)

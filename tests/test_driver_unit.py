@@ -1,32 +1,54 @@
 """The plan driver with a scripted caller: replay and the budget stop it before any call, a cut-short
-batch keeps its paid votes, and the async twins give what the sync calls give."""
+batch keeps its paid votes, and the async twins, driven on the judge loop, give what the sync calls
+give; cancelling an async check cancels its calls in flight."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pytest_llmonpy.budget import BudgetState
 from pytest_llmonpy.config import JurySettings
+from pytest_llmonpy.judges import JudgeCaller
 from pytest_llmonpy.jury import Jury
 from pytest_llmonpy.money import Cost
 from pytest_llmonpy.prompts import Case, PairCase
-from pytest_llmonpy.verdict import BudgetExceededError, JuryConfigError, ReplayMissError, Vote
+from pytest_llmonpy.verdict import BudgetExceededError, JuryConfigError, ReplayMissError, Verdict, Vote
 
 
-class ScriptedCaller:
-    """Answers each (judge, question) from a script: by judge for a check, by position for a pair."""
+class ScriptedCaller(JudgeCaller):
+    """Answers each (judge, question) from a script: by judge for a check, by position for a pair.
+
+    The judge loop is the real one (an async check is driven on it); litellm is never loaded."""
 
     def __init__(self, script: Callable[[str, Case | PairCase], str], fail_after: int | None = None) -> None:
+        super().__init__(concurrency=1)
         self.script = script
         self.fail_after = fail_after
         self.calls: list[str] = []
+        self.threads: list[str] = []  # the thread of each batch
+
+    async def ajudge_calls(
+        self,
+        calls: Sequence[tuple[str, Case | PairCase]],
+        api_base: str | None,
+        timeout_s: float,
+        finished: dict[int, Vote] | None = None,
+        on_vote: Callable[[int, Vote], None] | None = None,
+    ) -> list[Vote]:
+        return self.judge_calls(calls, api_base, timeout_s, finished, on_vote)
 
     def judge_calls(
         self,
-        calls: list[tuple[str, Case | PairCase]],
+        calls: Sequence[tuple[str, Case | PairCase]],
         api_base: str | None,
         timeout_s: float,
         finished: dict[int, Vote] | None = None,
@@ -34,6 +56,7 @@ class ScriptedCaller:
         label: str = "",
     ) -> list[Vote]:
         finished = {} if finished is None else finished
+        self.threads.append(threading.current_thread().name)
         votes = []
         for index, (model, question) in enumerate(calls):
             if self.fail_after is not None and index >= self.fail_after:
@@ -58,42 +81,81 @@ class SpentBudget:
         raise AssertionError("nothing may be charged once the budget is spent")
 
 
-def jury(caller: ScriptedCaller, **settings: object) -> Jury:
+@pytest.fixture(autouse=True)
+def close_judge_loops() -> Iterator[None]:
+    """Every judge caller a test made is closed after it: no judge loop thread outlives its test."""
+    made: list[JudgeCaller] = []
+    original = JudgeCaller.__init__
+
+    def recording(self: JudgeCaller, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        made.append(self)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(JudgeCaller, "__init__", recording)
+        yield
+    for caller in made:
+        caller.close()
+
+
+def jury(caller: JudgeCaller, **settings: object) -> Jury:
     return Jury(
         JurySettings(**{"judges": ("j0", "j1"), "mode": "off", **settings}),  # type: ignore[arg-type]
-        lambda: caller,  # type: ignore[arg-type, return-value]
+        lambda: caller,
     )
 
 
-def test_replay_with_no_cache_names_the_judges_and_calls_nobody() -> None:
+def check_sync(judged: Jury) -> Verdict:
+    return judged.check("Paris", "Names the capital")
+
+
+def check_async(judged: Jury) -> Verdict:
+    return asyncio.run(judged.acheck("Paris", "Names the capital"))
+
+
+# Every rule of the driver holds for both runners: the sync one and the one on the judge loop.
+both_runners = pytest.mark.parametrize("check", [check_sync, check_async], ids=["check", "acheck"])
+
+
+@both_runners
+def test_replay_with_no_cache_names_the_judges_and_calls_nobody(check: Callable[[Jury], Verdict]) -> None:
     caller = ScriptedCaller(lambda model, question: "pass")
     with pytest.raises(
         ReplayMissError, match=r"no recorded verdict for judges 'j0', 'j1' \(--jury-mode=replay"
     ):
-        jury(caller, mode="replay").check("Paris", "Names the capital")
+        check(jury(caller, mode="replay"))
     assert caller.calls == []
 
 
-def test_a_spent_budget_blocks_the_check_with_the_remedy_and_counts_it() -> None:
+@both_runners
+def test_a_spent_budget_blocks_the_check_with_the_remedy_and_counts_it(
+    check: Callable[[Jury], Verdict],
+) -> None:
     caller = ScriptedCaller(lambda model, question: "pass")
     judged = Jury(
         JurySettings(judges=("j0",), mode="record"),
-        lambda: caller,  # type: ignore[arg-type, return-value]
+        lambda: caller,
         budget=SpentBudget(Cost.of_usd(0.5)),  # type: ignore[arg-type]
     )
     with pytest.raises(BudgetExceededError, match="Raise the budget, or re-run: the verdicts paid"):
-        judged.check("Paris", "Names the capital")
+        check(judged)
     assert judged.blocked_by_budget == 1
     assert caller.calls == []
 
 
-def test_votes_paid_before_a_misconfigured_judge_are_kept_as_unconcluded() -> None:
+@both_runners
+def test_votes_paid_before_a_misconfigured_judge_are_kept_as_unconcluded(
+    check: Callable[[Jury], Verdict],
+) -> None:
     caller = ScriptedCaller(lambda model, question: "pass", fail_after=1)
     judged = jury(caller)
-    with pytest.raises(JuryConfigError, match="'j1' was refused"):
-        judged.check("Paris", "Names the capital")
+    with pytest.raises(JuryConfigError, match="'j1' was refused") as raised:
+        check(judged)
     assert [vote.model for vote in judged.unconcluded] == ["j0"]
     assert judged.verdicts == []
+    assert raised.value.__cause__ is None  # one message, no chain into the event loop
+    # No frame of the judge loop: pytest points at the check (the driver's own frames are hidden).
+    assert not {"_on_judge_loop", "ajudge_calls"} & {entry.frame.code.name for entry in raised.traceback}
 
 
 def by_position(model: str, question: Case | PairCase) -> str:
@@ -111,6 +173,9 @@ def test_acompare_gives_what_compare_gives() -> None:
     assert got.winner == "a"
     assert async_caller.calls == sync_caller.calls == ["j0", "j1", "j0", "j1"]
     assert async_jury.comparisons == [got]
+    # The sync check waits in its own thread; the async one is driven on the judge loop.
+    assert sync_caller.threads == [threading.current_thread().name]
+    assert async_caller.threads == ["llmonpy-judges"]
 
 
 def test_acheck_gives_what_check_gives() -> None:
@@ -120,3 +185,108 @@ def test_acheck_gives_what_check_gives() -> None:
     )
     assert got == expected
     assert not got.passed
+
+
+class HangingJudges(JudgeCaller):
+    """The real caller on its real judge loop, without litellm: judge "j0" answers at once, every other
+    judge's call waits until it is cancelled."""
+
+    def __init__(self) -> None:
+        super().__init__(concurrency=4)
+        self.hanging = threading.Event()  # set once a call is waiting
+        self.cancelled: list[str] = []
+
+    def warm_up(self) -> Any:
+        return None
+
+    async def _ask(
+        self, litellm: Any, semaphore: asyncio.Semaphore, route: Any, model: str, *rest: Any
+    ) -> Vote:
+        if model == "j0":
+            return Vote(model, "pass", cost_usd=0.01)
+        self.hanging.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled.append(model)
+            raise
+        raise AssertionError("a hanging judge never answers")
+
+
+def test_cancelling_the_await_cancels_the_judge_call_in_flight_and_keeps_the_paid_vote() -> None:
+    caller = HangingJudges()
+    # An api_base routes every judge without asking litellm; mode off: no cache involved.
+    judged = jury(caller, api_base="http://127.0.0.1:9/v1")
+
+    async def main() -> None:
+        check = asyncio.create_task(judged.acheck("Paris", "Names the capital"))
+        assert await asyncio.to_thread(caller.hanging.wait, 60)
+        check.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await check
+
+    asyncio.run(main())
+    # When the cancellation reached the test, the judge loop had cancelled the call and kept j0's vote.
+    assert caller.cancelled == ["j1"]
+    assert [vote.model for vote in judged.unconcluded] == ["j0"]
+    assert judged.verdicts == []
+
+
+def test_a_fully_cached_check_never_builds_the_judge_caller(tmp_path: Path) -> None:
+    from pytest_llmonpy.cache import VerdictCache
+
+    cache = VerdictCache(tmp_path)
+    for model in ("j0", "j1"):
+        cache.put(Vote(model, "pass", cost_usd=0.01), Case(output="Paris", criteria="Names the capital"))
+
+    def no_caller() -> JudgeCaller:
+        raise AssertionError("a fully cached sync check needs no judge caller")
+
+    judged = Jury(JurySettings(judges=("j0", "j1")), no_caller, cache=lambda: cache)
+    try:
+        assert all(vote.cached for vote in check_sync(judged).votes)
+    finally:
+        cache.close()
+
+
+CACHED_ACHECK = """
+import asyncio, sys
+from pathlib import Path
+from pytest_llmonpy.cache import VerdictCache
+from pytest_llmonpy.config import JurySettings
+from pytest_llmonpy.judges import JudgeCaller
+from pytest_llmonpy.jury import Jury
+from pytest_llmonpy.prompts import Case
+from pytest_llmonpy.verdict import Vote
+
+cache = VerdictCache(Path(sys.argv[1]))
+for model in ("j0", "j1"):
+    cache.put(Vote(model, "pass", cost_usd=0.01), Case(output="Paris", criteria="Names the capital"))
+caller = JudgeCaller(1)
+verdict = asyncio.run(
+    Jury(JurySettings(judges=("j0", "j1")), lambda: caller, cache=lambda: cache).acheck(
+        "Paris", "Names the capital"
+    )
+)
+caller.close()
+cache.close()
+print(all(vote.cached for vote in verdict.votes), "litellm" in sys.modules)
+"""
+
+
+def test_a_fully_cached_acheck_is_driven_on_the_judge_loop_without_importing_litellm(tmp_path: Path) -> None:
+    # In a fresh interpreter: this one may have imported litellm for another test.
+    root = Path(__file__).resolve().parents[1]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", CACHED_ACHECK, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "False"]
