@@ -248,7 +248,8 @@ class ReadOnlyStore:
         # possible (a read-only directory), immutable=1 reads it without locks or WAL: nothing can
         # write to it there either. diskcache checkpoints and drops the WAL when it closes a cache.
         for parameters in ("mode=ro", "immutable=1"):
-            # Async checks look verdicts up from worker threads: one connection, used under a lock.
+            # Sync checks look verdicts up from their threads, async ones from the judge loop's: one
+            # connection, used under a lock.
             connection = sqlite3.connect(
                 f"{uri}?{parameters}", uri=True, timeout=LOCK_TIMEOUT_S, check_same_thread=False
             )

@@ -11,8 +11,11 @@ unconcluded. It hands out only the live asks themselves, and two thin runners an
   loop's thread or imports litellm, nor pays a thread hop per check.
 - `arun` (async checks) steps the same driver in a coroutine ON the judge loop, where a live ask is
   `await JudgeCaller.ajudge_calls(...)`: the test's event loop only awaits a future (no thread-pool
-  worker per check), keeps the live status line ticking, and cancelling that await cancels the task
-  and its calls in flight, then returns once the driver has kept what was paid for.
+  worker per check), and cancelling that await cancels the task and its calls in flight, then returns
+  once the driver has kept what was paid for. The live status line is ticked from the test's loop
+  while it waits (a few bytes to the terminal, as pytest's own progress writes there), never from the
+  judge loop. Even a fully cached async check builds the judge caller (judges.py, not litellm) and
+  starts the judge loop's thread: that is where it runs.
 
 Cache reads (and the budget's check) run directly on the judge loop, as the cache writes of live votes
 always have: diskcache's SQLite is in WAL mode, where a read never waits for another process's write,

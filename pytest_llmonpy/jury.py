@@ -133,10 +133,11 @@ class Jury:
         context: object = None,
         allow_none: bool = False,
     ) -> Verdict:
-        """Async twin of `check`, for async tests. The cache, the budget and the judges are used from a
-        worker thread, so nothing blocks the test's event loop."""
+        """Async twin of `check`, for async tests. The check is driven on the judge loop (the cache, the
+        budget and the judges), so nothing blocks the test's event loop while it awaits the verdict;
+        cancelling the await cancels the judge calls in flight."""
         __tracebackhide__ = True
-        # Arguments are checked here, so a bad one points at the test's line, not into a thread.
+        # Arguments are checked here, so a bad one points at the test's line, not into the judge loop.
         plan, questions = self._check_plan(output, criteria, input, reference, context, allow_none)
         return self._conclude(await self._driver.arun(plan, questions, self.settings))
 
@@ -205,7 +206,7 @@ class Jury:
         reference: object = None,
         allow_none: bool = False,
     ) -> Comparison:
-        """Async twin of `compare` (run from a worker thread, like `acheck`)."""
+        """Async twin of `compare` (driven on the judge loop, like `acheck`)."""
         __tracebackhide__ = True
         plan, orders = self._compare_plan(a, b, criteria, input, reference, allow_none)
         return self._conclude_pair(await self._driver.arun(plan, orders, self.settings))

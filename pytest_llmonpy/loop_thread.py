@@ -72,9 +72,10 @@ class LoopThread:
         try:
             while not (await asyncio.wait({outcome}, timeout=every_s if tick else None))[0]:
                 tick()  # type: ignore[misc]  # only reached with a tick
-        except BaseException:
+        except BaseException as exc:
             job.cancel()
-            await asyncio.wait({outcome})  # cancelled again meanwhile: stop waiting, it is cancelled
+            if not isinstance(exc, GeneratorExit):  # closed unfinished (its loop went away): no await
+                await asyncio.wait({outcome})  # cancelled again meanwhile: stop waiting, it is cancelled
             raise
         return outcome.result()
 

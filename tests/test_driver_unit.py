@@ -5,6 +5,7 @@ give; cancelling an async check cancels its calls in flight."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from pytest_llmonpy.config import JurySettings
 from pytest_llmonpy.judges import JudgeCaller
 from pytest_llmonpy.jury import Jury
 from pytest_llmonpy.money import Cost
+from pytest_llmonpy.progress import StatusLine
 from pytest_llmonpy.prompts import Case, PairCase
 from pytest_llmonpy.verdict import BudgetExceededError, JuryConfigError, ReplayMissError, Verdict, Vote
 
@@ -230,6 +232,50 @@ def test_cancelling_the_await_cancels_the_judge_call_in_flight_and_keeps_the_pai
     assert caller.cancelled == ["j1"]
     assert [vote.model for vote in judged.unconcluded] == ["j0"]
     assert judged.verdicts == []
+
+
+class WatchedJudges(JudgeCaller):
+    """The real caller with a live status line: judge "j0" answers at once, "j1" only once the line
+    has twice shown that the check waits for it alone (so it answers only if the line is ticked)."""
+
+    def __init__(self) -> None:
+        self.ticks = itertools.count()  # the clock: a second per reading, so every tick shows anew
+        self.shown: list[tuple[str, str]] = []  # (thread, text) of every write
+        self.seen_twice = threading.Event()
+        status = StatusLine(self.write, lambda: 120, show_after_s=0, refresh_s=0, clock=self.clock)
+        status.activate()
+        super().__init__(concurrency=4, status=status)
+
+    def clock(self) -> float:
+        return float(next(self.ticks))
+
+    def write(self, text: str) -> None:
+        self.shown.append((threading.current_thread().name, text))
+        if sum("waiting for j1: judging" in text for _, text in self.shown) >= 2:
+            self.seen_twice.set()
+
+    def warm_up(self) -> Any:
+        return None
+
+    async def _ask(
+        self, litellm: Any, semaphore: asyncio.Semaphore, route: Any, model: str, *rest: Any
+    ) -> Vote:
+        if model == "j1":
+            assert await asyncio.to_thread(self.seen_twice.wait, 60)
+        return Vote(model, "pass", cost_usd=0.01)
+
+
+def test_an_async_check_ticks_the_status_line_from_the_tests_own_loop() -> None:
+    caller = WatchedJudges()
+    judged = jury(caller, api_base="http://127.0.0.1:9/v1")
+
+    async def main() -> str:
+        await judged.acheck("Paris", "Names the capital")
+        return threading.current_thread().name
+
+    callers_thread = asyncio.run(main())
+    assert {thread for thread, _ in caller.shown} == {callers_thread}
+    assert caller.shown[-1][1].strip(" \b") == ""  # erased once the check is over
 
 
 def test_a_fully_cached_check_never_builds_the_judge_caller(tmp_path: Path) -> None:
