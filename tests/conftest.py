@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import warnings
 from collections.abc import Callable, Iterator
 
@@ -8,6 +9,7 @@ import pytest
 
 from fake_judges import FakeJudges
 from fake_llm_server import FakeLLMServer, running_server
+from pytest_llmonpy.judges import JudgeCaller
 
 pytest_plugins = ["pytester"]
 
@@ -24,6 +26,10 @@ NEEDS_LOCAL_JUDGE = [
 
 # The only API key the end-to-end tests use; tests assert it never shows up in output or files.
 FAKE_API_KEY = "sk-test-NEVER-PRINT-THIS-4242"
+
+# Fast retries for the inner runs (litellm reads these when it is imported): back-off from 5 ms, so a
+# judge that exhausts its attempts costs ~0.1 s, not ~1.5 s.
+RETRY_ENV = {"INITIAL_RETRY_DELAY": "0.005", "JITTER": "0.01"}
 
 RunJury = Callable[..., pytest.RunResult]
 
@@ -51,8 +57,8 @@ def judge_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
     """
     monkeypatch.setenv("LLMONPY_RATELIMIT_DIR", str(tmp_path_factory.mktemp("ratelimits")))
     monkeypatch.setenv("OPENAI_API_KEY", FAKE_API_KEY)
-    monkeypatch.setenv("INITIAL_RETRY_DELAY", "0.05")
-    monkeypatch.setenv("JITTER", "0.01")
+    for name, value in RETRY_ENV.items():
+        monkeypatch.setenv(name, value)
     for name in ("ANTHROPIC_API_KEY", "GEMINI_API_KEY", "PYTEST_XDIST_AUTO_NUM_WORKERS"):
         monkeypatch.delenv(name, raising=False)
 
@@ -62,38 +68,92 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "xdist_merge: run_jury also runs the test under -n 2 (what it checks is merged across workers)",
     )
+    config.addinivalue_line(
+        "markers",
+        "fresh_process: run_jury runs the serial run in a subprocess too (what it checks needs a new "
+        "interpreter: imports, signals, warnings at import)",
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    # Each `-n 2` run costs two more cold interpreters importing litellm: only where merging is tested.
+    # Each subprocess costs a cold interpreter importing litellm (seconds); `-n 2` costs three. The
+    # serial run is in-process, through litellm's real HTTP path (imported once per worker), unless
+    # the test needs a fresh interpreter; `-n 2` only where merging across workers is tested.
     if "run_jury" in metafunc.fixturenames:
-        modes = [pytest.param(False, id="serial")]
-        if metafunc.definition.get_closest_marker("xdist_merge") is not None:
-            modes.append(pytest.param(True, id="xdist"))
+        marked = metafunc.definition.get_closest_marker
+        modes = [pytest.param("subprocess" if marked("fresh_process") else "inprocess", id="serial")]
+        if marked("xdist_merge") is not None:
+            modes.append(pytest.param("xdist", id="xdist"))
         metafunc.parametrize("run_jury", modes, indirect=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _litellm_imported_first(request: pytest.FixtureRequest) -> None:
+    """litellm imported in this process, with what its first call imports, before the first test, when
+    a test of the session runs pytest in-process through it (`litellm_in_this_process`).
+
+    Before any test's `pytester`: its teardown drops every module imported after its setup, and a
+    litellm re-imported that way is half broken.
+    """
+    if any("litellm_in_this_process" in getattr(item, "fixturenames", ()) for item in request.session.items):
+        # litellm reads its retry delays once, at import: the fast ones `judge_env` gives subprocesses.
+        for name, value in RETRY_ENV.items():
+            os.environ.setdefault(name, value)
+        caller = JudgeCaller(concurrency=1)
+        caller.warm_up()
+        caller.close()
+
+
+@pytest.fixture
+def litellm_in_this_process() -> None:
+    """For tests whose pytest runs judge in this process through litellm: imported before them."""
 
 
 @pytest.fixture
 def run_jury(
-    request: pytest.FixtureRequest, pytester: pytest.Pytester, llm_server: FakeLLMServer, judge_env: None
+    request: pytest.FixtureRequest,
+    pytester: pytest.Pytester,
+    llm_server: FakeLLMServer,
+    judge_env: None,
+    litellm_in_this_process: None,
 ) -> RunJury:
-    """Run pytest in a subprocess on the pytester files, judges called through litellm's real HTTP path
-    to the loopback server.
+    """Run pytest on the pytester files, judges called through litellm's real HTTP path to the loopback
+    server.
 
-    Serial; tests marked `xdist_merge` also run with `-n 2`.
+    Serially in this process (litellm imported once per worker), or in a subprocess for tests marked
+    `fresh_process`; tests marked `xdist_merge` also run with `-n 2` (subprocesses by nature).
     """
-    use_xdist: bool = request.param
+    mode: str = request.param
 
     def run(*args: str, api_base: bool = True, timeout: float = 180) -> pytest.RunResult:
         base = ["-p", "no:cacheprovider", "-p", "no:randomly"]
         if api_base:
             base.append(f"--jury-api-base={llm_server.url}")
-        if use_xdist:
+        if mode == "inprocess":
+            return inprocess_run(pytester, base, args)
+        if mode == "xdist":
             base += ["-n", "2"]
         return pytester.runpytest_subprocess(*base, *args, timeout=timeout)
 
-    run.xdist = use_xdist  # type: ignore[attr-defined]
+    run.xdist = mode == "xdist"  # type: ignore[attr-defined]
+    run.inprocess = mode == "inprocess"  # type: ignore[attr-defined]
     return run
+
+
+def inprocess_run(
+    pytester: pytest.Pytester, base: list[str], args: tuple[str, ...], plugins: list[object] | None = None
+) -> pytest.RunResult:
+    """`pytester.runpytest_inprocess`, starting from the warning filters of a fresh interpreter."""
+    # pytest-asyncio warns about its unset option at start-up; set it as this suite's ini does.
+    if "no:asyncio" not in (*base, *args):
+        base = [*base, "-o", "asyncio_default_fixture_loop_scope=function"]
+    with warnings.catch_warnings():
+        # The run starts from the filters a fresh interpreter has, not this suite's
+        # `filterwarnings = error`: the inner pytest applies its own ini's filters on top.
+        warnings.resetwarnings()
+        warnings.simplefilter("ignore", ImportWarning)
+        warnings.simplefilter("ignore", ResourceWarning)
+        return pytester.runpytest_inprocess(*base, *args, plugins=plugins or [])
 
 
 @pytest.fixture
@@ -113,19 +173,10 @@ def run_inprocess(
     """
 
     def run(*args: str, api_base: bool = True, timeout: float | None = None) -> pytest.RunResult:
-        # pytest-asyncio warns about its unset option at start-up; set it as this suite's ini does.
         base = ["-p", "no:cacheprovider", "-p", "no:randomly"]
-        if "no:asyncio" not in args:
-            base += ["-o", "asyncio_default_fixture_loop_scope=function"]
         if api_base:
             base.append(f"--jury-api-base={llm_server.url}")
-        with warnings.catch_warnings():
-            # The run starts from the filters a fresh interpreter has, not this suite's
-            # `filterwarnings = error`: the inner pytest applies its own ini's filters on top.
-            warnings.resetwarnings()
-            warnings.simplefilter("ignore", ImportWarning)
-            warnings.simplefilter("ignore", ResourceWarning)
-            return pytester.runpytest_inprocess(*base, *args, plugins=[fake_judges])
+        return inprocess_run(pytester, base, args, [fake_judges])
 
     run.xdist = False  # type: ignore[attr-defined]
     return run

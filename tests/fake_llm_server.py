@@ -136,6 +136,7 @@ class FakeLLMServer:
         # Per-model gates (hold_replies): a reply waits until the test opens its gate.
         self._gates: dict[str, threading.Event] = {}
         self._in_flight = 0
+        self._generation = 0  # bumped by reset(): requests from before it are not counted in flight
         self._held_reached = False
         self._flight = threading.Condition()
         self._lock = threading.Lock()
@@ -249,6 +250,9 @@ class FakeLLMServer:
         for gate in gates:  # a reply still held is let go
             gate.set()
         with self._flight:
+            # A slow request of the previous test may still be sleeping: it no longer counts.
+            self._generation += 1
+            self._in_flight = 0
             self.peak_in_flight = 0
             self.hold_until_in_flight = None
             self._held_reached = False
@@ -313,6 +317,7 @@ class FakeLLMServer:
         with self._lock:
             self.requests.append(entry)
         with self._flight:
+            generation = self._generation
             self._in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
             self._flight.notify_all()
@@ -329,7 +334,8 @@ class FakeLLMServer:
         if delay:
             time.sleep(delay)
         with self._flight:
-            self._in_flight -= 1
+            if generation == self._generation:
+                self._in_flight -= 1
         if kind == "hang":
             self._release_hangs.wait(HANG_MAX_S)
             return NO_RESPONSE, {"x-fault": "hang"}, b""

@@ -46,6 +46,7 @@ def litellm_imported(probe_dir: Path) -> set[str]:
 
 
 @pytest.mark.xdist_merge
+@pytest.mark.fresh_process
 def test_rerun_of_an_unchanged_suite_makes_no_judge_call_and_imports_no_litellm(
     pytester: pytest.Pytester,
     llm_server: FakeLLMServer,
@@ -134,6 +135,7 @@ def test_cached_votes_keep_their_original_tokens_reason_and_vote(
     assert len(llm_server.calls()) == 3
 
 
+@pytest.mark.fresh_process
 def test_replay_on_an_empty_cache_fails_with_the_hint_and_calls_nothing(
     pytester: pytest.Pytester,
     llm_server: FakeLLMServer,

@@ -107,6 +107,7 @@ def test_verdicts_recorded_after_the_cache_was_deleted_mid_run_are_kept(
 
 
 @pytest.mark.skipif(shutil.which("chattr") is None, reason="needs chattr")
+@pytest.mark.fresh_process
 def test_a_read_only_cache_is_replayed_and_recorded_from(
     pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
 ) -> None:

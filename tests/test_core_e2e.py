@@ -548,6 +548,7 @@ PLUGIN_WIRING = {
 }
 
 
+@pytest.mark.fresh_process
 def test_unused_plugin_imports_nothing_heavy_and_writes_nothing(
     pytester: pytest.Pytester, run_jury: RunJury, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

@@ -10,10 +10,10 @@ What runs, by the fence's language:
 
 - ``python``: a block that defines tests (a top-level ``def test_...`` or ``class Test...``) is a test
   module; any other block is a snippet, run as the body of ``def test_snippet(jury):``. The blocks of a
-  page are written into one pytester directory, in page order, and run with pytest in a subprocess
-  (``--jury-mode=refresh``, so every jury call is asked), judges routed to the loopback fake server
-  (``--jury-api-base``), which votes ``pass`` and calls comparisons a tie. A first-line comment
-  such as ``# tests/test_refunds.py`` names the module.
+  page are written into one pytester directory, in page order, and run with pytest in this process
+  (``--jury-mode=refresh``, so every jury call is asked), judges called through litellm's real HTTP
+  path and routed to the loopback fake server (``--jury-api-base``), which votes ``pass`` and calls
+  comparisons a tie. A first-line comment such as ``# tests/test_refunds.py`` names the module.
   The directory has a ``pytest.ini`` with a three-judge jury (``openai/gpt-4o-mini``,
   ``anthropic/claude-3-5-haiku-latest``, ``gemini/gemini-2.0-flash``), unless a ``file`` block gives
   the configuration. ``pytest`` and the app stubs of ``myapp.py`` (``support_bot``, ``summarise``,
@@ -69,6 +69,7 @@ from typing import Any
 import pytest
 import yaml  # type: ignore[import-untyped]
 
+from conftest import inprocess_run
 from fake_llm_server import FakeLLMServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -492,7 +493,8 @@ class PageRunner:
         with self.monkeypatch.context() as patch:
             for name, value in (env or {}).items():
                 patch.setenv(name, value)
-            return self.pytester.runpytest_subprocess(*base, *args, timeout=240)
+            # In this process, judges through litellm's real HTTP path (imported once per worker).
+            return inprocess_run(self.pytester, list(base), args)
 
     def run_group(self, group: list[Block]) -> None:
         if not group:
@@ -649,6 +651,7 @@ def test_docs_block(
     monkeypatch: pytest.MonkeyPatch,
     page_runs: dict[str, PageRun],
     plugin_names: PluginNames,
+    litellm_in_this_process: None,
 ) -> None:
     assert not block.errors, "\n".join(block.errors)
     kind = block.kind
@@ -708,7 +711,7 @@ def check_config(block: Block, pytester: pytest.Pytester) -> None:
         name = "pytest.ini" if "[pytest]" in block.code else "setup.cfg"
         (pytester.path / name).write_text(block.code)
     pytester.makepyfile(test_trivial="def test_trivial():\n    pass\n")
-    result = pytester.runpytest_subprocess(*INNER_ARGS, timeout=120)
+    result = inprocess_run(pytester, INNER_ARGS, ())
     assert result.ret == 0, f"{block.id}: pytest doesn't start with this configuration:\n" + _text(result)
     result.assert_outcomes(passed=1)
 

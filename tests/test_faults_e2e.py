@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from conftest import FAKE_API_KEY
+from conftest import FAKE_API_KEY, inprocess_run
 from fake_llm_server import FakeLLMServer
 from pytest_llmonpy.report_schema import JuryReport
 
@@ -122,12 +122,6 @@ CELLS = {cells!r}
 def test_cell(jury, cell):
     jury.assert_passes(cell["output"], cell["criteria"])
 """
-
-
-@pytest.fixture(autouse=True)
-def _fast_backoff(judge_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Backoff from 10 ms: a judge that exhausts its 5 attempts costs ~0.2 s, not ~1.5 s, per cell."""
-    monkeypatch.setenv("INITIAL_RETRY_DELAY", "0.005")
 
 
 def decide(required: int, passes: int, fails: int, abstains: int) -> str:
@@ -237,9 +231,9 @@ def run_inner(
     pytester.makepyfile(test_cells=CELLS_FILE.format(cells=[cell.as_param() for cell in cells]))
     base = ["-p", "no:cacheprovider", "-p", "no:randomly", f"--jury-api-base={server.url}"]
     base += ["--jury-report=jury.json", "--junitxml=junit.xml"]
-    if xdist:
-        base += ["-n", "2"]
-    return pytester.runpytest_subprocess(*base, *args, timeout=300)
+    if not xdist:  # in this process, through litellm's real HTTP path (imported once per worker)
+        return inprocess_run(pytester, base, args)
+    return pytester.runpytest_subprocess(*base, "-n", "2", *args, timeout=300)
 
 
 def junit_results(pytester: pytest.Pytester) -> dict[str, tuple[str, str]]:
@@ -372,7 +366,11 @@ FAMILIES = {
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_fault_matrix_serial(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, judge_env: None, family: str
+    pytester: pytest.Pytester,
+    llm_server: FakeLLMServer,
+    judge_env: None,
+    litellm_in_this_process: None,
+    family: str,
 ) -> None:
     kinds = FAMILIES[family]
     cells, kind_of = fault_cells(llm_server, kinds)

@@ -1,17 +1,19 @@
-"""The embedded offline judge on a labelled set of clear pass/fail cases, through the real path.
+"""The embedded offline judge on a few labelled pass/fail cases, through the real path.
 
-Skipped unless the `local` extra is installed (CI installs it). Each case is judged live once per
-test session (mode off: nothing is cached), so this also measures the judge's speed.
+Skipped unless the `local` extra is installed (CI installs it). A few cases, one right and one wrong
+answer for each kind of prompt (output alone, with the question, with a reference answer), each judged
+live (mode off: nothing is cached): the judge's agreement on every labelled case, and its speed, are
+measured by `benchmarks/local_judge.py`, which takes minutes.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
 
 from conftest import NEEDS_LOCAL_JUDGE
+from local_judge_cases import ALL_CASES, LABELLED, WITH_CONTEXT
 from pytest_llmonpy.config import JurySettings
 from pytest_llmonpy.judges import JudgeCaller
 from pytest_llmonpy.jury import Jury
@@ -19,67 +21,11 @@ from pytest_llmonpy.local import LOCAL_MODEL
 
 pytestmark = NEEDS_LOCAL_JUDGE
 
-# (output, criteria, expected vote): clear cases whose criteria state the fact to check, the way
-# criteria are written in practice ("Says refunds are only possible within 30 days"); half are wrong.
-# A 1.5B model cannot be trusted to know facts the criteria leave out (see docs/judges.md).
-LABELLED = [
-    ("The capital of Australia is Canberra.", "Says that the capital of Australia is Canberra", "pass"),
-    ("The capital of Australia is Sydney.", "Says that the capital of Australia is Canberra", "fail"),
-    ("Paris is the capital of France.", "Says that the capital of France is Paris", "pass"),
-    ("The capital of France is Lyon.", "Says that the capital of France is Paris", "fail"),
-    ("7 x 8 = 56", "Gives 56 as the result of 7 x 8", "pass"),
-    ("7 x 8 = 54", "Gives 56 as the result of 7 x 8", "fail"),
-    ("World War II ended in 1945.", "Says that World War II ended in 1945", "pass"),
-    ("World War II ended in 1946.", "Says that World War II ended in 1945", "fail"),
-    ("Water boils at 100 degrees Celsius at sea level.", "Says water boils at 100 degrees Celsius", "pass"),
-    ("Water boils at 50 degrees Celsius at sea level.", "Says water boils at 100 degrees Celsius", "fail"),
-    ("The Earth orbits the Sun.", "Says that the Earth orbits the Sun", "pass"),
-    ("The Sun orbits the Earth.", "Says that the Earth orbits the Sun", "fail"),
-    ("A week has seven days.", "Says that a week has seven days", "pass"),
-    ("A week has nine days.", "Says that a week has seven days", "fail"),
-    ("Tokyo is the capital of Japan.", "Says that the capital of Japan is Tokyo", "pass"),
-    ("Osaka is the capital of Japan.", "Says that the capital of Japan is Tokyo", "fail"),
-    ("The chemical symbol for gold is Au.", "Gives Au as the chemical symbol for gold", "pass"),
-    ("The chemical symbol for gold is Ag.", "Gives Au as the chemical symbol for gold", "fail"),
-    ("Refunds are possible within 30 days of purchase.", "Says refunds are possible within 30 days", "pass"),
-    ("Refunds are possible within 90 days of purchase.", "Says refunds are possible within 30 days", "fail"),
-]
-# With the customer's question (`input=`) and a known-good answer (`reference=`) in the prompt too.
-SHIPPING = "How long does standard shipping take?"
-KNOWN_GOOD = "Standard shipping takes 3 to 5 business days."
-SAME_TIME = "Gives the same shipping time as the reference answer"
-WITH_CONTEXT: list[tuple[str, str, dict[str, str], str]] = [
-    (
-        "No, we only ship to the United States and Canada.",
-        "Says that the store does not ship to Mexico",
-        {"input": "Do you ship to Mexico?"},
-        "pass",
-    ),
-    (
-        "Yes, we ship to Mexico.",
-        "Says that the store does not ship to Mexico",
-        {"input": "Do you ship to Mexico?"},
-        "fail",
-    ),
-    (
-        "Express shipping costs 15 dollars.",
-        "Says that express shipping costs 15 dollars",
-        {"input": "How much is express shipping?"},
-        "pass",
-    ),
-    (
-        "Express shipping costs 25 dollars.",
-        "Says that express shipping costs 15 dollars",
-        {"input": "How much is express shipping?"},
-        "fail",
-    ),
-    (
-        "It usually arrives within 3-5 business days.",
-        SAME_TIME,
-        {"input": SHIPPING, "reference": KNOWN_GOOD},
-        "pass",
-    ),
-    ("Shipping takes two weeks.", SAME_TIME, {"input": SHIPPING, "reference": KNOWN_GOOD}, "fail"),
+# A right and a wrong answer for the same criteria, for each kind of prompt.
+SAMPLE = [
+    *[(output, criteria, {}, expected) for output, criteria, expected in LABELLED[:2]],
+    *WITH_CONTEXT[:2],  # with the customer's question (`input=`)
+    *WITH_CONTEXT[4:6],  # with the question and a known-good answer (`reference=`)
 ]
 
 
@@ -90,14 +36,15 @@ def local_jury() -> Iterator[Jury]:
     caller.close()
 
 
+def test_the_sample_has_a_right_and_a_wrong_answer_of_each_kind() -> None:
+    assert [case[3] for case in SAMPLE] == ["pass", "fail"] * 3
+    assert [sorted(case[2]) for case in SAMPLE[::2]] == [[], ["input"], ["input", "reference"]]
+    assert all(case in ALL_CASES for case in SAMPLE)
+
+
 def test_local_judge_agrees_with_the_labels(local_jury: Jury) -> None:
-    local_jury.check("warm-up", "Is a word")  # loads the model (and joins the weights on first use)
     disagreements = []
-    started = time.monotonic()
-    cases: list[tuple[str, str, dict[str, str], str]] = [
-        (output, criteria, {}, expected) for output, criteria, expected in LABELLED
-    ] + WITH_CONTEXT
-    for output, criteria, texts, expected in cases:
+    for output, criteria, texts, expected in SAMPLE:
         vote = local_jury.check(
             output,
             criteria,
@@ -110,7 +57,4 @@ def test_local_judge_agrees_with_the_labels(local_jury: Jury) -> None:
         assert vote.tokens_in > 0
         if vote.vote != expected:
             disagreements.append((output, criteria, vote.vote, vote.reason))
-    per_verdict = (time.monotonic() - started) / len(cases)
-    agreed = len(cases) - len(disagreements)
-    print(f"local judge: {agreed}/{len(cases)} agree, {per_verdict:.2f} s a verdict")
     assert disagreements == []
