@@ -47,11 +47,16 @@ def priced_server(llm_server: FakeLLMServer) -> FakeLLMServer:
 
 @pytest.mark.xdist_merge
 def test_summary_shows_exact_costs_per_model_and_the_cache_savings(
-    pytester: pytest.Pytester, priced_server: FakeLLMServer, run_jury: RunJury
+    pytester: pytest.Pytester,
+    priced_server: FakeLLMServer,
+    run_jury: RunJury,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pytester.makepyfile(SUITE)
-    result = run_jury(JUDGES)
+    result = run_jury(JUDGES, *report_options(pytester, monkeypatch))
     result.assert_outcomes(passed=4)
+    # Under -n 2 the workers' figures are merged by the controller: the reports carry the same ones.
+    assert_reports_carry_the_summary_figures(pytester)
     spent = 4 * (MINI_COST + FOUR_O_COST)
     result.stdout.fnmatch_lines(
         [
@@ -111,19 +116,29 @@ def test_no_summary_when_no_jury_was_used(pytester: pytest.Pytester, run_inproce
     assert "llm jury summary" not in result.stdout.str()
 
 
-@pytest.mark.xdist_merge
+def report_options(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> tuple[str, ...]:
+    """Every report of a run asked for: JSON, JUnit XML and a GitHub step summary after an earlier step."""
+    step_summary = pytester.path / "step-summary.md"
+    step_summary.write_text("# earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
+    return ("--jury-report=reports/jury.json", "--junitxml=junit.xml")
+
+
 def test_json_report_junit_and_step_summary_carry_the_same_figures(
     pytester: pytest.Pytester,
     priced_server: FakeLLMServer,
     run_jury: RunJury,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    step_summary = pytester.path / "step-summary.md"
-    step_summary.write_text("# earlier step\n")
-    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
+    # The same under -n 2: test_summary_shows_exact_costs_per_model_and_the_cache_savings[xdist].
     pytester.makepyfile(SUITE)
-    run_jury(JUDGES, "--jury-report=reports/jury.json", "--junitxml=junit.xml").assert_outcomes(passed=4)
+    run_jury(JUDGES, *report_options(pytester, monkeypatch)).assert_outcomes(passed=4)
+    assert_reports_carry_the_summary_figures(pytester)
 
+
+def assert_reports_carry_the_summary_figures(pytester: pytest.Pytester) -> None:
+    """The JSON report, JUnit properties and step summary of a SUITE run with report_options."""
+    step_summary = pytester.path / "step-summary.md"
     report_file = pytester.path / "reports" / "jury.json"
     assert report_file.stat().st_mode & 0o777 == 0o644  # readable by a later CI step's user
     report = JuryReport.model_validate_json(report_file.read_text())

@@ -10,9 +10,10 @@ What must hold for every fault:
   completed (retried attempts included, and the other judges' answers in a check a refused judge cut
   short), and its attempts equal the requests the server received.
 
-The big matrix runs serially with parametrized inner tests: one inner pytest run per family of faults,
-each kind of the family breaking a judge of its own (`broken-<kind>`), so a handful of subprocesses
-cover every cell. A representative subset of every non-refused kind runs in one `-n 2` run, and the
+The big matrix runs serially with parametrized inner tests: one inner pytest run (in this process,
+through litellm) per family of faults, each kind of the family breaking a judge of its own
+(`broken-<kind>`). Every kind covers every cell, except the two that cost a deadline per cell (a hang,
+a 429 that never clears), which cover the cells where the outcome hinges on the abstention. A representative subset of every non-refused kind runs in one `-n 2` run, and the
 refused judges' accounting also runs under `-n 2`. No test asserts on wall-clock time.
 """
 
@@ -348,11 +349,18 @@ def fault_cells(
         kind, broken, prefix = KINDS[name], f"broken-{name}", f"{name}:"
         inject_broken(server, kind, broken, prefix)
         mine = matrix_cells(kind, broken, prefix) + recovery_cells(server, kind, broken, prefix)
-        mine = [cell for cell in mine if not only or cell.id.split(":", 1)[1] in only]
+        wanted = only or (DEADLINE_CELLS if name in DEADLINE_KINDS else ())
+        mine = [cell for cell in mine if not wanted or cell.id.split(":", 1)[1] in wanted]
         cells += mine
         kind_of.update((cell.id, kind) for cell in mine)
     return cells, kind_of
 
+
+# Kinds whose broken judge is only given up on at the deadline (jury_timeout): each of their cells costs
+# seconds of waiting, so they run in the cells where the outcome hinges on the abstention, one where
+# it does not, and their recovery; every other kind covers the whole quorum-by-votes matrix.
+DEADLINE_KINDS = ("hang", "429")
+DEADLINE_CELLS = ("alone", "majority-pf", "unanimous-pp", "1-ff", "0.66-pf", "recovers", "storm")
 
 # The serial matrix, one inner run per family of faults (each run covers every kind of its family, the
 # broken judge alone and one of three broken under each quorum, plus a recovery where retried).
