@@ -75,6 +75,13 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+@pytest.hookimpl(trylast=True)  # after any plugin that reorders (a stable sort keeps its order)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The local judge's tests are the longest group (minutes on one worker): scheduled first, so the
+    # other worker works through the rest meanwhile instead of waiting for them at the end.
+    items.sort(key=lambda item: item.get_closest_marker("xdist_group") != NEEDS_LOCAL_JUDGE[1].mark)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # Each subprocess costs a cold interpreter importing litellm (seconds); `-n 2` costs three. The
     # serial run is in-process, through litellm's real HTTP path (imported once per worker), unless
