@@ -13,8 +13,9 @@ What must hold for every fault:
 The big matrix runs serially with parametrized inner tests: one inner pytest run (in this process,
 through litellm) per family of faults, each kind of the family breaking a judge of its own
 (`broken-<kind>`). Every kind covers every cell, except the two that cost a deadline per cell (a hang,
-a 429 that never clears), which cover the cells where the outcome hinges on the abstention. A representative subset of every non-refused kind runs in one `-n 2` run, and the
-refused judges' accounting also runs under `-n 2`. No test asserts on wall-clock time.
+a 429 that never clears), which cover the cells where the outcome hinges on the abstention. A
+representative subset of every non-refused kind runs in one `-n 2` run, and the refused judges'
+accounting also runs under `-n 2`. No test asserts on wall-clock time.
 """
 
 from __future__ import annotations
