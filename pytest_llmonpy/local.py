@@ -15,7 +15,7 @@ import importlib.util
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,21 @@ LOCAL_EXTRA = '"/path/to/pytest-llmonpy[local]" (your checkout or built wheel; s
 INSTALL_HINT = f"pip install {LOCAL_EXTRA}"
 # llama.cpp defaults to one thread here, which judged 30-45 % slower than two on a 2-core machine.
 DEFAULT_THREADS = 2
+
+
+def default_threads(environ: Mapping[str, str] = os.environ, cores: int | None = None) -> int:
+    """Threads for one model: DEFAULT_THREADS, or the machine's cores shared among the pytest-xdist
+    workers (each loads its own model) when that is fewer; at least 1.
+
+    More threads than cores busy-wait at llama.cpp's barriers and slow every process down.
+    """
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        workers = max(1, int(environ.get("PYTEST_XDIST_WORKER_COUNT") or 1))
+    except ValueError:
+        workers = 1
+    return max(1, min(DEFAULT_THREADS, cores // workers))
 CONTEXT_TOKENS = 4096
 
 
@@ -128,9 +143,9 @@ class LocalModel:
     """One llama.cpp model per process, serving one call at a time (llama.cpp is not re-entrant)."""
 
     def __init__(
-        self, threads: int = DEFAULT_THREADS, *, clock: Callable[[], float] = time.monotonic
+        self, threads: int | None = None, *, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self._threads = threads
+        self._threads = default_threads() if threads is None else threads
         self._clock = clock
         self._llama: Any = None
         self._lock = threading.Lock()

@@ -93,6 +93,8 @@ def test_the_model_directory_follows_the_environment(monkeypatch: pytest.MonkeyP
     assert local.model_directory() == tmp_path / "mine"
 
 
+# A new interpreter: in this one the local judge may be loaded already, by tests/test_local_judge.py.
+@pytest.mark.fresh_process
 def test_without_llama_cpp_the_local_judge_is_one_clear_error(
     pytester: pytest.Pytester, run_jury: RunJury, tmp_path: Path
 ) -> None:
@@ -152,3 +154,21 @@ def test_loading_the_model_posts_one_notice_with_its_timing(
     assert take_notices() == [
         "loading local judge local/qwen2.5-coder-1.5b ... 4.2 s (joined and verified its weights: 2.5 s)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("cores", "workers", "threads"),
+    [
+        (2, None, 2),  # a serial run on 2 cores: both
+        (2, "2", 1),  # -n 2 on 2 cores: one each, so two models don't fight over the cores
+        (2, "4", 1),  # never fewer than one
+        (8, "2", 2),  # never more than DEFAULT_THREADS
+        (1, None, 1),
+        (2, "not a number", 2),
+    ],
+)
+def test_a_model_takes_its_share_of_the_cores_among_xdist_workers(
+    cores: int, workers: str | None, threads: int
+) -> None:
+    environ = {} if workers is None else {"PYTEST_XDIST_WORKER_COUNT": workers}
+    assert local.default_threads(environ, cores) == threads
