@@ -132,11 +132,15 @@ def run_jury(
     """
     mode: str = request.param
 
-    def run(*args: str, api_base: bool = True, timeout: float = 180) -> pytest.RunResult:
+    def run(
+        *args: str, api_base: bool = True, timeout: float = 180, in_this_process: bool = False
+    ) -> pytest.RunResult:
+        """One run, in the test's mode; `in_this_process` for a run whose mode does not matter to what
+        the test checks (recording before the run under test, or checking what it left behind)."""
         base = ["-p", "no:cacheprovider", "-p", "no:randomly"]
         if api_base:
             base.append(f"--jury-api-base={llm_server.url}")
-        if mode == "inprocess":
+        if mode == "inprocess" or in_this_process:
             return inprocess_run(pytester, base, args)
         if mode == "xdist":
             base += ["-n", "2"]

@@ -56,9 +56,9 @@ def test_rerun_of_an_unchanged_suite_makes_no_judge_call_and_imports_no_litellm(
     probe = tmp_path_factory.mktemp("probe")
     litellm_probe(pytester, probe)
     pytester.makepyfile(SUITE)
-    run_jury(JUDGES).assert_outcomes(passed=6)
+    run_jury(JUDGES, in_this_process=True).assert_outcomes(passed=6)  # records
     assert len(llm_server.calls()) == 18
-    assert "True" in litellm_imported(probe)
+    assert "True" in litellm_imported(probe)  # the probe sees litellm when it is imported
     root = pytester.path / ".llmonpy"
     assert (root / ".gitignore").read_text().strip().endswith("*")
     assert (root / "CACHEDIR.TAG").read_text().startswith("Signature: 8a477f597d28d172789f06886806bc55")
@@ -71,7 +71,7 @@ def test_rerun_of_an_unchanged_suite_makes_no_judge_call_and_imports_no_litellm(
     if not run_jury.xdist:  # type: ignore[attr-defined]
         assert result.stdout.str().count("CACHED=True") == 6
     # pytest's own --cache-clear empties .pytest_cache, not the paid verdicts.
-    run_jury(JUDGES, "--cache-clear", "-p", "cacheprovider").assert_outcomes(passed=6)
+    run_jury(JUDGES, "--cache-clear", "-p", "cacheprovider", in_this_process=True).assert_outcomes(passed=6)
     assert llm_server.calls() == []
 
 
@@ -405,5 +405,5 @@ def test_many_workers_record_concurrently_without_losing_entries(
 ) -> None:
     pytester.makepyfile(SUITE.replace("range(6)", "range(40)"))
     run_jury(JUDGES).assert_outcomes(passed=40)
-    run_jury(JUDGES).assert_outcomes(passed=40)
+    run_jury(JUDGES, in_this_process=True).assert_outcomes(passed=40)  # every verdict was kept
     assert len(llm_server.calls()) == 120
