@@ -457,7 +457,7 @@ def test_an_all_clear_run_after_recovered_faults_exits_zero(
 
 
 def test_a_refused_judge_does_not_lose_the_other_judges_paid_votes_under_xdist(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, judge_env: None
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, judge_env: None, litellm_in_this_process: None
 ) -> None:
     # The refusal comes after the others have answered: their votes are paid for, and must be counted.
     # Only under -n 2: the serial run of the same refusals is the matrix's "refused" family.
@@ -488,9 +488,9 @@ def test_a_refused_judge_does_not_lose_the_other_judges_paid_votes_under_xdist(
     report = load_report(pytester)
     assert (report.totals.tokens_in, report.totals.tokens_out) == llm_server.paid_tokens()
     assert report.totals.live_calls == 6
-    # ... and cached: a re-run asks only the refused judges again.
+    # ... and cached: a re-run (in this process, through litellm) asks only the refused judges again.
     llm_server.requests.clear()
-    pytester.runpytest_subprocess(*args, timeout=120).assert_outcomes(passed=3)
+    inprocess_run(pytester, args[:-2], ()).assert_outcomes(passed=3)
     assert {c.model for c in llm_server.calls(status=None)} == {f"refused-{s}" for s in (401, 403, 404)}
 
 
