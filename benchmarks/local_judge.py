@@ -26,10 +26,9 @@ from pytest_llmonpy.local import LOCAL_MODEL
 TESTS_DIR = Path(__file__).resolve().parent.parent / "tests"
 
 
-def labelled_cases() -> list[tuple[str, str, dict[str, str], str]]:
+def labelled_cases_module() -> Any:
     sys.path.insert(0, str(TESTS_DIR))
-    cases: list[tuple[str, str, dict[str, str], str]] = importlib.import_module("local_judge_cases").ALL_CASES
-    return cases
+    return importlib.import_module("local_judge_cases")
 
 
 def main() -> int:
@@ -39,17 +38,13 @@ def main() -> int:
         started = time.monotonic()
         jury.check("warm-up", "Is a word")  # loads the model (and joins its weights on first use)
         loaded_s = time.monotonic() - started
-        cases = labelled_cases()
+        cases_module = labelled_cases_module()
+        cases: list[Any] = cases_module.ALL_CASES
         disagreements: list[tuple[Any, ...]] = []
         started = time.monotonic()
-        for output, criteria, texts, expected in cases:
-            vote = jury.check(
-                output,
-                criteria,
-                input=texts.get("input"),
-                reference=texts.get("reference"),
-                context=texts.get("context"),
-            ).votes[0]
+        for case in cases:
+            output, criteria, _, expected = case
+            vote = cases_module.judge(jury, case)
             if vote.vote != expected:
                 disagreements.append((output, criteria, expected, vote.vote, vote.reason or vote.error))
         per_verdict = (time.monotonic() - started) / len(cases)

@@ -4,6 +4,14 @@ measures the judge's agreement and speed on all of them."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pytest_llmonpy.jury import Jury
+    from pytest_llmonpy.verdict import Vote
+
+Case = tuple[str, str, dict[str, str], str]  # output, criteria, texts (input/reference/context), label
+
 # (output, criteria, expected vote): clear cases whose criteria state the fact to check, the way
 # criteria are written in practice ("Says refunds are only possible within 30 days"); half are wrong.
 # A 1.5B model cannot be trusted to know facts the criteria leave out (see docs/judges.md).
@@ -67,7 +75,20 @@ WITH_CONTEXT: list[tuple[str, str, dict[str, str], str]] = [
     ("Shipping takes two weeks.", SAME_TIME, {"input": SHIPPING, "reference": KNOWN_GOOD}, "fail"),
 ]
 
-# (output, criteria, texts, expected vote), every case.
-ALL_CASES: list[tuple[str, str, dict[str, str], str]] = [
+# Every case.
+ALL_CASES: list[Case] = [
     (output, criteria, {}, expected) for output, criteria, expected in LABELLED
 ] + WITH_CONTEXT
+
+
+def judge(jury: Jury, case: Case) -> Vote:
+    """The jury's (one judge's) vote on a labelled case."""
+    output, criteria, texts, _ = case
+    verdict = jury.check(
+        output,
+        criteria,
+        input=texts.get("input"),
+        reference=texts.get("reference"),
+        context=texts.get("context"),
+    )
+    return verdict.votes[0]

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from conftest import NEEDS_LOCAL_JUDGE
-from local_judge_cases import ALL_CASES, LABELLED, WITH_CONTEXT
+from local_judge_cases import ALL_CASES, LABELLED, WITH_CONTEXT, judge
 from pytest_llmonpy.config import JurySettings
 from pytest_llmonpy.judges import JudgeCaller
 from pytest_llmonpy.jury import Jury
@@ -44,14 +44,9 @@ def test_the_sample_has_a_right_and_a_wrong_answer_of_each_kind() -> None:
 
 def test_local_judge_agrees_with_the_labels(local_jury: Jury) -> None:
     disagreements = []
-    for output, criteria, texts, expected in SAMPLE:
-        vote = local_jury.check(
-            output,
-            criteria,
-            input=texts.get("input"),
-            reference=texts.get("reference"),
-            context=texts.get("context"),
-        ).votes[0]
+    for case in SAMPLE:
+        output, criteria, _, expected = case
+        vote = judge(local_jury, case)
         assert vote.vote != "abstain", vote.error  # the grammar keeps every answer parseable
         assert vote.cost_usd == 0.0
         assert vote.tokens_in > 0
