@@ -58,6 +58,8 @@ def default_threads(environ: Mapping[str, str] = os.environ, cores: int | None =
     except ValueError:
         workers = 1
     return max(1, min(DEFAULT_THREADS, cores // workers))
+
+
 CONTEXT_TOKENS = 4096
 
 
@@ -142,9 +144,7 @@ def ensure_model_file(directory: Path | None = None) -> Path:
 class LocalModel:
     """One llama.cpp model per process, serving one call at a time (llama.cpp is not re-entrant)."""
 
-    def __init__(
-        self, threads: int | None = None, *, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, threads: int | None = None, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._threads = default_threads() if threads is None else threads
         self._clock = clock
         self._llama: Any = None
