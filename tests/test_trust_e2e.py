@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FAKE_API_KEY, RunJury
+from conftest import FAKE_API_KEY, RunJury, inprocess_run
 from fake_llm_server import FakeLLMServer
 
 JUDGES = "--jury-judges=judge-a,judge-b,judge-c"
@@ -196,7 +196,11 @@ def test_async_checks_keep_the_tests_event_loop_free(
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL], ids=["sigint", "sigkill"])
 def test_an_interrupted_run_keeps_the_votes_answered_before_it(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, judge_env: None, stop: signal.Signals
+    pytester: pytest.Pytester,
+    llm_server: FakeLLMServer,
+    judge_env: None,
+    litellm_in_this_process: None,
+    stop: signal.Signals,
 ) -> None:
     """Stopped while judge-c hangs: judge-a's and judge-b's votes are cached as they arrived (even when
     the process is killed outright); after SIGINT they are in the report and no task is left pending."""
@@ -233,10 +237,11 @@ def test_an_interrupted_run_keeps_the_votes_answered_before_it(
         assert process.returncode == -signal.SIGKILL
 
     llm_server.reset()
-    rerun = subprocess.run(command, cwd=pytester.path, capture_output=True, text=True, timeout=180)
-    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    # What the stopped run left behind, checked by a run in this process (through litellm).
+    rerun = inprocess_run(pytester, command[3:], ())
+    assert rerun.ret == 0, "\n".join(rerun.outlines + rerun.errlines)
     assert [c.model for c in llm_server.calls()] == ["judge-c"]
-    assert "Task was destroyed" not in rerun.stdout + rerun.stderr
+    assert "Task was destroyed" not in rerun.stdout.str() + rerun.stderr.str()
 
 
 def test_a_killed_worker_s_paid_votes_are_still_in_the_cost_report(
