@@ -86,7 +86,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def _mark_xdist_groups(config: pytest.Config, items: list[pytest.Item]) -> None:
     """`--dist loadgroup` for this suite under pytest 9: pytest-xdist 3.8 names a test's group by
     appending `@group` to `item._nodeid`, which pytest 9 no longer reads (a node's id is `_id`), so
-    every group was split like `--dist load`. Done here the way xdist means to, until xdist does."""
+    every group was split like `--dist load` (pytest-xdist#1386). Done here the way xdist means to,
+    until xdist does."""
     if not getattr(config.option, "loadgroup", False) or not hasattr(config, "workerinput"):
         return
     from _pytest.nodeid import coerce_node_id  # pytest 9's own id type
