@@ -70,8 +70,8 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers",
-        "fresh_process: run_jury runs the serial run in a subprocess too (what it checks needs a new "
-        "interpreter: imports, signals, warnings at import)",
+        "fresh_process: run_jury makes the serial run in a subprocess, not in this process (what it "
+        "checks needs a new interpreter: imports, signals, a cache as a new CI job meets it)",
     )
 
 
@@ -168,7 +168,6 @@ def run_jury(
         return pytester.runpytest_subprocess(*base, *args, timeout=timeout)
 
     run.xdist = mode == "xdist"  # type: ignore[attr-defined]
-    run.inprocess = mode == "inprocess"  # type: ignore[attr-defined]
     return run
 
 

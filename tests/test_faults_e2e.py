@@ -482,8 +482,8 @@ def test_a_refused_judge_does_not_lose_the_other_judges_paid_votes_under_xdist(
                 jury.check(f"answer {status}", "anything")
         """
     )
-    args = ["-p", "no:randomly", f"--jury-api-base={llm_server.url}", "--jury-report=jury.json", "-n", "2"]
-    result = pytester.runpytest_subprocess(*args, timeout=120)
+    args = ["-p", "no:randomly", f"--jury-api-base={llm_server.url}", "--jury-report=jury.json"]
+    result = pytester.runpytest_subprocess(*args, "-n", "2", timeout=120)
     result.assert_outcomes(passed=3)
     assert_no_key_anywhere(pytester, result)
     assert {c.model for c in llm_server.calls()} == set(HEALTHY)
@@ -492,7 +492,7 @@ def test_a_refused_judge_does_not_lose_the_other_judges_paid_votes_under_xdist(
     assert report.totals.live_calls == 6
     # ... and cached: a re-run (in this process, through litellm) asks only the refused judges again.
     llm_server.requests.clear()
-    inprocess_run(pytester, args[:-2], ()).assert_outcomes(passed=3)
+    inprocess_run(pytester, args, ()).assert_outcomes(passed=3)
     assert {c.model for c in llm_server.calls(status=None)} == {f"refused-{s}" for s in (401, 403, 404)}
 
 

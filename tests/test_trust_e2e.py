@@ -206,10 +206,7 @@ def test_an_interrupted_run_keeps_the_votes_answered_before_it(
     the process is killed outright); after SIGINT they are in the report and no task is left pending."""
     llm_server.inject(model="judge-c", delay_s=60)
     pytester.makepyfile(ONE_CHECK)
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
+    pytest_args = [
         "-p",
         "no:cacheprovider",
         f"--jury-api-base={llm_server.url}",
@@ -219,7 +216,11 @@ def test_an_interrupted_run_keeps_the_votes_answered_before_it(
         "--jury-report=report.json",
     ]
     with subprocess.Popen(
-        command, cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [sys.executable, "-m", "pytest", *pytest_args],
+        cwd=pytester.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     ) as process:
         # Bounded wait for judge-c's request (one call at a time: judge-a and judge-b have answered).
         for _ in range(2400):
@@ -238,7 +239,7 @@ def test_an_interrupted_run_keeps_the_votes_answered_before_it(
 
     llm_server.reset()
     # What the stopped run left behind, checked by a run in this process (through litellm).
-    rerun = inprocess_run(pytester, command[3:], ())
+    rerun = inprocess_run(pytester, pytest_args, ())
     assert rerun.ret == 0, "\n".join(rerun.outlines + rerun.errlines)
     assert [c.model for c in llm_server.calls()] == ["judge-c"]
     assert "Task was destroyed" not in rerun.stdout.str() + rerun.stderr.str()
