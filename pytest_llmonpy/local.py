@@ -61,6 +61,8 @@ def default_threads(environ: Mapping[str, str] = os.environ, cores: int | None =
 
 
 CONTEXT_TOKENS = 4096
+# The states kept for prompt reuse (a few MB per call of a few hundred tokens), oldest dropped first.
+PROMPT_CACHE_BYTES = 256 << 20
 
 
 class LocalJudgeUnavailable(RuntimeError):
@@ -153,7 +155,7 @@ class LocalModel:
     def _load(self) -> Any:
         if self._llama is None:
             try:
-                from llama_cpp import Llama
+                from llama_cpp import Llama, LlamaRAMCache
             except ImportError:
                 raise LocalJudgeUnavailable(
                     f"the local judge needs llama-cpp-python: run {INSTALL_HINT}"
@@ -170,6 +172,10 @@ class LocalModel:
                     n_gpu_layers=0,
                     verbose=False,
                 )
+                # Keeps the evaluated prompt of recent calls, so a call that starts like an earlier
+                # one (the judge's instructions, an app's system prompt) evaluates only what differs,
+                # even when other calls came in between.
+                self._llama.set_cache(LlamaRAMCache(capacity_bytes=PROMPT_CACHE_BYTES))
             except (ValueError, RuntimeError, OSError) as exc:
                 # Not worth retrying: a file llama.cpp cannot load, or too little memory (~1.8 GB).
                 raise LocalJudgeUnavailable(

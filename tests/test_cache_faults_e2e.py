@@ -107,15 +107,15 @@ def test_verdicts_recorded_after_the_cache_was_deleted_mid_run_are_kept(
 
 
 @pytest.mark.skipif(shutil.which("chattr") is None, reason="needs chattr")
-# A new interpreter per run, as a CI job meets a restored cache: a run in this process would still hold
-# SQLite connections of the run before it (opened in the judge loop's threads, closed only when
-# garbage-collected), and SQLite shares one process's file locks among its connections.
+# A new interpreter for each run on the read-only cache, as a CI job meets a restored cache: a run in this
+# process would still hold SQLite connections of the run before it (opened in the judge loop's threads,
+# closed only when garbage-collected), and SQLite shares one process's file locks among its connections.
 @pytest.mark.fresh_process
 def test_a_read_only_cache_is_replayed_and_recorded_from(
     pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
 ) -> None:
     pytester.makepyfile(SUITE)
-    run_jury(JUDGES).assert_outcomes(passed=4)
+    run_jury(JUDGES, in_this_process=True).assert_outcomes(passed=4)  # records: not what is tested
     verdicts = pytester.path / ".llmonpy" / "verdicts"
     with immutable(verdicts / "cache.db", verdicts):  # a restored CI cache on a read-only mount
         replay = run_jury(JUDGES, "--jury-mode=replay", "-W", "error::pytest_llmonpy.CacheWarning")

@@ -29,9 +29,10 @@ What runs, by the fence's language:
   after the page's python blocks above them. ``pytest ...`` (or ``python -m pytest``) runs with the
   fake server and must exit 0; ``llmonpy ...`` (or ``python -m pytest_llmonpy``) and ``python -c`` run
   with this interpreter and must exit 0; ``export NAME=value`` and ``NAME=value cmd`` set the
-  environment. Expected output lines must appear in the command's output, in order, compared with
-  every number as ``N`` and whitespace runs as one space. Anything else (``pip``, ``bash scripts/...``,
-  ``git``, a benchmark, pipes) needs a ``skip`` mark.
+  environment. ``-n N`` runs with at most 2 workers: the tests run on 2 cores, and what workers
+  merge is the same with 2 as with 4. Expected output lines must appear in the command's output, in
+  order, compared with every number as ``N`` and whitespace runs as one space. Anything else (``pip``,
+  ``bash scripts/...``, ``git``, a benchmark, pipes) needs a ``skip`` mark.
 - ``ini``, ``toml``: every ``jury_*`` key must be a registered ini key, and pytest must start with the
   block as its ``pytest.ini`` / ``pyproject.toml`` and pass one trivial test (the plugin validates
   every value at startup).
@@ -490,6 +491,7 @@ class PageRunner:
     def pytest(self, *args: str, env: dict[str, str] | None = None) -> pytest.RunResult:
         # With the plugin disabled (`-p no:llmonpy`), pytest rejects --jury-api-base like any --jury-* flag.
         base = INNER_ARGS if "no:llmonpy" in args else self.base_args()
+        args = tuple(at_most_two_workers(list(args)))
         with self.monkeypatch.context() as patch:
             for name, value in (env or {}).items():
                 patch.setenv(name, value)
@@ -586,6 +588,21 @@ class PageRunner:
         return self.run.results.setdefault(block.line, BlockResult())
 
 
+def at_most_two_workers(args: list[str]) -> list[str]:
+    """`-n 4` (or `-n4`, `--numprocesses=4`) as `-n 2`: each worker is a new interpreter."""
+    out: list[str] = []
+    for index, arg in enumerate(args):
+        previous = args[index - 1] if index else ""
+        if previous in ("-n", "--numprocesses") and arg.isdigit():
+            out.append(str(min(int(arg), 2)))
+        elif re.fullmatch(r"(-n|--numprocesses=)\d+", arg):
+            number = int(re.sub(r"\D", "", arg))
+            out.append(re.sub(r"\d+$", str(min(number, 2)), arg))
+        else:
+            out.append(arg)
+    return out
+
+
 def _text(result: pytest.RunResult) -> str:
     return "\n".join([*result.outlines, *result.errlines])
 
@@ -600,37 +617,40 @@ class PluginNames:
     other_names: set[str]
 
 
+# `pytest --help`, then `pytest --fixtures` on docs/ (which holds no test), in one interpreter: the
+# names as a user's pytest lists them with the plugin loaded, for the cost of one start-up.
+_LISTINGS = """
+import sys
+import pytest
+
+pytest.main(["--help", "-p", "no:randomly"])
+print("\\n=== fixtures ===", flush=True)
+pytest.main(["--fixtures", "-p", "no:randomly", "-q", sys.argv[1]])
+"""
+
+
 @pytest.fixture(scope="session")
 def plugin_names(tmp_path_factory: pytest.TempPathFactory) -> PluginNames:
-    """The plugin's flags and ini keys, as `pytest --help` lists them with the plugin loaded."""
+    """The plugin's flags, ini keys and fixtures, as `pytest --help` and `--fixtures` list them."""
     from pytest_llmonpy.report import junit_properties
 
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "--help", "-p", "no:randomly"],
+        [sys.executable, "-c", _LISTINGS, str(ROOT / "docs")],
         cwd=tmp_path_factory.mktemp("help"),
         capture_output=True,
         text=True,
         timeout=120,
         check=True,
     )
-    flags = set(_FLAG.findall(done.stdout))
-    ini_keys = set(re.findall(r"^  (jury_\w+) \(", done.stdout, re.MULTILINE))
+    help_text, _, fixtures_text = done.stdout.partition("\n=== fixtures ===\n")
+    flags = set(_FLAG.findall(help_text))
+    ini_keys = set(re.findall(r"^  (jury_\w+) \(", help_text, re.MULTILINE))
     assert "--jury-judges" in flags, done.stdout
     assert "jury_judges" in ini_keys, done.stdout
     # Names of the JUnit XML properties the plugin writes, and of its fixtures: documented, not ini keys.
-    fixtures = re.findall(r"^(jury_\w+)(?: \[\w+ scope\])? -- ", _fixtures_listing(), re.MULTILINE)
-    assert "jury_config" in fixtures
+    fixtures = re.findall(r"^(jury_\w+)(?: \[\w+ scope\])? -- ", fixtures_text, re.MULTILINE)
+    assert "jury_config" in fixtures, done.stdout
     return PluginNames(flags, ini_keys, {name for name, _ in junit_properties({})} | set(fixtures))
-
-
-def _fixtures_listing() -> str:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "--fixtures", "-p", "no:randomly", "-q", str(ROOT / "docs")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    ).stdout
 
 
 @pytest.fixture(scope="session")
@@ -793,6 +813,19 @@ def test_shell_commands_and_their_output() -> None:
     commands, problems = parse_commands(unprompted)
     assert [(c.argv, c.env) for c in commands] == [(["pytest", "-x"], {"FOO": "1"})]
     assert problems == ["`bash` can't run offline in the docs test (`bash scripts/check.sh`)"]
+
+
+def test_worker_counts_above_two_run_with_two() -> None:
+    assert at_most_two_workers(["-n", "4", "-q", "-n4", "--numprocesses=8", "-n", "1"]) == [
+        "-n",
+        "2",
+        "-q",
+        "-n2",
+        "--numprocesses=2",
+        "-n",
+        "1",
+    ]
+    assert at_most_two_workers(["-k", "4", "--jury-max-cost=0.50"]) == ["-k", "4", "--jury-max-cost=0.50"]
 
 
 def test_expected_output_is_matched_in_order_numbers_aside() -> None:

@@ -433,7 +433,8 @@ def test_fault_subset_under_xdist(
     assert_no_key_anywhere(pytester, result)
     report = load_report(pytester)
     assert_report(report, cells, kind_of)
-    assert_accounting(report, llm_server)
+    # As in the serial matrix: a 429 pause that ends at the deadline counts an attempt never sent.
+    assert_accounting(report, llm_server, at_least=("broken-429",))
 
 
 def test_an_all_clear_run_after_recovered_faults_exits_zero(

@@ -130,19 +130,29 @@ def test_loading_the_model_posts_one_notice_with_its_timing(
 ) -> None:
     import sys
     import types
+    from typing import ClassVar
 
     from pytest_llmonpy.progress import take_notices
 
+    class FakeRAMCache:
+        def __init__(self, capacity_bytes: int) -> None:
+            self.capacity_bytes = capacity_bytes
+
     class FakeLlama:
         loads = 0
+        caches: ClassVar[list[int]] = []
 
         def __init__(self, **kwargs: object) -> None:
             FakeLlama.loads += 1
 
+        def set_cache(self, cache: FakeRAMCache) -> None:
+            FakeLlama.caches.append(cache.capacity_bytes)
+
         def create_chat_completion(self, **kwargs: object) -> dict[str, object]:
             return {"choices": [{"message": {"content": '{"vote": "pass", "reason": "ok"}'}}]}
 
-    monkeypatch.setitem(sys.modules, "llama_cpp", types.SimpleNamespace(Llama=FakeLlama))
+    fake_module = types.SimpleNamespace(Llama=FakeLlama, LlamaRAMCache=FakeRAMCache)
+    monkeypatch.setitem(sys.modules, "llama_cpp", fake_module)
     monkeypatch.setenv("LLMONPY_MODEL_DIR", str(tmp_path / "models"))
     monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     ticks = iter([10.0, 12.5, 14.2])  # started, weights joined, model loaded
@@ -151,6 +161,7 @@ def test_loading_the_model_posts_one_notice_with_its_timing(
     for _ in range(2):
         model.chat([{"role": "user", "content": "hi"}], max_tokens=8, temperature=0.0, schema=None)
     assert FakeLlama.loads == 1
+    assert FakeLlama.caches == [local.PROMPT_CACHE_BYTES]  # prompts are reused across calls
     assert take_notices() == [
         "loading local judge local/qwen2.5-coder-1.5b ... 4.2 s (joined and verified its weights: 2.5 s)"
     ]

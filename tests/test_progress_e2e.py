@@ -1,7 +1,7 @@
 """End-to-end: the live status line on a real pseudo-terminal, and nothing of it where it must not show.
 
-pytest runs in a subprocess whose output is a pty (so it believes it prints to a terminal), judged by
-the loopback server through litellm.
+pytest prints to a pty (so it believes it prints to a terminal), judged by the loopback server through
+litellm.
 """
 
 from __future__ import annotations
@@ -9,12 +9,11 @@ from __future__ import annotations
 import fcntl
 import os
 import pty
-import select
 import struct
-import subprocess
 import sys
 import termios
-import time
+import threading
+import warnings
 
 import pytest
 
@@ -27,52 +26,45 @@ def test_capital(jury):
 """
 
 
-def run_on_a_terminal(pytester: pytest.Pytester, *args: str, timeout: float = 180) -> str:
-    """Run pytest with a pty as its stdin, stdout and stderr; everything it wrote, raw."""
+def run_on_a_terminal(pytester: pytest.Pytester, *args: str) -> str:
+    """Run pytest in this process with a pty as its terminal (sys.stdout and sys.stderr); everything it
+    wrote, raw. The judges go through litellm's real HTTP path, imported once per worker; a subprocess
+    would add a cold litellm import and nothing the terminal shows."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
-    env = {**os.environ, "COLUMNS": "160", "TERM": "xterm"}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:randomly",
-            "-p",
-            "no:asyncio",
-            *args,
-        ],
-        cwd=pytester.path,
-        env=env,
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-    )
-    os.close(slave)
+    terminal = os.fdopen(slave, "w", encoding="utf-8", errors="replace")
     chunks: list[bytes] = []
-    deadline = time.monotonic() + timeout  # a guard against a hung child, not a speed assertion
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 1.0)
-            if not ready:
-                if process.poll() is not None:
-                    break
-                continue
+
+    def read_all() -> None:  # drained all along, so a full pty buffer never blocks pytest's writes
+        while True:
             try:
                 data = os.read(master, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                break
+            except OSError:  # EIO: the terminal was closed
+                return
             if not data:
-                break
+                return
             chunks.append(data)
+
+    # pytest-asyncio only where a test asks for it, with the option it warns about at start-up set.
+    plugin_args = (
+        ["-o", "asyncio_default_fixture_loop_scope=function"] if "asyncio" in args else ["-p", "no:asyncio"]
+    )
+    reader = threading.Thread(target=read_all, name="pty-reader", daemon=True)
+    reader.start()
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("COLUMNS", "160")
+            patch.setenv("TERM", "xterm")
+            patch.setattr(sys, "stdout", terminal)
+            patch.setattr(sys, "stderr", terminal)
+            with warnings.catch_warnings():
+                warnings.resetwarnings()  # the filters of a fresh interpreter, as in inprocess_run
+                pytester.inline_run("-p", "no:cacheprovider", "-p", "no:randomly", *plugin_args, *args)
+        terminal.flush()
     finally:
+        terminal.close()  # the reader sees EIO once the last writer end is gone
+        reader.join(timeout=60)  # a guard against a stuck read, not a speed assertion
         os.close(master)
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=30)
     return b"".join(chunks).decode("utf-8", "replace")
 
 
@@ -98,7 +90,10 @@ def erased(raw: str) -> str:
 
 
 def test_verbose_run_on_a_terminal_shows_which_judges_a_check_waits_for_then_erases_it(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, judge_env: None
+    pytester: pytest.Pytester,
+    llm_server: FakeLLMServer,
+    judge_env: None,
+    litellm_in_this_process: None,
 ) -> None:
     pytester.makepyfile(test_jury=TEST_FILE)
     raw = run_on_a_terminal(
@@ -112,7 +107,10 @@ def test_verbose_run_on_a_terminal_shows_which_judges_a_check_waits_for_then_era
 
 
 def test_a_check_waiting_a_few_seconds_shows_the_line_without_verbose(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, judge_env: None
+    pytester: pytest.Pytester,
+    llm_server: FakeLLMServer,
+    judge_env: None,
+    litellm_in_this_process: None,
 ) -> None:
     # The judge takes 4 s to answer: longer than the 3 s after which a wait is shown (a busy machine
     # only makes the wait longer, so the line shows whatever the load).
@@ -144,7 +142,10 @@ def test_no_status_line_under_quiet_or_when_output_is_not_a_terminal(
 
 
 def test_a_check_outliving_its_test_draws_nothing_into_pytests_report(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, judge_env: None
+    pytester: pytest.Pytester,
+    llm_server: FakeLLMServer,
+    judge_env: None,
+    litellm_in_this_process: None,
 ) -> None:
     # gather() raises as soon as the fast check fails; the slow one goes on in its thread while pytest
     # writes the test's result.
@@ -176,7 +177,10 @@ def test_a_check_outliving_its_test_draws_nothing_into_pytests_report(
 
 
 def test_no_status_line_when_live_logs_share_the_terminal(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, judge_env: None
+    pytester: pytest.Pytester,
+    llm_server: FakeLLMServer,
+    judge_env: None,
+    litellm_in_this_process: None,
 ) -> None:
     pytester.makepyfile(test_jury=TEST_FILE)
     raw = run_on_a_terminal(
