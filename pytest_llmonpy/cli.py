@@ -1,5 +1,5 @@
 """`llmonpy cache stats|clear|prune` (also `python -m pytest_llmonpy ...`): look into, empty or trim the
-verdict cache."""
+verdict cache. `llmonpy calibrate`: measure a jury against human labels (`pytest --jury-calibrate`)."""
 
 from __future__ import annotations
 
@@ -212,12 +212,53 @@ def _parser() -> argparse.ArgumentParser:
         help="prune: remove the verdicts last used before this date (with --keep-runs: those old by both)",
     )
     cache.add_argument("--dry-run", action="store_true", help="prune: only say how many would be removed")
+    calibrate = sub.add_parser(
+        "calibrate",
+        help="measure each judge and the jury against human labels",
+        description="Measure each judge, and the jury they make, against the human labels in "
+        "__llm_labels__/ directories: agreement, Cohen's kappa with its 95%% interval, false passes "
+        "and fails. Runs `pytest --jury-calibrate` with the project's pytest configuration; the "
+        "options below override it, and any other option is passed to pytest (e.g. --jury-api-base=...).",
+    )
+    calibrate.add_argument("paths", nargs="*", help="where to look for label files (default: as pytest)")
+    calibrate.add_argument("--judges", help="the jury's judges, separated by commas")
+    calibrate.add_argument("--quorum", help="majority, unanimous, an integer or a fraction")
+    calibrate.add_argument("--strategy", help="parallel or frugal")
+    calibrate.add_argument("--json", metavar="OUT", help="also write the measurement as JSON to OUT")
+    calibrate.add_argument(
+        "--min-kappa", metavar="K", help="exit 1 when the jury's kappa is below K (-1 to 1), e.g. 0.6"
+    )
     return parser
+
+
+def calibrate_args(args: argparse.Namespace, extra: Sequence[str]) -> list[str]:
+    """The pytest command line of `llmonpy calibrate`."""
+    flags = {
+        "--jury-judges": args.judges,
+        "--jury-quorum": args.quorum,
+        "--jury-strategy": args.strategy,
+        "--jury-calibration-report": args.json,
+        "--jury-min-kappa": args.min_kappa,
+    }
+    return [
+        "--jury-calibrate",
+        "-p",
+        "no:cacheprovider",
+        *(f"{flag}={value}" for flag, value in flags.items() if value is not None),
+        *extra,
+        *args.paths,
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if args.area == "calibrate":
+        import pytest
+
+        return int(pytest.main(calibrate_args(args, extra)))
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.action != "prune" and (args.keep_runs is not None or args.before is not None or args.dry_run):
         parser.error("--keep-runs, --before and --dry-run go with the prune action")
     if args.action == "prune" and args.keep_runs is None and args.before is None:

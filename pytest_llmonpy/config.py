@@ -33,6 +33,8 @@ DEFAULT_MODE = "record"
 # What a comparison decided only by judges that followed the position does: count as a tie, or hang.
 INCONCLUSIVE_POLICIES = ("tie", "hung")
 DEFAULT_CACHE_DIR = ".llmonpy"
+# Where human labels live (see labels.py), named here so --help can say it without importing them.
+LABELS_DIR = "__llm_labels__"
 
 MAJORITY = Quorum("majority")
 
@@ -127,6 +129,16 @@ def parse_positive_float(name: str, value: str | float) -> float:
         raise ValueError(f"{name} must be a number of seconds greater than 0, got {value!r}") from None
     if not number > 0 or number == float("inf"):
         raise ValueError(f"{name} must be a number of seconds greater than 0, got {value!r}")
+    return number
+
+
+def parse_kappa(value: str) -> float:
+    try:
+        number = float(value.strip())
+    except ValueError:
+        number = float("nan")
+    if not -1.0 <= number <= 1.0:
+        raise ValueError(f"jury_min_kappa must be a kappa between -1 and 1, such as 0.6, got {value!r}")
     return number
 
 
@@ -266,6 +278,22 @@ OPTIONS: tuple[Option, ...] = (
         marker="inconclusive",
     ),
     Option(
+        "jury_calibrate",
+        f"instead of running tests, measure each judge and the jury against the human labels in "
+        f"{LABELS_DIR}/ directories under the given paths (default: the rootdir)",
+        ini=None,
+    ),
+    Option(
+        "jury_min_kappa",
+        "with --jury-calibrate: fail the run when the jury's Cohen's kappa is below this, e.g. 0.6",
+        parse_kappa,
+    ),
+    Option(
+        "jury_calibration_report",
+        "with --jury-calibrate: also write the measurement as JSON to this path",
+        parse_text,
+    ),
+    Option(
         "jury_rate_limits",
         "per-model request limits shared by all workers and runs on this machine, e.g. "
         "'openai/gpt-4o-mini=500/min, judge-a=10/s'",
@@ -322,6 +350,9 @@ class RunOptions:
     baseline_update: bool = False  # --jury-baseline-update: record baselines instead of comparing
     cache_clear: bool = False
     rate_limits: Mapping[str, Rate] = dataclasses.field(default_factory=dict)
+    calibrate: bool = False  # --jury-calibrate: measure the jury against human labels, run no test
+    min_kappa: float | None = None
+    calibration_report: Path | None = None
 
 
 # ---- reading flags and ini keys ----
@@ -376,6 +407,7 @@ def run_options(
 
     report = parsed("jury_report")
     report_path = Path(invocation_dir, report) if report else None
+    calibration = parsed("jury_calibration_report")
     if report_path is not None and not is_worker:
         check_report_path(report_path)
     return RunOptions(
@@ -387,6 +419,9 @@ def run_options(
         baseline_update=switches.get("jury_baseline_update", False),
         cache_clear=switches.get("jury_cache_clear", False),
         rate_limits=parsed("jury_rate_limits") or {},
+        calibrate=switches.get("jury_calibrate", False),
+        min_kappa=parsed("jury_min_kappa"),
+        calibration_report=Path(invocation_dir, calibration) if calibration else None,
     )
 
 

@@ -260,6 +260,7 @@ class JudgeCaller:
         self._routes: dict[tuple[str, str | None], Route] = {}
         self._litellm: Any = None
         self._warm_lock = threading.Lock()
+        self._warming: asyncio.Future[Any] | None = None  # the judge loop's one warm-up (_warmed_up)
 
     def warm_up(self) -> Any:
         """One-time setup before the first call: import and configure litellm, and import what its first
@@ -353,11 +354,33 @@ class JudgeCaller:
         finished = {} if finished is None else finished
         litellm = self._litellm
         if litellm is None:
-            # Importing litellm blocks for seconds: in a worker thread, so the judge loop keeps serving
-            # other checks' calls (warm_up's own mock call then runs on the free judge loop).
-            litellm = await asyncio.to_thread(self.warm_up)
+            litellm = await self._warmed_up()
         routes = self._routes_for(litellm, calls, api_base)
         return await self._ask_all(litellm, routes, calls, api_base, timeout_s, finished, on_vote)
+
+    async def _warmed_up(self) -> Any:
+        """`warm_up` for coroutines on the judge loop: one warm-up, which every waiting check awaits.
+
+        Importing litellm blocks for seconds, so it runs in a thread of its own, and the judge loop keeps
+        serving meanwhile (warm_up's own mock call runs on it). Not in the loop's default executor: a
+        thread per waiting check there would fill it, and litellm's mock call needs one of its threads.
+        """
+        if self._warming is None:
+            loop = asyncio.get_running_loop()
+            warming: asyncio.Future[Any] = loop.create_future()
+
+            def warm() -> None:
+                try:
+                    litellm = self.warm_up()
+                except BaseException as exc:  # handed to every waiting check, raised there
+                    loop.call_soon_threadsafe(_settle, warming, None, exc)
+                else:
+                    loop.call_soon_threadsafe(_settle, warming, litellm, None)
+
+            self._warming = warming
+            threading.Thread(target=warm, name="llmonpy-warm-up", daemon=True).start()
+        # shield: a cancelled check must not cancel the warm-up the others wait for.
+        return await asyncio.shield(self._warming)
 
     def close(self) -> None:
         final = self._litellm.close_litellm_async_clients() if self._litellm and self._loop.started else None
@@ -600,6 +623,15 @@ class _CallState:
             latency_s=now - self.started,
             attempts=self.attempts,
         )
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 # Modules litellm's first completion imports lazily (seconds on a busy machine): imported by warm_up.

@@ -160,6 +160,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(JuryReporting(config, run), "llmonpy-reporting")
     if run.options.cache_clear:
         clear_cache(run.options.cache_root)
+    if run.options.calibrate:
+        if getattr(config.option, "dist", "no") != "no":
+            config.option.dist = "no"  # before xdist's own configure: its cases run concurrently here
+        config.pluginmanager.register(Calibrating(config, run), "llmonpy-calibrating")
 
 
 def option_value(config: pytest.Config, name: str) -> str | None:
@@ -495,6 +499,65 @@ def pytest_assertrepr_compare(
         return None
     other = right if verdict is left else left
     return [f"{printable(repr(verdict), 120)} {op} {other!r}", *verdict.explain().splitlines()]
+
+
+class Calibrating:
+    """--jury-calibrate: instead of collecting and running tests, measure the run's jury against the
+    human labels found under the command line's paths (see calibration.py)."""
+
+    def __init__(self, config: pytest.Config, run: LlmonpyRun) -> None:
+        self.config = config
+        self.run = run
+        self.lines: list[str] = []
+        self.problems: list[str] = []
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self, session: pytest.Session) -> bool:
+        """The paths name label files, not tests: nothing is collected."""
+        session.items = []
+        return True
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool:
+        """Ask the judges and the jury about every labelled case, through the verdict cache."""
+        from pytest_llmonpy.calibration import CalibrationError, calibrate_paths, render, to_json
+
+        jury_session = self.run.session()
+        paths = [Path(self.config.invocation_params.dir, arg) for arg in self.config.args]
+        try:
+            result = calibrate_paths(paths, self.run.settings, jury_session.shared_jury)
+        except CalibrationError as exc:
+            raise pytest.UsageError(f"pytest-llmonpy: {exc}") from None
+        self.lines = render(result)
+        if self.run.options.min_kappa is not None:
+            self.problems = result.below(self.run.options.min_kappa)
+        report = self.run.options.calibration_report
+        if report is not None:
+            import json
+
+            from pytest_llmonpy.report import write_atomically
+
+            try:
+                write_atomically(report, json.dumps(to_json(result), indent=2, ensure_ascii=False) + "\n")
+            except OSError as exc:
+                self.problems.append(f"could not write the calibration report {report}: {exc}")
+        return True
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Exit 1 when the jury's kappa is below --jury-min-kappa (or its report could not be written)."""
+        if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED if self.problems else pytest.ExitCode.OK
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        """The `llm jury calibration` section, before the jury summary (which says what it cost)."""
+        if not self.lines:
+            return
+        terminalreporter.write_sep("=", "llm jury calibration")
+        for line in self.lines:
+            terminalreporter.write_line(line, yellow=line.startswith("warning:"))
+        for problem in self.problems:
+            terminalreporter.write_line(f"pytest-llmonpy: {problem}", red=True, bold=True)
 
 
 class JuryReporting:

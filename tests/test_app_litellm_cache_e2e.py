@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import FAKE_API_KEY
+from conftest import FAKE_API_KEY, inprocess_run
 from fake_llm_server import FakeLLMServer
 
 
-@pytest.mark.usefixtures("judge_env")
+@pytest.mark.usefixtures("judge_env", "litellm_in_this_process")
 def test_an_app_with_litellm_cache_on_does_not_answer_the_judges(
     pytester: pytest.Pytester, llm_server: FakeLLMServer
 ) -> None:
@@ -23,6 +23,10 @@ def test_an_app_with_litellm_cache_on_does_not_answer_the_judges(
 
         # The app caches every litellm call in memory (litellm's default mode: on for every call).
         litellm.cache = Cache(type="local")
+
+
+        def pytest_unconfigure():
+            litellm.cache = None  # this run shares the test process's litellm: leave it as it was
         """
     )
     pytester.makepyfile(
@@ -35,15 +39,8 @@ def test_an_app_with_litellm_cache_on_does_not_answer_the_judges(
         """
     )
     # No verdict cache: each check must ask the judge itself.
-    result = pytester.runpytest_subprocess(
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:randomly",
-        f"--jury-api-base={llm_server.url}",
-        "--jury-judges=judge-a",
-        "--jury-mode=off",
-    )
+    base = ["-p", "no:cacheprovider", "-p", "no:randomly", f"--jury-api-base={llm_server.url}"]
+    result = inprocess_run(pytester, base, ("--jury-judges=judge-a", "--jury-mode=off"))
     result.assert_outcomes(passed=2)
     calls = llm_server.calls("judge-a")
     assert len(calls) == 2

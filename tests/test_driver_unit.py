@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from fake_llm_server import FakeLLMServer
 from pytest_llmonpy.budget import BudgetState
 from pytest_llmonpy.config import JurySettings
 from pytest_llmonpy.judges import JudgeCaller
@@ -336,3 +337,26 @@ def test_a_fully_cached_acheck_is_driven_on_the_judge_loop_without_importing_lit
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["True", "False"]
+
+
+def test_many_async_checks_as_a_callers_first_calls_share_one_warm_up(
+    llm_server: FakeLLMServer, judge_env: None, litellm_in_this_process: None
+) -> None:
+    # More first checks than the judge loop's default executor has threads (min(32, cores + 4)): each
+    # used to wait for litellm's warm-up in one of them, and the warm-up's own call needed one too.
+    caller = JudgeCaller(concurrency=4)
+    jury = Jury(JurySettings(judges=("judge-a",), api_base=llm_server.url, mode="off"), lambda: caller)
+    checks = 3 * ((os.cpu_count() or 1) + 4)
+
+    async def all_checks() -> list[Verdict]:
+        return await asyncio.wait_for(
+            asyncio.gather(*(jury.acheck(f"answer {n}", "Is an answer") for n in range(checks))),
+            timeout=120,  # a guard against the deadlock this test is about, not a speed assertion
+        )
+
+    try:
+        verdicts = asyncio.run(all_checks())
+    finally:
+        caller.close()
+    assert [verdict.passed for verdict in verdicts] == [True] * checks
+    assert len(llm_server.calls("judge-a")) == checks
