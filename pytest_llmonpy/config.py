@@ -17,7 +17,8 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pytest_llmonpy.money import Cost, parse_usd, typed_usd
 from pytest_llmonpy.quorum import Quorum
@@ -177,10 +178,12 @@ def parse_text(value: str) -> str:
 # ---- the table of settings ----
 
 
-@dataclass(frozen=True)
-class Option:
+class Option(NamedTuple):
     """One setting: its ini key (`jury_x`, also the flag `--jury-x` and the option's dest), how to
-    parse it, and where it goes: a JurySettings `field` (per test), or run-wide when `field` is None."""
+    parse it, and where it goes: a JurySettings `field` (per test), or run-wide when `field` is None.
+
+    A NamedTuple, not a dataclass: this table is built when pytest starts, in every run, and a
+    dataclass costs a millisecond to define."""
 
     name: str
     help: str
@@ -338,9 +341,8 @@ def _parse(option: Option, value: Any) -> Any:
     return option.parse(value)
 
 
-@dataclasses.dataclass(frozen=True)
-class RunOptions:
-    """Run-wide options (not overridable per test)."""
+class RunOptions(NamedTuple):
+    """Run-wide options (not overridable per test). A NamedTuple for the same reason as Option."""
 
     cache_root: Path
     max_cost: Cost | None = None
@@ -349,7 +351,7 @@ class RunOptions:
     is_worker: bool = False
     baseline_update: bool = False  # --jury-baseline-update: record baselines instead of comparing
     cache_clear: bool = False
-    rate_limits: Mapping[str, Rate] = dataclasses.field(default_factory=dict)
+    rate_limits: Mapping[str, Rate] = MappingProxyType({})
     calibrate: bool = False  # --jury-calibrate: measure the jury against human labels, run no test
     min_kappa: float | None = None
     calibration_report: Path | None = None
