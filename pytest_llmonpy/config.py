@@ -281,6 +281,12 @@ OPTIONS: tuple[Option, ...] = (
         marker="inconclusive",
     ),
     Option(
+        "jury_export",
+        "write every verdict and comparison of the run, with each judge's vote and reason, as JSON Lines "
+        "to this path (for review, or as preference data)",
+        parse_text,
+    ),
+    Option(
         "jury_calibrate",
         f"instead of running tests, measure each judge and the jury against the human labels in "
         f"{LABELS_DIR}/ directories under the given paths (default: the rootdir)",
@@ -352,6 +358,7 @@ class RunOptions(NamedTuple):
     baseline_update: bool = False  # --jury-baseline-update: record baselines instead of comparing
     cache_clear: bool = False
     rate_limits: Mapping[str, Rate] = MappingProxyType({})
+    export_path: Path | None = None  # --jury-export: every verdict and comparison as JSON Lines
     calibrate: bool = False  # --jury-calibrate: measure the jury against human labels, run no test
     min_kappa: float | None = None
     calibration_report: Path | None = None
@@ -410,6 +417,10 @@ def run_options(
     report = parsed("jury_report")
     report_path = Path(invocation_dir, report) if report else None
     calibration = parsed("jury_calibration_report")
+    export = parsed("jury_export")
+    export_path = Path(invocation_dir, export) if export else None
+    if export_path is not None and not is_worker:
+        check_report_path(export_path, "jury_export")
     if report_path is not None and not is_worker:
         check_report_path(report_path)
     return RunOptions(
@@ -421,6 +432,7 @@ def run_options(
         baseline_update=switches.get("jury_baseline_update", False),
         cache_clear=switches.get("jury_cache_clear", False),
         rate_limits=parsed("jury_rate_limits") or {},
+        export_path=export_path,
         calibrate=switches.get("jury_calibrate", False),
         min_kappa=parsed("jury_min_kappa"),
         calibration_report=Path(invocation_dir, calibration) if calibration else None,
@@ -433,10 +445,11 @@ def resolve_cache_dir(rootdir: Path, value: str | None) -> Path:
     return path if path.is_absolute() else rootdir / path
 
 
-def check_report_path(path: Path) -> None:
-    """Fail before the run, not after it, when the JSON report cannot be written."""
+def check_report_path(path: Path, setting: str = "jury_report") -> None:
+    """Fail before the run, not after it, when the report file (JSON report, export) cannot be written."""
     if path.is_dir():
-        raise ValueError(f"jury_report: {path} is a directory; give a file path such as jury-report.json")
+        example = "jury-verdicts.jsonl" if setting == "jury_export" else "jury-report.json"
+        raise ValueError(f"{setting}: {path} is a directory; give a file path such as {example}")
     ancestor = path.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
@@ -445,9 +458,9 @@ def check_report_path(path: Path) -> None:
         with tempfile.TemporaryFile(dir=ancestor):
             pass
     except OSError as exc:
-        raise ValueError(f"jury_report: cannot write {path}: {ancestor}: {exc.strerror or exc}") from None
+        raise ValueError(f"{setting}: cannot write {path}: {ancestor}: {exc.strerror or exc}") from None
     if path.exists() and not os.access(path, os.W_OK):
-        raise ValueError(f"jury_report: cannot write {path}: the file is not writable")
+        raise ValueError(f"{setting}: cannot write {path}: the file is not writable")
 
 
 # ---- validation of per-test settings ----

@@ -23,9 +23,10 @@ def vote_record(vote: Vote) -> dict[str, Any]:
     return record
 
 
-def verdict_record(verdict: Verdict) -> dict[str, Any]:
-    """A JSON-ready record of one verdict and all its votes."""
-    return {
+def verdict_record(verdict: Verdict, *, texts: bool = False) -> dict[str, Any]:
+    """A JSON-ready record of one verdict and all its votes; with `texts`, what the judges were asked
+    in full (for --jury-export: records travel to the xdist controller, so only when asked for)."""
+    record: dict[str, Any] = {
         "test_id": verdict.test_id,
         "criteria": verdict.criteria,
         "outcome": verdict.outcome,
@@ -37,11 +38,21 @@ def verdict_record(verdict: Verdict) -> dict[str, Any]:
         "escalation": [vote_record(vote) for vote in verdict.escalation],
         "escalated": verdict.escalated,
     }
+    if texts and verdict.case is not None:
+        case = verdict.case
+        record["texts"] = {
+            "output": case.output,
+            "input": case.input,
+            "reference": case.reference,
+            "context": case.context,
+        }
+    return record
 
 
-def comparison_record(comparison: Comparison) -> dict[str, Any]:
-    """A JSON-ready record of one pairwise comparison: each judge's vote and its two calls."""
-    return {
+def comparison_record(comparison: Comparison, *, texts: bool = False) -> dict[str, Any]:
+    """A JSON-ready record of one pairwise comparison: each judge's vote and its two calls; with
+    `texts`, the two outputs, input and reference in full (as verdict_record)."""
+    record: dict[str, Any] = {
         "test_id": comparison.test_id,
         "criteria": comparison.criteria,
         "winner": comparison.winner,
@@ -56,6 +67,11 @@ def comparison_record(comparison: Comparison) -> dict[str, Any]:
             for vote in comparison.votes
         ],
     }
+    if texts and comparison.pair is not None:
+        pair = comparison.pair
+        record["texts"] = {"a": pair.first, "b": pair.second}
+        record["texts"].update(input=pair.input, reference=pair.reference)
+    return record
 
 
 # A judge "followed the position" in a comparison when it picked the same position in both orders

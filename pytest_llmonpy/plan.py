@@ -78,6 +78,7 @@ def check_plan(
         required=required,
         output_preview=case.output[:300],
         test_id=test_id,
+        case=case,
     )
     escalation = settings.escalation
     passes, fails, _ = tally(votes)
@@ -161,4 +162,5 @@ def compare_plan(
         hung=winner == "hung",
         inconclusive=winner == "inconclusive",
         test_id=test_id,
+        pair=pair,
     )

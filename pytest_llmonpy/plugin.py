@@ -628,6 +628,8 @@ class JuryReporting:
         """Is there anything to merge, write or clean up at the end of the run?"""
         if self.run.started or self.run.options.report_path is not None:
             return True
+        if self.run.options.export_path is not None:
+            return True
         if self.run.options.max_cost is not None or self.run.baseline_tests or self.collected:
             return True
         if not self.run.has_workers:
@@ -643,7 +645,7 @@ class JuryReporting:
         if not self.needs_session():
             return
         from pytest_llmonpy.baseline_files import baseline_file
-        from pytest_llmonpy.report import write_outputs
+        from pytest_llmonpy.report import write_export, write_outputs
 
         jury_session = self.run.session()
         for label, record in jury_session.shared_records().items():
@@ -664,6 +666,8 @@ class JuryReporting:
         self.problems += write_outputs(
             jury_session.ledger, jury_session.budget_state(), self.run.options.report_path, baselines
         )
+        if self.run.options.export_path is not None:
+            self.problems += write_export(jury_session.ledger, self.run.options.export_path)
         self.warn_position_bias(session, jury_session)
 
     def warn_position_bias(self, session: pytest.Session, jury_session: JurySession) -> None:

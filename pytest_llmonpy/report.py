@@ -406,6 +406,17 @@ def junit_properties(record: dict[str, Any]) -> list[tuple[str, object]]:
     ]
 
 
+def write_export(ledger: Ledger, path: Path) -> list[str]:
+    """--jury-export: the run's verdicts and comparisons as JSON Lines; what could not be written."""
+    from pytest_llmonpy.export import export_text
+
+    try:
+        write_atomically(path, export_text(ledger))
+    except OSError as exc:
+        return [f"could not write the verdict export {path}: {exc}"]
+    return []
+
+
 def write_outputs(
     ledger: Ledger, budget: BudgetState | None, report_path: Path | None, baselines: BaselineRun | None = None
 ) -> list[str]:

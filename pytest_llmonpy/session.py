@@ -40,6 +40,8 @@ class JurySession:
         self.journal = SpendJournal(options.run_id)
         # The live "waiting for judges" line: set by the plugin for a serial run on a terminal.
         self.status: StatusLine | None = None
+        # --jury-export: records carry what the judges were asked in full, to the controller.
+        self.exporting = options.export_path is not None
         # Juries of module- and session-scoped fixtures (jury_factory), by name: no test reports
         # their verdicts, so the process hands them over at the end of the session.
         self.shared: dict[str, Jury] = {}
@@ -137,8 +139,7 @@ class JurySession:
             for test_id, votes in unreported_votes(self.journal.directory).items()
         }
 
-    @staticmethod
-    def test_record(jury: Jury, replay_misses: int = 0) -> dict[str, object] | None:
+    def test_record(self, jury: Jury, replay_misses: int = 0) -> dict[str, object] | None:
         """What a test's report carries to the controller; None when the test judged nothing.
 
         `replay_misses`: the ReplayMissErrors the test raised (the jury keeps no count of them)."""
@@ -151,8 +152,8 @@ class JurySession:
         ):
             return None
         return {
-            "verdicts": [verdict_record(v) for v in jury.verdicts],
-            "comparisons": [comparison_record(c) for c in jury.comparisons],
+            "verdicts": [verdict_record(v, texts=self.exporting) for v in jury.verdicts],
+            "comparisons": [comparison_record(c, texts=self.exporting) for c in jury.comparisons],
             "unconcluded": [vote_record(v) for v in jury.unconcluded],
             "blocked": jury.blocked_by_budget,
             "replay_misses": replay_misses,

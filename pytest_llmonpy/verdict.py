@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pytest_llmonpy.money import Cost, total
 from pytest_llmonpy.quorum import Outcome, Winner
 from pytest_llmonpy.untrusted import printable
+
+if TYPE_CHECKING:
+    from pytest_llmonpy.prompts import Case, PairCase
 
 # "pass"/"fail" answer a verdict; "first"/"second"/"tie" answer one pairwise call (by position).
 # "not_needed": the frugal strategy did not ask this judge, the outcome was already settled.
@@ -59,6 +62,8 @@ class Verdict:
     # Escalation: when the jury was "split" or "hung", these judges decided under the quorum rule.
     escalation: tuple[Vote, ...] = ()
     escalated: str | None = None
+    # What the judges were asked, in full (output_preview is cut): for --jury-export.
+    case: Case | None = field(default=None, compare=False, repr=False)
 
     @property
     def passed(self) -> bool:
@@ -187,6 +192,8 @@ class Comparison:
     # Decided only because judges followed the position: consistent votes could have changed it.
     inconclusive: bool = False
     test_id: str | None = field(default=None, compare=False)
+    # What the judges were asked, a shown first, in full: for --jury-export.
+    pair: PairCase | None = field(default=None, compare=False, repr=False)
 
     @property
     def followed_position(self) -> tuple[str, ...]:
