@@ -287,6 +287,12 @@ OPTIONS: tuple[Option, ...] = (
         parse_text,
     ),
     Option(
+        "jury_label_disagreements",
+        f"write the checks and comparisons the jury was split or hung on to this path, as unlabelled "
+        f"cases in the {LABELS_DIR} format, for a person to label",
+        parse_text,
+    ),
+    Option(
         "jury_calibrate",
         f"instead of running tests, measure each judge and the jury against the human labels in "
         f"{LABELS_DIR}/ directories under the given paths (default: the rootdir)",
@@ -359,6 +365,7 @@ class RunOptions(NamedTuple):
     cache_clear: bool = False
     rate_limits: Mapping[str, Rate] = MappingProxyType({})
     export_path: Path | None = None  # --jury-export: every verdict and comparison as JSON Lines
+    disagreements_path: Path | None = None  # --jury-label-disagreements: split/hung cases to label
     calibrate: bool = False  # --jury-calibrate: measure the jury against human labels, run no test
     min_kappa: float | None = None
     calibration_report: Path | None = None
@@ -417,10 +424,12 @@ def run_options(
     report = parsed("jury_report")
     report_path = Path(invocation_dir, report) if report else None
     calibration = parsed("jury_calibration_report")
-    export = parsed("jury_export")
-    export_path = Path(invocation_dir, export) if export else None
-    if export_path is not None and not is_worker:
-        check_report_path(export_path, "jury_export")
+    outputs: dict[str, Path | None] = {}
+    for name in ("jury_export", "jury_label_disagreements"):
+        text = parsed(name)
+        path = outputs[name] = Path(invocation_dir, text) if text else None
+        if path is not None and not is_worker:
+            check_report_path(path, name)
     if report_path is not None and not is_worker:
         check_report_path(report_path)
     return RunOptions(
@@ -432,7 +441,8 @@ def run_options(
         baseline_update=switches.get("jury_baseline_update", False),
         cache_clear=switches.get("jury_cache_clear", False),
         rate_limits=parsed("jury_rate_limits") or {},
-        export_path=export_path,
+        export_path=outputs["jury_export"],
+        disagreements_path=outputs["jury_label_disagreements"],
         calibrate=switches.get("jury_calibrate", False),
         min_kappa=parsed("jury_min_kappa"),
         calibration_report=Path(invocation_dir, calibration) if calibration else None,
@@ -448,7 +458,7 @@ def resolve_cache_dir(rootdir: Path, value: str | None) -> Path:
 def check_report_path(path: Path, setting: str = "jury_report") -> None:
     """Fail before the run, not after it, when the report file (JSON report, export) cannot be written."""
     if path.is_dir():
-        example = "jury-verdicts.jsonl" if setting == "jury_export" else "jury-report.json"
+        example = "jury-report.json" if setting == "jury_report" else "jury-verdicts.jsonl"
         raise ValueError(f"{setting}: {path} is a directory; give a file path such as {example}")
     ancestor = path.parent
     while not ancestor.exists() and ancestor != ancestor.parent:

@@ -1,4 +1,5 @@
-"""--jury-export: every verdict and comparison of a run as JSON Lines, the jury's work kept as data.
+"""--jury-export: every verdict and comparison of a run as JSON Lines, the jury's work kept as data;
+--jury-label-disagreements: the cases the jury was split or hung on, unlabelled, for a person to label.
 
 One line per verdict (`"kind": "verdict"`) or comparison (`"kind": "comparison"`), in the order the
 controller received them, split and hung ones included and marked. A comparison also reads as a
@@ -86,3 +87,32 @@ def _comparison(record: dict[str, Any]) -> dict[str, Any]:
         "required": record["required"],
         "cost_usd": record["cost_usd"],
     }
+
+
+def disagreements_text(ledger: Ledger) -> str:
+    """The checks and comparisons the jury was split or hung on, once each, as label-file lines with
+    an empty label (see labels.py): fill the labels in and commit the file under __llm_labels__/."""
+    lines: dict[str, str] = {}  # by the case itself: a case checked by several tests is listed once
+    for verdict in map(_verdict, ledger.verdicts):
+        if verdict["split"] or verdict["outcome"] == "hung":
+            case = {"output": verdict["output"], "criteria": verdict["criteria"]}
+            case |= {k: verdict[k] for k in ("input", "reference", "context") if verdict[k] is not None}
+            note = f"{verdict['outcome']}, {_tally(verdict['votes'])}"
+            lines.setdefault(json.dumps(case, sort_keys=True), _case_line(case, note, verdict["test_id"]))
+    for comparison in map(_comparison, ledger.comparisons):
+        cast = {vote["vote"] for vote in comparison["votes"]} - {"abstain"}
+        if comparison["winner"] == "hung" or len(cast) > 1:
+            case = {"a": comparison["a"], "b": comparison["b"], "criteria": comparison["criteria"]}
+            case |= {k: comparison[k] for k in ("input", "reference") if comparison[k] is not None}
+            note = f"winner {comparison['winner']}, {_tally(comparison['votes'])}"
+            lines.setdefault(json.dumps(case, sort_keys=True), _case_line(case, note, comparison["test_id"]))
+    return "".join(line + "\n" for line in lines.values())
+
+
+def _tally(votes: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{vote['model']} {vote['vote']}" for vote in votes)
+
+
+def _case_line(case: dict[str, Any], note: str, test_id: str | None) -> str:
+    where = f" in {test_id}" if test_id else ""
+    return json.dumps({**case, "label": "", "note": f"jury {note}{where}"}, ensure_ascii=False)

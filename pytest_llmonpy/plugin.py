@@ -628,7 +628,7 @@ class JuryReporting:
         """Is there anything to merge, write or clean up at the end of the run?"""
         if self.run.started or self.run.options.report_path is not None:
             return True
-        if self.run.options.export_path is not None:
+        if self.run.options.export_path is not None or self.run.options.disagreements_path is not None:
             return True
         if self.run.options.max_cost is not None or self.run.baseline_tests or self.collected:
             return True
@@ -668,6 +668,10 @@ class JuryReporting:
         )
         if self.run.options.export_path is not None:
             self.problems += write_export(jury_session.ledger, self.run.options.export_path)
+        if self.run.options.disagreements_path is not None:
+            self.problems += write_export(
+                jury_session.ledger, self.run.options.disagreements_path, disagreements=True
+            )
         self.warn_position_bias(session, jury_session)
 
     def warn_position_bias(self, session: pytest.Session, jury_session: JurySession) -> None:

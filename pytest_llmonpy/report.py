@@ -406,14 +406,16 @@ def junit_properties(record: dict[str, Any]) -> list[tuple[str, object]]:
     ]
 
 
-def write_export(ledger: Ledger, path: Path) -> list[str]:
-    """--jury-export: the run's verdicts and comparisons as JSON Lines; what could not be written."""
-    from pytest_llmonpy.export import export_text
+def write_export(ledger: Ledger, path: Path, *, disagreements: bool = False) -> list[str]:
+    """--jury-export: the run's verdicts and comparisons as JSON Lines; with `disagreements`
+    (--jury-label-disagreements), the split and hung ones as cases to label. What could not be written."""
+    from pytest_llmonpy.export import disagreements_text, export_text
 
     try:
-        write_atomically(path, export_text(ledger))
+        write_atomically(path, disagreements_text(ledger) if disagreements else export_text(ledger))
     except OSError as exc:
-        return [f"could not write the verdict export {path}: {exc}"]
+        what = "cases to label" if disagreements else "verdict export"
+        return [f"could not write the {what} {path}: {exc}"]
     return []
 
 

@@ -40,8 +40,8 @@ class JurySession:
         self.journal = SpendJournal(options.run_id)
         # The live "waiting for judges" line: set by the plugin for a serial run on a terminal.
         self.status: StatusLine | None = None
-        # --jury-export: records carry what the judges were asked in full, to the controller.
-        self.exporting = options.export_path is not None
+        # --jury-export, --jury-label-disagreements: records carry what the judges were asked in full.
+        self.exporting = options.export_path is not None or options.disagreements_path is not None
         # Juries of module- and session-scoped fixtures (jury_factory), by name: no test reports
         # their verdicts, so the process hands them over at the end of the session.
         self.shared: dict[str, Jury] = {}

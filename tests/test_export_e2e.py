@@ -128,3 +128,32 @@ def test_an_export_path_that_is_a_directory_is_a_usage_error(
     result.stderr.fnmatch_lines(
         ["ERROR: pytest-llmonpy: jury_export: * is a directory; give a file path such as jury-verdicts.jsonl"]
     )
+
+
+def test_split_and_hung_cases_are_written_as_cases_to_label(
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
+) -> None:
+    llm_server.judge("fail", "not convinced", model="judge-c", output_contains="SPLIT")
+    llm_server.judge("fail", "no", model="judge-a", output_contains="HUNG")
+    llm_server.judge("pass", model="judge-b", output_contains="HUNG", content="not json at all")
+    llm_server.prefer("BEST")
+    pytester.makepyfile(
+        test_suite=SUITE,
+        test_again="import os\n\ndef test_same(jury):\n    jury.check('SPLIT answer ' + "
+        "os.environ['OPENAI_API_KEY'], 'Is a good answer', context='support chat')\n",
+    )
+    labels = pytester.path / "__llm_labels__" / "to_label.jsonl"
+    result = run_inprocess(JUDGES, f"--jury-label-disagreements={labels}", "--jury-mode=off")
+    result.assert_outcomes(passed=5)
+
+    cases = [json.loads(line) for line in labels.read_text(encoding="utf-8").splitlines()]
+    # SPLIT once (two tests checked it), HUNG; not the comparisons, where every judge agreed.
+    assert sorted(case["output"] for case in cases) == ["HUNG answer", "SPLIT answer ***"]
+    cases.sort(key=lambda case: case["output"], reverse=True)
+    assert {case["label"] for case in cases} == {""}
+    assert cases[0]["context"] == "support chat"
+    assert cases[1]["note"].startswith("jury hung, judge-a fail, judge-b abstain, judge-c pass in ")
+    # The file is a label file: once labelled, calibration reads it.
+    from pytest_llmonpy.labels import read_label_file
+
+    assert [case.label for case in read_label_file(labels)] == [""] * len(cases)
