@@ -357,6 +357,7 @@ class RunOptions(NamedTuple):
     """Run-wide options (not overridable per test). A NamedTuple for the same reason as Option."""
 
     cache_root: Path
+    rootdir: Path | None = None  # where the search for human labels stops going up
     max_cost: Cost | None = None
     report_path: Path | None = None
     run_id: str = "local"
@@ -434,6 +435,7 @@ def run_options(
         check_report_path(report_path)
     return RunOptions(
         cache_root=resolve_cache_dir(rootdir, parsed("jury_cache_dir")),
+        rootdir=rootdir,
         max_cost=parsed("jury_max_cost"),
         report_path=report_path,
         run_id=run_id,

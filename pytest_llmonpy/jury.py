@@ -5,15 +5,17 @@ No pytest import here: the plugin wires a Jury into the `jury` fixture.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from pytest_llmonpy.config import NO_JUDGES_HELP, JurySettings
 from pytest_llmonpy.driver import PlanDriver
 from pytest_llmonpy.judge_request import unknown_local_judges
 from pytest_llmonpy.plan import Plan, check_plan, compare_plan
 from pytest_llmonpy.prompts import Case, PairCase
+from pytest_llmonpy.quorum import Outcome, Winner
 from pytest_llmonpy.untrusted import printable
 from pytest_llmonpy.verdict import Comparison, HungJuryError, JuryConfigError, Verdict, Vote
 
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from pytest_llmonpy.budget import RunBudget
     from pytest_llmonpy.cache import VerdictCache
     from pytest_llmonpy.judges import JudgeCaller
+    from pytest_llmonpy.labels import LabelBook
 
 
 def output_text(output: object, what: str = "output", *, allow_none: bool = False) -> str:
@@ -89,8 +92,10 @@ class Jury:
         budget: RunBudget | None = None,
         test_id: str | None = None,
         on_live_vote: Callable[[Vote], None] | None = None,
+        labels: Callable[[], LabelBook | None] = lambda: None,
     ) -> None:
         self.settings = settings
+        self._labels = labels  # human labels that decide matching checks (read on first check)
         self.test_id = test_id
         self.verdicts: list[Verdict] = []
         self.comparisons: list[Comparison] = []
@@ -266,6 +271,7 @@ class Jury:
         except ValueError as exc:
             raise JuryConfigError(str(exc)) from None
         _require_utf8(criteria, "criteria")
+        self._book()  # a broken label file is an error before any judge is paid, not after
         case = Case(
             output=output_text(output, what, allow_none=allow_none),
             criteria=criteria.strip(),
@@ -277,6 +283,7 @@ class Jury:
 
     def _conclude(self, verdict: Verdict) -> Verdict:
         __tracebackhide__ = True
+        verdict = self._labelled(verdict)
         self.verdicts.append(verdict)
         if verdict.hung:
             self._raised.add(id(verdict))
@@ -285,10 +292,51 @@ class Jury:
 
     def _conclude_pair(self, comparison: Comparison) -> Comparison:
         __tracebackhide__ = True
+        comparison = self._labelled_pair(comparison)
         self.comparisons.append(comparison)
         if comparison.hung or (comparison.inconclusive and self.settings.inconclusive == "hung"):
             raise HungJuryError(comparison)
         return comparison
+
+    def _book(self) -> LabelBook | None:
+        from pytest_llmonpy.labels import LabelFileError
+
+        try:
+            return self._labels()
+        except LabelFileError as exc:
+            raise JuryConfigError(f"a human label file cannot be read: {exc}") from None
+
+    def _labelled(self, verdict: Verdict) -> Verdict:
+        """The verdict a human label decides, when one matches the check (the jury's outcome kept)."""
+        book = self._book() if verdict.case is not None else None
+        if not book or verdict.case is None:
+            return verdict
+        case = verdict.case
+        labelled = book.point(case.criteria, case.output, case.input, case.reference, case.context)
+        if labelled is None:
+            return verdict
+        outcome: Outcome = "passed" if labelled.label == "pass" else "failed"
+        return dataclasses.replace(
+            verdict, outcome=outcome, decided_by=labelled.where, outcome_by_jury=verdict.outcome
+        )
+
+    def _labelled_pair(self, comparison: Comparison) -> Comparison:
+        book = self._book() if comparison.pair is not None else None
+        if not book or comparison.pair is None:
+            return comparison
+        pair = comparison.pair
+        found = book.pair(pair.criteria, pair.first, pair.second, pair.input, pair.reference)
+        if found is None:
+            return comparison
+        label, labelled = found
+        return dataclasses.replace(
+            comparison,
+            winner=cast("Winner", label),
+            hung=False,
+            inconclusive=False,
+            decided_by=labelled.where,
+            winner_by_jury="hung" if comparison.hung else comparison.winner,
+        )
 
     def _require_pass(self, verdict: Verdict) -> Verdict:
         __tracebackhide__ = True

@@ -195,3 +195,81 @@ def _build_models() -> None:
 
     _MODELS["point"] = PointLabel
     _MODELS["pair"] = PairLabel
+
+
+PointKey = tuple[str, str | None, str | None, str | None, str | None]
+PairKey = tuple[str, str | None, str | None, str | None, str | None]
+
+
+class LabelBook:
+    """The human labels that decide matching checks: a check whose criteria, output, input, reference
+    and context equal a labelled case's (a comparison: criteria, both outputs in either order, input
+    and reference) takes the label as its outcome."""
+
+    def __init__(self, cases: Iterable[LabelledCase]) -> None:
+        self._points: dict[PointKey, LabelledCase] = {}
+        self._pairs: dict[PairKey, LabelledCase] = {}
+        for case in cases:
+            if not case.label:
+                continue
+            book: dict[Any, LabelledCase] = self._pairs if case.is_pair else self._points
+            key = (
+                self._pair_key(case.criteria, case.a, case.b, case.input, case.reference)
+                if case.is_pair
+                else (self._point_key(case.criteria, case.output, case.input, case.reference, case.context))
+            )
+            known = book.get(key)
+            if known is not None and known.label != case.label:
+                raise LabelFileError(
+                    f"{case.where}: the same case is labelled {known.label!r} at {known.where} and "
+                    f"{case.label!r} here; keep one label"
+                )
+            book.setdefault(key, case)
+
+    @staticmethod
+    def _point_key(
+        criteria: str, output: str | None, input: str | None, reference: str | None, context: str | None
+    ) -> PointKey:
+        return (criteria.strip(), output, input, reference, context)
+
+    @staticmethod
+    def _pair_key(
+        criteria: str, a: str | None, b: str | None, input: str | None, reference: str | None
+    ) -> PairKey:
+        return (criteria.strip(), a, b, input, reference)
+
+    def __bool__(self) -> bool:
+        return bool(self._points or self._pairs)
+
+    def point(
+        self, criteria: str, output: str, input: str | None, reference: str | None, context: str | None
+    ) -> LabelledCase | None:
+        return self._points.get(self._point_key(criteria, output, input, reference, context))
+
+    def pair(
+        self, criteria: str, a: str, b: str, input: str | None, reference: str | None
+    ) -> tuple[str, LabelledCase] | None:
+        """The label in the order (a, b) of the check, and its case; a case labelled with the outputs
+        the other way round has its a/b label swapped."""
+        case = self._pairs.get(self._pair_key(criteria, a, b, input, reference))
+        if case is not None:
+            return case.label, case
+        case = self._pairs.get(self._pair_key(criteria, b, a, input, reference))
+        if case is not None:
+            return {"a": "b", "b": "a"}.get(case.label, case.label), case
+        return None
+
+
+def label_book_for(directory: Path, rootdir: Path) -> LabelBook:
+    """The labels of `__llm_labels__/` directories in `directory` and its parents up to `rootdir`."""
+    files: list[Path] = []
+    current = directory.resolve()
+    top = rootdir.resolve()
+    while True:
+        labels = current / LABELS_DIR
+        if labels.is_dir():
+            files += sorted(path for path in labels.glob("*.jsonl") if path.is_file())
+        if current == top or current.parent == current or top not in current.parents:
+            break
+        current = current.parent
+    return LabelBook(load_labels(files))

@@ -38,6 +38,9 @@ def verdict_record(verdict: Verdict, *, texts: bool = False) -> dict[str, Any]:
         "escalation": [vote_record(vote) for vote in verdict.escalation],
         "escalated": verdict.escalated,
     }
+    if verdict.decided_by is not None:
+        record["decided_by"] = verdict.decided_by
+        record["outcome_by_jury"] = verdict.outcome_by_jury
     if texts and verdict.case is not None:
         case = verdict.case
         record["texts"] = {
@@ -67,6 +70,9 @@ def comparison_record(comparison: Comparison, *, texts: bool = False) -> dict[st
             for vote in comparison.votes
         ],
     }
+    if comparison.decided_by is not None:
+        record["decided_by"] = comparison.decided_by
+        record["winner_by_jury"] = comparison.winner_by_jury
     if texts and comparison.pair is not None:
         pair = comparison.pair
         record["texts"] = {"a": pair.first, "b": pair.second}

@@ -303,7 +303,7 @@ def jury(request: pytest.FixtureRequest, jury_config: dict[str, Any]) -> Jury:
     """
     run = run_of(request.config)
     settings = run.test_settings(request.node, jury_config)
-    jury = run.session().new_jury(settings, request.node.nodeid)
+    jury = run.session().new_jury(settings, request.node.nodeid, Path(request.node.path).parent)
     request.node.stash[JURY_KEY] = jury
     return jury
 

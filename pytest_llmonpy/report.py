@@ -78,6 +78,7 @@ def summary_lines(
         )
     if baselines is not None and baselines.active:
         lines.append(_baseline_line(baselines))
+    lines += _human_label_lines(ledger, show)
     if ledger.replay_misses():
         # Not "100% from cache": checks that found no recorded verdict made no call to count.
         share = f" ({_plural(ledger.replay_misses(), 'check')} found no recorded verdict)"
@@ -386,6 +387,38 @@ def markdown_summary(ledger: Ledger, budget: BudgetState | None) -> str:
                 f"| {_cell(reason)} |"
             )
     return "\n".join(lines) + "\n\n"
+
+
+# Disagreements between the jury and a human label listed in the summary (all are in the JSON report).
+LABEL_DISAGREEMENTS_SHOWN = 10
+
+
+def _human_label_lines(ledger: Ledger, show: Callable[[str], str]) -> list[str]:
+    """How many checks a human label decided, and where the jury disagreed with it."""
+    decided = [
+        (r["test_id"], r["outcome_by_jury"], r["outcome"], r["decided_by"])
+        for r in ledger.verdicts
+        if "decided_by" in r
+    ] + [
+        (r["test_id"], r["winner_by_jury"], r["winner"], r["decided_by"])
+        for r in ledger.comparisons
+        if "decided_by" in r
+    ]
+    if not decided:
+        return []
+    disagreed = [entry for entry in decided if entry[1] != entry[2]]
+    lines = [
+        f"human labels: {_plural(len(decided), 'check')} decided by a label, "
+        f"{len(disagreed)} where the jury disagreed"
+    ]
+    for test_id, jury, label, where in disagreed[:LABEL_DISAGREEMENTS_SHOWN]:
+        lines.append(
+            f"  {printable(show(test_id or ''), 120)}: the jury said {jury}, the label at "
+            f"{printable(where, 160)} says {label}"
+        )
+    if len(disagreed) > LABEL_DISAGREEMENTS_SHOWN:
+        lines.append(f"  ... and {len(disagreed) - LABEL_DISAGREEMENTS_SHOWN} more (see --jury-export)")
+    return lines
 
 
 def junit_properties(record: dict[str, Any]) -> list[tuple[str, object]]:

@@ -46,6 +46,9 @@ class ReportVerdict(BaseModel):
     votes: list[ReportVote]
     escalation: list[ReportVote] = []  # the escalation judges' votes, when the jury was split or hung
     escalated: Literal["split", "hung"] | None = None
+    # A human label (file:line) matched the check and decided it; outcome_by_jury is what the jury said.
+    decided_by: str | None = None
+    outcome_by_jury: Literal["passed", "failed", "hung"] | None = None
 
 
 class ReportCost(BaseModel):
@@ -120,6 +123,8 @@ class ReportComparison(BaseModel):
     cost_usd: float | None
     cached: bool
     votes: list[ReportPairVote]
+    decided_by: str | None = None  # a human label (file:line) decided it; winner_by_jury is the jury's
+    winner_by_jury: Literal["a", "b", "tie", "hung"] | None = None
 
 
 class ReportBaseline(BaseModel):

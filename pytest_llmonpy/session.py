@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from pytest_llmonpy.budget import BudgetState, RunBudget
     from pytest_llmonpy.cache import VerdictCache
     from pytest_llmonpy.judges import JudgeCaller
+    from pytest_llmonpy.labels import LabelBook
     from pytest_llmonpy.progress import StatusLine
 
 
@@ -45,6 +46,7 @@ class JurySession:
         # Juries of module- and session-scoped fixtures (jury_factory), by name: no test reports
         # their verdicts, so the process hands them over at the end of the session.
         self.shared: dict[str, Jury] = {}
+        self._labels: dict[Path, LabelBook] = {}
 
     @staticmethod
     def lock_directory() -> Path:
@@ -87,7 +89,9 @@ class JurySession:
             self._budget = RunBudget(self.options.max_cost, self.options.run_id)
         return self._budget
 
-    def new_jury(self, settings: JurySettings, test_id: str) -> Jury:
+    def new_jury(self, settings: JurySettings, test_id: str, directory: Path | None = None) -> Jury:
+        """A jury for one test; the human labels of `directory` (the test module's) decide its
+        matching checks."""
         return Jury(
             settings,
             self.caller,
@@ -95,7 +99,16 @@ class JurySession:
             budget=self.budget(),
             test_id=test_id,
             on_live_vote=lambda vote: self.journal.record_vote(test_id, vote_record(vote)),
+            labels=(lambda: self.labels(directory)) if directory is not None else lambda: None,
         )
+
+    def labels(self, directory: Path) -> LabelBook:
+        """The human labels for checks made in `directory`, read once per directory."""
+        if directory not in self._labels:
+            from pytest_llmonpy.labels import label_book_for
+
+            self._labels[directory] = label_book_for(directory, self.options.rootdir or directory)
+        return self._labels[directory]
 
     def shared_jury(self, settings: JurySettings, name: str | None) -> Jury:
         """A jury for fixtures wider than one test; `name` labels its verdicts in the reports."""

@@ -64,6 +64,9 @@ class Verdict:
     escalated: str | None = None
     # What the judges were asked, in full (output_preview is cut): for --jury-export.
     case: Case | None = field(default=None, compare=False, repr=False)
+    # A human label matched this check and decided it: where it is written, and what the jury said.
+    decided_by: str | None = None
+    outcome_by_jury: Outcome | None = None
 
     @property
     def passed(self) -> bool:
@@ -116,6 +119,11 @@ class Verdict:
         ]
         if self.output_preview:
             lines.append(f"  output: {printable(self.output_preview, 200)}")
+        if self.decided_by:
+            lines.append(
+                f"  decided by the human label at {printable(self.decided_by, 200)} "
+                f"(the jury said {self.outcome_by_jury})"
+            )
         lines.extend(f"  - {vote.describe()}" for vote in self.votes)
         if self.escalated:
             lines.append(f"  the jury was {self.escalated}; escalated to:")
@@ -194,6 +202,9 @@ class Comparison:
     test_id: str | None = field(default=None, compare=False)
     # What the judges were asked, a shown first, in full: for --jury-export.
     pair: PairCase | None = field(default=None, compare=False, repr=False)
+    # A human label matched this comparison and decided it: where it is written, and the jury's winner.
+    decided_by: str | None = None
+    winner_by_jury: str | None = None
 
     @property
     def followed_position(self) -> tuple[str, ...]:
@@ -228,6 +239,11 @@ class Comparison:
             else f"winner {self.winner.upper()}"
         )
         lines = [f"jury comparison, {outcome}: {printable(self.criteria, 200)}", f"  votes: {self.tally()}"]
+        if self.decided_by:
+            lines.append(
+                f"  decided by the human label at {printable(self.decided_by, 200)} "
+                f"(the jury said {self.winner_by_jury})"
+            )
         if self.a_preview or self.b_preview:
             lines.append(f"  a: {printable(self.a_preview, 200)}")
             lines.append(f"  b: {printable(self.b_preview, 200)}")
