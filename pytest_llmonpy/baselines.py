@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pytest_llmonpy.baseline_files import baseline_file
-from pytest_llmonpy.jury import Jury, output_text
+from pytest_llmonpy.jury import Jury
 from pytest_llmonpy.ledger import comparison_record
 from pytest_llmonpy.shared_dirs import prepare_private_directory
+from pytest_llmonpy.texts import output_text
 from pytest_llmonpy.untrusted import printable
 from pytest_llmonpy.verdict import Comparison, HungJuryError, JuryError
 

@@ -6,7 +6,6 @@ No pytest import here: the plugin wires a Jury into the `jury` fixture.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
@@ -16,7 +15,7 @@ from pytest_llmonpy.judge_request import unknown_local_judges
 from pytest_llmonpy.plan import Plan, check_plan, compare_plan
 from pytest_llmonpy.prompts import Case, PairCase
 from pytest_llmonpy.quorum import Outcome, Winner
-from pytest_llmonpy.untrusted import printable
+from pytest_llmonpy.texts import optional_text, output_text, require_utf8
 from pytest_llmonpy.verdict import Comparison, HungJuryError, JuryConfigError, Verdict, Vote
 
 if TYPE_CHECKING:
@@ -24,55 +23,6 @@ if TYPE_CHECKING:
     from pytest_llmonpy.cache import VerdictCache
     from pytest_llmonpy.judges import JudgeCaller
     from pytest_llmonpy.labels import LabelBook
-
-
-def output_text(output: object, what: str = "output", *, allow_none: bool = False) -> str:
-    """The text a judge sees: strings as they are, anything else as its JSON text.
-
-    `None` is refused unless `allow_none`: an app that returns nothing is almost always a bug, and
-    judging the text `null` would be a paid, cached call about it.
-    """
-    __tracebackhide__ = True
-    if isinstance(output, str):
-        text = output
-    elif output is None and not allow_none:
-        raise TypeError(
-            f"jury {what} is None: the code under test returned nothing. To judge JSON null on purpose, "
-            "pass allow_none=True"
-        )
-    elif isinstance(output, (bytes, bytearray, memoryview)):
-        raise TypeError(
-            f"jury {what} is {type(output).__name__}, not text: decode it first, e.g. "
-            f"{what.split()[0]}.decode('utf-8')"
-        )
-    else:
-        try:
-            text = json.dumps(output, ensure_ascii=False, sort_keys=True)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(
-                f"jury {what} must be a str or a JSON-serialisable value, got {type(output).__name__}: {exc}"
-            ) from None
-    _require_utf8(text, what)
-    return text
-
-
-def _require_utf8(text: str, what: str) -> None:
-    """Judges, the cache and the reports all speak UTF-8: a lone surrogate is refused up front."""
-    __tracebackhide__ = True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise TypeError(
-            f"jury {what} cannot be encoded as UTF-8: {exc.reason} at position {exc.start} "
-            f"({printable(repr(text[max(0, exc.start - 20) : exc.end + 20]), 80)}). A lone surrogate "
-            "usually comes from decoding bytes with errors='surrogateescape'; decode them with "
-            "errors='replace', or fix the text."
-        ) from None
-
-
-def _optional_text(value: object, what: str) -> str | None:
-    __tracebackhide__ = True
-    return None if value is None else output_text(value, what)
 
 
 class Jury:
@@ -270,14 +220,14 @@ class Jury:
             required = self.settings.quorum.required(len(self.settings.judges))
         except ValueError as exc:
             raise JuryConfigError(str(exc)) from None
-        _require_utf8(criteria, "criteria")
+        require_utf8(criteria, "criteria")
         self._book()  # a broken label file is an error before any judge is paid, not after
         case = Case(
             output=output_text(output, what, allow_none=allow_none),
             criteria=criteria.strip(),
-            input=_optional_text(input, "input"),
-            reference=_optional_text(reference, "reference"),
-            context=_optional_text(context, "context"),
+            input=optional_text(input, "input"),
+            reference=optional_text(reference, "reference"),
+            context=optional_text(context, "context"),
         )
         return case, required
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmonpy.config import LABELS_DIR
-from pytest_llmonpy.jury import output_text
+from pytest_llmonpy.texts import output_text
 
 __all__ = ["LABELS_DIR", "LabelFileError", "LabelledCase", "find_label_files", "load_labels"]
 POINT_LABELS = ("pass", "fail")

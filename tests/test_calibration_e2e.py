@@ -4,7 +4,6 @@ with the labels is known, so kappa, the confusion matrices and the warnings have
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 
 from conftest import RunJury
 from fake_llm_server import FakeLLMServer
+from pytest_llmonpy import cli
 
 JUDGES = "--jury-judges=judge-a,judge-b,judge-c"
 
@@ -170,26 +170,37 @@ def test_no_label_files_is_a_usage_error_saying_where_they_go(
 
 
 def test_llmonpy_calibrate_is_the_same_measurement_from_the_command_line(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, judge_env: None
+    pytester: pytest.Pytester,
+    llm_server: FakeLLMServer,
+    judge_env: None,
+    litellm_in_this_process: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     write_labels(pytester.path / "tests", "support.jsonl", POINT_CASES)
     script_pointwise(llm_server)
     out = pytester.path / "out.json"
-    result = pytester.run(
-        sys.executable,
-        "-m",
-        "pytest_llmonpy",
-        "calibrate",
-        "tests",
-        "--judges=judge-a,judge-b,judge-c",
-        "--quorum=unanimous",
-        f"--json={out}",
-        "--min-kappa=0.9",
-        f"--jury-api-base={llm_server.url}",
+    monkeypatch.chdir(pytester.path)
+    # `llmonpy calibrate` in this process (its pytest run judges through litellm, imported once here).
+    code = cli.main(
+        [
+            "calibrate",
+            "tests",
+            "--judges=judge-a,judge-b,judge-c",
+            "--quorum=unanimous",
+            f"--json={out}",
+            "--min-kappa=0.9",
+            f"--jury-api-base={llm_server.url}",
+            "-p",
+            "no:randomly",
+            "-p",
+            "no:asyncio",
+        ]
     )
+    result = pytest.RunResult(code, capsys.readouterr().out.splitlines(), [], 0.0)
     # unanimous: the jury fails a case unless all three pass it; judge-b passes everything, so the
     # jury passes GOOD 1-4 and fails the rest: pass/pass 4, pass/fail 1, fail/fail 5 -> kappa 0.8.
-    assert result.ret == 1, result.stdout.str() + result.stderr.str()
+    assert result.ret == 1, result.stdout.str()
     result.stdout.fnmatch_lines(
         [
             "jury: judges judge-a, judge-b, judge-c; quorum unanimous; strategy parallel",

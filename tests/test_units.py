@@ -8,9 +8,9 @@ from pytest_llmonpy import prompts
 from pytest_llmonpy.cache import cache_keys
 from pytest_llmonpy.config import JurySettings, build_settings, marker_problem, parse_judges
 from pytest_llmonpy.judges import parse_reply
-from pytest_llmonpy.jury import output_text
 from pytest_llmonpy.prompts import Case, build_messages, render_user_message
 from pytest_llmonpy.quorum import Quorum
+from pytest_llmonpy.texts import output_text
 from pytest_llmonpy.untrusted import printable, redact_secrets
 from pytest_llmonpy.verdict import Verdict, Vote
 
