@@ -16,6 +16,7 @@ from typing import Any
 
 from pytest_llmonpy.agreement import NO_ANSWER, Agreement, measure
 from pytest_llmonpy.config import JurySettings, settings_problem
+from pytest_llmonpy.judge_request import is_local
 from pytest_llmonpy.jury import Jury
 from pytest_llmonpy.labels import (
     LABELS_DIR,
@@ -34,6 +35,16 @@ from pytest_llmonpy.verdict import Comparison, HungJuryError, ReplayMissError, V
 JURY = "jury"
 # Checks in flight at once: the judge caller bounds the calls themselves (jury_concurrency).
 CASES_IN_FLIGHT = 16
+
+
+def cases_in_flight(settings: JurySettings) -> int:
+    """How many cases to ask at once. One at a time with a local judge: it answers one call at a time,
+    and a call's wait for the model counts against its jury_timeout, so a queue of cases would turn
+    into abstentions."""
+    if any(is_local(judge) for judge in (*settings.judges, *settings.escalation)):
+        return 1
+    return min(CASES_IN_FLIGHT, settings.concurrency)
+
 
 NewJury = Callable[[JurySettings, str], Jury]
 
@@ -192,7 +203,7 @@ def describe_jury(settings: JurySettings) -> str:
 
 
 async def _rate(name: str, jury: Jury, cases: Sequence[LabelledCase], *, own_vote: bool) -> RaterResult:
-    gate = asyncio.Semaphore(CASES_IN_FLIGHT)
+    gate = asyncio.Semaphore(cases_in_flight(jury.settings))
 
     missed = 0
 

@@ -113,3 +113,14 @@ def test_a_rater_that_never_answers_has_no_agreement() -> None:
     result = measure([("pass", NO_ANSWER), ("fail", NO_ANSWER)], ("pass", "fail"))
     assert (result.agreement, result.kappa, result.interval) == (None, None, None)
     assert result.rate("fail", "pass") is None
+
+
+def test_calibration_asks_a_local_judge_one_case_at_a_time() -> None:
+    from pytest_llmonpy.calibration import CASES_IN_FLIGHT, cases_in_flight
+    from pytest_llmonpy.config import JurySettings
+
+    # The local model answers one call at a time, and waiting for it counts against jury_timeout.
+    assert cases_in_flight(JurySettings(judges=("local/qwen2.5-coder-1.5b", "openai/gpt-4o-mini"))) == 1
+    assert cases_in_flight(JurySettings(judges=("a",), escalation=("local/qwen2.5-coder-1.5b",))) == 1
+    assert cases_in_flight(JurySettings(judges=("a", "b"), concurrency=4)) == 4
+    assert cases_in_flight(JurySettings(judges=("a", "b"))) == CASES_IN_FLIGHT
