@@ -258,10 +258,10 @@ class Jury:
 
     def _labelled(self, verdict: Verdict) -> Verdict:
         """The verdict a human label decides, when one matches the check (the jury's outcome kept)."""
-        book = self._book() if verdict.case is not None else None
-        if not book or verdict.case is None:
-            return verdict
         case = verdict.case
+        book = self._book() if case is not None else None
+        if case is None or not book:
+            return verdict
         labelled = book.point(case.criteria, case.output, case.input, case.reference, case.context)
         if labelled is None:
             return verdict
@@ -271,10 +271,10 @@ class Jury:
         )
 
     def _labelled_pair(self, comparison: Comparison) -> Comparison:
-        book = self._book() if comparison.pair is not None else None
-        if not book or comparison.pair is None:
-            return comparison
         pair = comparison.pair
+        book = self._book() if pair is not None else None
+        if pair is None or not book:
+            return comparison
         found = book.pair(pair.criteria, pair.first, pair.second, pair.input, pair.reference)
         if found is None:
             return comparison
