@@ -33,7 +33,7 @@ import diskcache
 from pytest_llmonpy.jsondisk import JsonOnlyDisk as BaseJsonOnlyDisk
 from pytest_llmonpy.jsondisk import RefusedEntry
 from pytest_llmonpy.judge_request import judge_identity, shared_identity
-from pytest_llmonpy.prompts import PAIR_PROMPT_VERSION, PROMPT_VERSION, Case, PairCase
+from pytest_llmonpy.prompts import PAIR_PROMPT_VERSION, PROMPT_VERSION, Case, Example, PairCase
 from pytest_llmonpy.untrusted import printable, redact_secrets
 from pytest_llmonpy.verdict import Vote
 from pytest_llmonpy.warning_types import CacheWarning
@@ -155,9 +155,11 @@ def _decode(text: Any) -> Entry:
         cached=True,
         attempts=int(data["attempts"]),
     )
+    fields = dict(data["case"])
+    fields["examples"] = tuple(Example(**example) for example in fields.get("examples", ()))
     return Entry(
         vote=vote,
-        case=PairCase(**data["case"]) if pairwise else Case(**data["case"]),
+        case=PairCase(**fields) if pairwise else Case(**fields),
         recorded_at=float(data["recorded_at"]),
         prompt=str(data["prompt"]),
     )

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pytest_llmonpy.agreement import NO_ANSWER, Agreement, measure
 from pytest_llmonpy.config import JurySettings, settings_problem
@@ -22,6 +22,7 @@ from pytest_llmonpy.labels import (
     LABELS_DIR,
     PAIR_LABELS,
     POINT_LABELS,
+    LabelBook,
     LabelFileError,
     LabelledCase,
     find_label_files,
@@ -46,7 +47,10 @@ def cases_in_flight(settings: JurySettings) -> int:
     return min(CASES_IN_FLIGHT, settings.concurrency)
 
 
-NewJury = Callable[[JurySettings, str], Jury]
+class NewJury(Protocol):
+    """Builds a jury that records its verdicts under `name`, showing `examples` when it shows any."""
+
+    def __call__(self, settings: JurySettings, name: str, *, examples: LabelBook | None = None) -> Jury: ...
 
 
 @dataclass(frozen=True)
@@ -178,13 +182,17 @@ async def calibrate(
     report). Raises what a check raises for a jury that cannot run (JuryConfigError, a spent budget).
     """
     labelled = [case for case in cases if case.label]
+    # With jury_examples, a case is shown the other labelled cases of its criteria, never itself.
+    examples = LabelBook(labelled)
     results = []
     for judge in settings.judges:
         alone = dataclasses.replace(
             settings, judges=(judge,), quorum=Quorum.parse("1"), strategy="parallel", escalation=()
         )
-        results.append(await _rate(judge, new_jury(alone, f"calibrate: {judge}"), labelled, own_vote=True))
-    jury = await _rate(JURY, new_jury(settings, "calibrate: jury"), labelled, own_vote=False)
+        rater = new_jury(alone, f"calibrate: {judge}", examples=examples)
+        results.append(await _rate(judge, rater, labelled, own_vote=True))
+    whole = new_jury(settings, "calibrate: jury", examples=examples)
+    jury = await _rate(JURY, whole, labelled, own_vote=False)
     return Calibration(
         jury_description=describe_jury(settings),
         judges=tuple(results),

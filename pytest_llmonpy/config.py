@@ -123,6 +123,16 @@ def parse_positive_int(name: str, value: str | int) -> int:
     return number
 
 
+def parse_examples(value: str | int) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise ValueError(f"jury_examples must be a whole number of at least 0, such as 4, got {value!r}")
+    return number
+
+
 def parse_positive_float(name: str, value: str | float) -> float:
     try:
         number = float(str(value).strip())
@@ -293,6 +303,14 @@ OPTIONS: tuple[Option, ...] = (
         parse_text,
     ),
     Option(
+        "jury_examples",
+        f"show each judge up to N human-labelled cases from {LABELS_DIR}/ with the same criteria as "
+        "worked examples (default 0: none); they are part of each verdict's cache key",
+        parse_examples,
+        field="examples",
+        marker="examples",
+    ),
+    Option(
         "jury_calibrate",
         f"instead of running tests, measure each judge and the jury against the human labels in "
         f"{LABELS_DIR}/ directories under the given paths (default: the rootdir)",
@@ -333,6 +351,7 @@ class JurySettings:
     strategy: str = "parallel"  # frugal: ask only as many judges as the quorum still needs
     escalation: tuple[str, ...] = ()  # judges that decide when the jury is split or hung
     inconclusive: str = "tie"  # jury_inconclusive: one of INCONCLUSIVE_POLICIES
+    examples: int = 0  # jury_examples: labelled cases of the same criteria shown to each judge
 
     def with_marker(self, kwargs: Mapping[str, Any]) -> JurySettings:
         """Apply `@pytest.mark.jury(...)` arguments (or `jury_config` keys), already known to be valid

@@ -13,7 +13,7 @@ from pytest_llmonpy.config import NO_JUDGES_HELP, JurySettings
 from pytest_llmonpy.driver import PlanDriver
 from pytest_llmonpy.judge_request import unknown_local_judges
 from pytest_llmonpy.plan import Plan, check_plan, compare_plan
-from pytest_llmonpy.prompts import Case, PairCase
+from pytest_llmonpy.prompts import Case, Example, PairCase
 from pytest_llmonpy.quorum import Outcome, Winner
 from pytest_llmonpy.texts import optional_text, output_text, require_utf8
 from pytest_llmonpy.verdict import Comparison, HungJuryError, JuryConfigError, Verdict, Vote
@@ -43,9 +43,13 @@ class Jury:
         test_id: str | None = None,
         on_live_vote: Callable[[Vote], None] | None = None,
         labels: Callable[[], LabelBook | None] = lambda: None,
+        examples: Callable[[], LabelBook | None] | None = None,
     ) -> None:
         self.settings = settings
         self._labels = labels  # human labels that decide matching checks (read on first check)
+        # where jury_examples come from: the same labels, unless told (calibration shows the labelled
+        # set it measures, each case never its own example)
+        self._examples = examples or labels
         self.test_id = test_id
         self.verdicts: list[Verdict] = []
         self.comparisons: list[Comparison] = []
@@ -182,6 +186,7 @@ class Jury:
     ) -> tuple[Plan[Verdict], tuple[Case]]:
         __tracebackhide__ = True
         case, required = self._prepare(output, criteria, input, reference, context, allow_none)
+        case = dataclasses.replace(case, examples=self._examples_for(case))
         return check_plan(self.settings, case, required, self.test_id), (case,)
 
     def _compare_plan(
@@ -196,6 +201,7 @@ class Jury:
             input=case.input,
             reference=case.reference,
         )
+        pair = dataclasses.replace(pair, examples=self._examples_for(pair))
         return compare_plan(self.settings, pair, required, self.test_id), (pair, pair.swapped())
 
     def _prepare(
@@ -255,6 +261,17 @@ class Jury:
             return self._labels()
         except LabelFileError as exc:
             raise JuryConfigError(f"a human label file cannot be read: {exc}") from None
+
+    def _examples_for(self, case: Case | PairCase) -> tuple[Example, ...]:
+        if not self.settings.examples:
+            return ()
+        from pytest_llmonpy.labels import LabelFileError
+
+        try:
+            book = self._examples()
+        except LabelFileError as exc:
+            raise JuryConfigError(f"a human label file cannot be read: {exc}") from None
+        return book.examples(case, self.settings.examples) if book else ()
 
     def _labelled(self, verdict: Verdict) -> Verdict:
         """The verdict a human label decides, when one matches the check (the jury's outcome kept)."""

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmonpy.config import LABELS_DIR
+from pytest_llmonpy.prompts import Case, Example, PairCase, pair_example, point_example
 from pytest_llmonpy.texts import output_text
 
 __all__ = ["LABELS_DIR", "LabelFileError", "LabelledCase", "find_label_files", "load_labels"]
@@ -209,9 +210,12 @@ class LabelBook:
     def __init__(self, cases: Iterable[LabelledCase]) -> None:
         self._points: dict[PointKey, LabelledCase] = {}
         self._pairs: dict[PairKey, LabelledCase] = {}
+        # (is a pair, criteria): the labelled cases in file and line order, for jury_examples
+        self._by_criteria: dict[tuple[bool, str], list[LabelledCase]] = {}
         for case in cases:
             if not case.label:
                 continue
+            self._by_criteria.setdefault((case.is_pair, case.criteria.strip()), []).append(case)
             book: dict[Any, LabelledCase] = self._pairs if case.is_pair else self._points
             key = (
                 self._pair_key(case.criteria, case.a, case.b, case.input, case.reference)
@@ -258,6 +262,50 @@ class LabelBook:
         if case is not None:
             return {"a": "b", "b": "a"}.get(case.label, case.label), case
         return None
+
+    def examples(self, case: Case | PairCase, limit: int) -> tuple[Example, ...]:
+        """Up to `limit` labelled cases with the same criteria as `case` (and of its kind), as examples
+        for a judge: in file and line order, taking each label in turn so that a judge sees both
+        answers, and never the case itself (its label decides it; in calibration it is the question).
+        """
+        pair = isinstance(case, PairCase)
+        criteria = case.criteria.strip()
+        if isinstance(case, PairCase):
+            own = {
+                self._pair_key(criteria, case.first, case.second, case.input, case.reference),
+                self._pair_key(criteria, case.second, case.first, case.input, case.reference),
+            }
+        else:
+            own = {self._point_key(criteria, case.output, case.input, case.reference, case.context)}
+        by_label: dict[str, list[LabelledCase]] = {}
+        for labelled in self._by_criteria.get((pair, criteria), []):
+            key = (
+                self._pair_key(criteria, labelled.a, labelled.b, labelled.input, labelled.reference)
+                if pair
+                else self._point_key(
+                    criteria, labelled.output, labelled.input, labelled.reference, labelled.context
+                )
+            )
+            if key not in own:
+                by_label.setdefault(labelled.label, []).append(labelled)
+        chosen: list[LabelledCase] = []
+        queues = list(by_label.values())
+        while len(chosen) < limit and any(queues):
+            for queue in queues:
+                if queue and len(chosen) < limit:
+                    chosen.append(queue.pop(0))
+        return tuple(_as_example(labelled) for labelled in chosen)
+
+
+def _as_example(case: LabelledCase) -> Example:
+    if case.is_pair:
+        assert case.a is not None
+        assert case.b is not None
+        texts = {"input": case.input, "reference": case.reference}
+        return pair_example(case.a, case.b, case.criteria.strip(), case.label, texts)
+    assert case.output is not None
+    texts = {"input": case.input, "reference": case.reference, "context": case.context}
+    return point_example(case.output, case.criteria.strip(), case.label, texts)
 
 
 def label_book_for(directory: Path, rootdir: Path) -> LabelBook:

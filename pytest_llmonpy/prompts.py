@@ -7,7 +7,9 @@ cached verdict, and a replay miss names it when that is what differs.
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 PROMPT_VERSION = "verdict-v2"
@@ -37,14 +39,25 @@ _TAG = re.compile(
 
 
 @dataclass(frozen=True)
+class Example:
+    """A worked example shown to a judge before the question (`jury_examples`): a human-labelled case
+    as the judge would be asked about it, and the answer its label gives."""
+
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
 class Case:
-    """What one judge is asked about: the output under test and the texts that frame it."""
+    """What one judge is asked about: the output under test and the texts that frame it, and the
+    labelled examples shown first (none unless `jury_examples` is set)."""
 
     output: str
     criteria: str
     input: str | None = None
     reference: str | None = None
     context: str | None = None
+    examples: tuple[Example, ...] = ()
 
 
 def _defuse(text: str) -> str:
@@ -63,10 +76,31 @@ def render_user_message(case: Case) -> str:
     return "\n".join(parts)
 
 
+def point_example(output: str, criteria: str, label: str, texts: Mapping[str, str | None]) -> Example:
+    """A labelled pass/fail case as an example turn: the question, and the answer its label gives."""
+    question = render_user_message(
+        Case(output, criteria, texts.get("input"), texts.get("reference"), texts.get("context"))
+    )
+    reason = "Meets the criteria." if label == "pass" else "Does not meet the criteria."
+    return Example(question, json.dumps({"vote": label, "reason": reason}))
+
+
+def _example_turns(examples: tuple[Example, ...]) -> list[dict[str, str]]:
+    # Earlier turns of the same conversation: small models follow a shown answer more closely than a
+    # described one, and the system prompt stays the first message (a cacheable prefix).
+    turns = []
+    for example in examples:
+        turns.append({"role": "user", "content": example.question})
+        turns.append({"role": "assistant", "content": example.answer})
+    return turns
+
+
 def build_messages(case: Case) -> list[dict[str, str]]:
-    """Chat messages for one verdict: the fixed system prompt first, so providers can cache its prefix."""
+    """Chat messages for one verdict: the fixed system prompt first, so providers can cache its prefix,
+    then any labelled examples, then the case."""
     return [
         {"role": "system", "content": SYSTEM_PROMPT},
+        *_example_turns(case.examples),
         {"role": "user", "content": render_user_message(case)},
     ]
 
@@ -88,9 +122,10 @@ class PairCase:
     criteria: str
     input: str | None = None
     reference: str | None = None
+    examples: tuple[Example, ...] = ()
 
     def swapped(self) -> PairCase:
-        return PairCase(self.second, self.first, self.criteria, self.input, self.reference)
+        return PairCase(self.second, self.first, self.criteria, self.input, self.reference, self.examples)
 
 
 def render_pair_message(case: PairCase) -> str:
@@ -106,10 +141,23 @@ def render_pair_message(case: PairCase) -> str:
     return "\n".join(parts)
 
 
+def pair_example(a: str, b: str, criteria: str, label: str, texts: Mapping[str, str | None]) -> Example:
+    """A labelled pair (a, b, tie) as an example turn, shown in its labelled order."""
+    question = render_pair_message(PairCase(a, b, criteria, texts.get("input"), texts.get("reference")))
+    winner = {"a": "1", "b": "2"}.get(label, "tie")
+    reason = (
+        "Both meet the criteria equally well."
+        if winner == "tie"
+        else (f"Output {winner} meets the criteria better.")
+    )
+    return Example(question, json.dumps({"winner": winner, "reason": reason}))
+
+
 def build_pair_messages(case: PairCase) -> list[dict[str, str]]:
     """Chat messages for one pairwise call; the jury asks each judge twice, once in each order."""
     return [
         {"role": "system", "content": PAIR_SYSTEM_PROMPT},
+        *_example_turns(case.examples),
         {"role": "user", "content": render_pair_message(case)},
     ]
 

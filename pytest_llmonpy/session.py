@@ -89,9 +89,16 @@ class JurySession:
             self._budget = RunBudget(self.options.max_cost, self.options.run_id)
         return self._budget
 
-    def new_jury(self, settings: JurySettings, test_id: str, directory: Path | None = None) -> Jury:
+    def new_jury(
+        self,
+        settings: JurySettings,
+        test_id: str,
+        directory: Path | None = None,
+        *,
+        examples: LabelBook | None = None,
+    ) -> Jury:
         """A jury for one test; the human labels of `directory` (the test module's) decide its
-        matching checks."""
+        matching checks and give its examples, unless `examples` are given."""
         return Jury(
             settings,
             self.caller,
@@ -100,6 +107,7 @@ class JurySession:
             test_id=test_id,
             on_live_vote=lambda vote: self.journal.record_vote(test_id, vote_record(vote)),
             labels=(lambda: self.labels(directory)) if directory is not None else lambda: None,
+            examples=(lambda: examples) if examples is not None else None,
         )
 
     def labels(self, directory: Path) -> LabelBook:
@@ -110,14 +118,17 @@ class JurySession:
             self._labels[directory] = label_book_for(directory, self.options.rootdir or directory)
         return self._labels[directory]
 
-    def shared_jury(self, settings: JurySettings, name: str | None) -> Jury:
-        """A jury for fixtures wider than one test; `name` labels its verdicts in the reports."""
+    def shared_jury(
+        self, settings: JurySettings, name: str | None, *, examples: LabelBook | None = None
+    ) -> Jury:
+        """A jury for fixtures wider than one test; `name` labels its verdicts in the reports, and
+        `examples` (when given) are the labelled cases it may show judges."""
         label = name or f"jury_factory #{len(self.shared) + 1}"
         if label in self.shared:
             raise ValueError(
                 f"jury_factory: a jury named {label!r} already exists in this run; pick another name"
             )
-        self.shared[label] = self.new_jury(settings, label)
+        self.shared[label] = self.new_jury(settings, label, examples=examples)
         return self.shared[label]
 
     def shared_records(self) -> dict[str, dict[str, object]]:

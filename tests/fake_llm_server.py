@@ -289,9 +289,9 @@ class FakeLLMServer:
         self, path: str, body: dict[str, Any], headers: dict[str, str]
     ) -> tuple[int, dict[str, str], bytes]:
         model = str(body.get("model", ""))
-        user = "\n".join(
-            str(m.get("content", "")) for m in body.get("messages", []) if m.get("role") == "user"
-        )
+        # The question is the last user message; earlier turns are worked examples (jury_examples).
+        users = [str(m.get("content", "")) for m in body.get("messages", []) if m.get("role") == "user"]
+        user = users[-1] if users else ""
         prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
         out_match, crit_match = _OUTPUT.search(user), _CRITERIA.search(user)
         output = out_match.group(1) if out_match else ""

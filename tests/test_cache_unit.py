@@ -7,6 +7,7 @@ import pickle
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any, cast
 
 import diskcache
 import pytest
@@ -20,7 +21,7 @@ from pytest_llmonpy.cache import (
     clear_directory,
     prepare_directory,
 )
-from pytest_llmonpy.prompts import Case
+from pytest_llmonpy.prompts import Case, Example
 from pytest_llmonpy.verdict import Vote
 
 CASE = Case(
@@ -33,11 +34,13 @@ def test_key_changes_with_every_field_and_the_model() -> None:
     assert cache_key("judge-a", dataclasses.replace(CASE)) == base
     assert cache_key("judge-b", CASE) != base
     variants = {
-        name: dataclasses.replace(CASE, **{name: "changed"})
+        name: dataclasses.replace(CASE, **cast("dict[str, Any]", {name: "changed"}))
         for name in ("output", "criteria", "input", "reference", "context")
     }
+    # jury_examples: the labelled examples shown first are part of what was asked
+    variants["examples"] = dataclasses.replace(CASE, examples=(Example("question", '{"vote": "pass"}'),))
     keys = {cache_key("judge-a", case) for case in variants.values()}
-    assert len(keys) == 5
+    assert len(keys) == 6
     assert base not in keys
     # None and "" are different inputs.
     assert cache_key("judge-a", dataclasses.replace(CASE, input=None)) != cache_key(

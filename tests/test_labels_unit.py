@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmonpy.labels import LabelFileError, find_label_files, load_labels, read_label_file
+from pytest_llmonpy.labels import (
+    LabelBook,
+    LabelFileError,
+    find_label_files,
+    load_labels,
+    read_label_file,
+)
+from pytest_llmonpy.prompts import Case, PairCase
 
 
 def write(path: Path, *lines: object) -> Path:
@@ -124,3 +131,33 @@ def test_an_unreadable_file_is_an_error(tmp_path: Path) -> None:
     path.write_bytes(b"\xff\xfe not utf-8")
     with pytest.raises(LabelFileError, match="cannot read the label file"):
         read_label_file(path)
+
+
+def test_examples_take_one_label_in_turn_up_to_the_limit_and_never_the_case_itself(tmp_path: Path) -> None:
+    lines = [
+        *({"output": f"good {n}", "criteria": "Is good", "label": "pass"} for n in range(3)),
+        {"output": "bad 0", "criteria": "Is good", "label": "fail"},
+        {"output": "other", "criteria": "Is short", "label": "fail"},
+        {"a": "x", "b": "y", "criteria": "Is good", "label": "a"},
+        {"a": "p", "b": "q", "criteria": "Is good", "label": "tie"},
+    ]
+    book = LabelBook(read_label_file(write(tmp_path / "l.jsonl", *lines)))
+
+    def shown(case: Case | PairCase, limit: int) -> list[tuple[str, str]]:
+        return [
+            (json.loads(example.answer).get("vote") or json.loads(example.answer)["winner"], example.question)
+            for example in book.examples(case, limit)
+        ]
+
+    picked = shown(Case("new", " Is good "), 3)  # criteria match as a check strips them
+    assert [(vote, "good 0" in q, "bad 0" in q, "good 1" in q) for vote, q in picked] == [
+        ("pass", True, False, False),
+        ("fail", False, True, False),
+        ("pass", False, False, True),
+    ]
+    assert len(shown(Case("new", "Is good"), 10)) == 4  # all there are, pairs and other criteria aside
+    assert not any("good 0" in q for _, q in shown(Case("good 0", "Is good"), 10))  # never itself
+    assert shown(Case("new", "Is polite"), 5) == []
+    assert [vote for vote, _ in shown(PairCase("m", "n", "Is good"), 5)] == ["1", "tie"]
+    # A comparison of a labelled pair, in either order, is never shown that pair.
+    assert [vote for vote, _ in shown(PairCase("y", "x", "Is good"), 5)] == ["tie"]
