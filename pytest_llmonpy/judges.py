@@ -461,7 +461,11 @@ class JudgeCaller:
         api_base: str | None,
         timeout_s: float,
     ) -> Vote:
-        async with semaphore:  # time spent queued behind other calls is not this judge's time
+        # The embedded model serves one call at a time: local calls queue for it here, before their
+        # jury_timeout starts (and without holding a concurrency slot other judges could use), not
+        # inside the model, where the wait would count against each call's deadline.
+        # Time spent queued behind other calls is not this judge's time either.
+        async with _local_turn() if is_local(model) else contextlib.nullcontext(), semaphore:
             return await self._ask_with_retries(litellm, route, model, question, api_base, timeout_s)
 
     async def _ask_with_retries(
@@ -643,6 +647,16 @@ _FIRST_CALL_IMPORTS = (
 _SEMAPHORES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
     weakref.WeakKeyDictionary()
 )
+_LOCAL_TURNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def _local_turn() -> asyncio.Lock:
+    """The embedded model's turn on this loop (one per loop, like the concurrency semaphore)."""
+    loop = asyncio.get_running_loop()
+    turn = _LOCAL_TURNS.get(loop)
+    if turn is None:
+        turn = _LOCAL_TURNS[loop] = asyncio.Lock()
+    return turn
 
 
 def _pending_judges(calls: Sequence[Call], finished: Finished) -> list[str]:

@@ -360,3 +360,47 @@ def test_many_async_checks_as_a_callers_first_calls_share_one_warm_up(
         caller.close()
     assert [verdict.passed for verdict in verdicts] == [True] * checks
     assert len(llm_server.calls("judge-a")) == checks
+
+
+class TimedCalls(JudgeCaller):
+    """The real caller's queueing, without litellm: records which calls are inside the part whose time
+    counts against jury_timeout (`_ask_with_retries`), and lets them finish one by one on request."""
+
+    def __init__(self) -> None:
+        super().__init__(concurrency=8)
+        self.inside: list[str] = []
+        self.most_local_inside = 0
+        self.entered = threading.Semaphore(0)
+        self.release = threading.Semaphore(0)
+
+    def warm_up(self) -> Any:
+        return None
+
+    async def _ask_with_retries(self, litellm: Any, route: Any, model: str, *rest: Any) -> Vote:
+        self.inside.append(model)
+        self.most_local_inside = max(self.most_local_inside, sum(m.startswith("local/") for m in self.inside))
+        self.entered.release()
+        await asyncio.to_thread(self.release.acquire)
+        self.inside.remove(model)
+        return Vote(model, "pass", cost_usd=0.0)
+
+
+def test_local_calls_wait_for_the_model_before_their_timeout_starts() -> None:
+    caller = TimedCalls()
+    local = "local/qwen2.5-coder-1.5b"
+    # An api_base routes "cloud" without asking litellm; the local judge is routed by its name.
+    judged = [jury(caller, judges=(local, "cloud"), api_base="http://127.0.0.1:9/v1") for _ in range(3)]
+
+    async def main() -> list[Verdict]:
+        checks = [asyncio.create_task(j.acheck(f"answer {n}", "Is right")) for n, j in enumerate(judged)]
+        # Four calls start at once: all three cloud ones and one local; the other local ones queue.
+        for _ in range(4):
+            assert await asyncio.to_thread(caller.entered.acquire, True, 60)
+        assert sorted(caller.inside) == ["cloud", "cloud", "cloud", local]
+        for _ in range(6):
+            caller.release.release()
+        return await asyncio.gather(*checks)
+
+    verdicts = asyncio.run(main())
+    assert all(verdict.passed for verdict in verdicts)
+    assert caller.most_local_inside == 1
