@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from pytest_llmonpy.local_prompt import LOCAL_PROMPT_VERSION
 from pytest_llmonpy.prompts import (
     MAX_TOKENS,
     TEMPERATURE,
@@ -116,4 +117,8 @@ def shared_identity(question: Question) -> dict[str, Any]:
 
 def judge_identity(model: str, api_base: str | None) -> dict[str, Any]:
     """The part of a request that depends on the judge: its model, route and response format policy."""
-    return {"model": model, "format": format_policy(model, api_base), **route_identity(model, api_base)}
+    identity = {"model": model, "format": format_policy(model, api_base), **route_identity(model, api_base)}
+    if is_local(model):
+        # The embedded judge asks its own questions (local_prompt.py): their version is part of the key.
+        identity["local_prompt"] = LOCAL_PROMPT_VERSION
+    return identity

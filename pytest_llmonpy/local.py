@@ -12,13 +12,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import importlib.util
+import json
+import math
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pytest_llmonpy import local_prompt
 from pytest_llmonpy.judge_request import (
     LOCAL_MODELS,
     LOCAL_PREFIX,
@@ -212,6 +215,36 @@ class LocalModel:
             result: dict[str, Any] = llama.create_chat_completion(**kwargs)
             return result
 
+    def answer_probabilities(
+        self, messages: list[dict[str, Any]], words: Sequence[str]
+    ) -> tuple[list[float], int]:
+        """The probability of each one-token answer in `words` as the reply's first token (normalised
+        over `words`), and the prompt tokens the call counted, from a single forward pass."""
+        with self._lock:
+            llama = self._load()
+            ids = [_single_token(llama, word) for word in words]
+            seen: list[list[float]] = []
+
+            def capture(_input_ids: Any, logits: Any) -> Any:
+                # Called with the full-vocabulary logits before sampling: the model's own preference.
+                seen.append([float(logits[i]) for i in ids])
+                return logits
+
+            result = llama.create_chat_completion(
+                messages=messages, max_tokens=1, temperature=0.0, logits_processor=[capture]
+            )
+        top = max(seen[0])
+        weights = [math.exp(value - top) for value in seen[0]]
+        prompt_tokens = int(result.get("usage", {}).get("prompt_tokens", 0))
+        return [weight / sum(weights) for weight in weights], prompt_tokens
+
+
+def _single_token(llama: Any, word: str) -> int:
+    tokens = llama.tokenize(word.encode(), add_bos=False, special=False)
+    if len(tokens) != 1:
+        raise LocalJudgeUnavailable(f"the local model reads {word!r} as {len(tokens)} tokens, not one")
+    return int(tokens[0])
+
 
 def _schema_from(response_format: Any) -> dict[str, Any] | None:
     if not isinstance(response_format, dict):
@@ -225,6 +258,28 @@ def _schema_from(response_format: Any) -> dict[str, Any] | None:
     return None
 
 
+def _is_comparison(schema: dict[str, Any] | None) -> bool:
+    """Whether the jury asks to compare two outputs (by the response schema it asks for)."""
+    return "winner" in ((schema or {}).get("properties") or {})
+
+
+def _judge_pair(model: LocalModel, messages: list[dict[str, Any]]) -> tuple[str, dict[str, int]]:
+    """One pairwise answer, from both orders at once (the jury's call in the other order then finds
+    both prompts in the model's cache), so the model's lean to a position cancels out."""
+    words = ["1", "2"]
+    (p_first, _), shown_tokens = model.answer_probabilities(
+        local_prompt.pair_messages(messages, swapped=False), words
+    )
+    (p_first_swapped, _), swapped_tokens = model.answer_probabilities(
+        local_prompt.pair_messages(messages, swapped=True), words
+    )
+    winner, lean = local_prompt.pair_winner(p_first, p_first_swapped)
+    described = {"1": "Output 1 is better", "2": "Output 2 is better", "tie": "No clear difference"}[winner]
+    reason = f"{described} for the local judge, in both orders (lean to output 1: {lean:+.3f})."
+    content = json.dumps({"winner": winner, "reason": reason})
+    return content, {"prompt_tokens": shown_tokens + swapped_tokens, "completion_tokens": 2}
+
+
 def make_handler(litellm: Any, model: LocalModel) -> Any:
     """A litellm CustomLLM that answers from the local model."""
 
@@ -233,13 +288,21 @@ def make_handler(litellm: Any, model: LocalModel) -> Any:
             messages: list[dict[str, Any]] = kwargs["messages"]
             params: dict[str, Any] = kwargs.get("optional_params") or {}
             started = time.monotonic()
+            schema = _schema_from(params.get("response_format"))
             try:
-                result = model.chat(
-                    messages,
-                    max_tokens=int(params.get("max_tokens") or 256),
-                    temperature=float(params.get("temperature") or 0.0),
-                    schema=_schema_from(params.get("response_format")),
-                )
+                finish = "stop"
+                if _is_comparison(schema):
+                    content, usage = _judge_pair(model, messages)
+                else:  # a verdict (grammar-constrained to its schema), or an app's own call
+                    result = model.chat(
+                        messages,
+                        max_tokens=int(params.get("max_tokens") or 256),
+                        temperature=float(params.get("temperature") or 0.0),
+                        schema=schema,
+                    )
+                    content = result["choices"][0]["message"]["content"]
+                    finish = result["choices"][0].get("finish_reason") or "stop"
+                    usage = result.get("usage", {})
             except LocalJudgeUnavailable as exc:
                 # 401-like: a configuration problem the jury reports as such, not an abstention.
                 raise litellm.AuthenticationError(
@@ -251,23 +314,19 @@ def make_handler(litellm: Any, model: LocalModel) -> Any:
                 raise litellm.BadRequestError(
                     f"the local judge refused the request: {exc}", model=MODEL_ALIAS, llm_provider=PROVIDER
                 ) from None
-            usage = result.get("usage", {})
             response = litellm.ModelResponse(
                 model=kwargs.get("model") or MODEL_ALIAS,
                 choices=[
                     {
                         "index": 0,
-                        "finish_reason": result["choices"][0].get("finish_reason") or "stop",
-                        "message": {
-                            "role": "assistant",
-                            "content": result["choices"][0]["message"]["content"],
-                        },
+                        "finish_reason": finish,
+                        "message": {"role": "assistant", "content": content},
                     }
                 ],
                 usage=litellm.Usage(
                     prompt_tokens=int(usage.get("prompt_tokens", 0)),
                     completion_tokens=int(usage.get("completion_tokens", 0)),
-                    total_tokens=int(usage.get("total_tokens", 0)),
+                    total_tokens=int(usage.get("prompt_tokens", 0)) + int(usage.get("completion_tokens", 0)),
                 ),
             )
             response._response_ms = (time.monotonic() - started) * 1000

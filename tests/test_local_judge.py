@@ -53,3 +53,13 @@ def test_local_judge_agrees_with_the_labels(local_jury: Jury) -> None:
         if vote.vote != expected:
             disagreements.append((output, criteria, vote.vote, vote.reason))
     assert disagreements == []
+
+
+@pytest.mark.parametrize("right_first", [True, False], ids=["right-first", "right-second"])
+def test_local_judge_prefers_the_right_answer_in_either_order(local_jury: Jury, right_first: bool) -> None:
+    right, wrong = "The capital of Australia is Canberra.", "The capital of Australia is Sydney."
+    a, b = (right, wrong) if right_first else (wrong, right)
+    comparison = local_jury.compare(a, b, "Says that the capital of Australia is Canberra")
+    # Judged in both orders at once, the model's lean to a position cancels out: one consistent answer.
+    assert comparison.winner == ("a" if right_first else "b"), comparison.votes[0].calls
+    assert comparison.votes[0].vote == comparison.winner
