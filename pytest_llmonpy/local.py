@@ -68,6 +68,30 @@ CONTEXT_TOKENS = 4096
 PROMPT_CACHE_BYTES = 256 << 20
 
 
+def prompt_cache(ram_cache: type[Any], capacity_bytes: int) -> Any:
+    """llama.cpp's RAM prompt cache, holding at most `capacity_bytes` for real.
+
+    llama-cpp-python saves with each state a copy of the logits of every prompt token (600 kB per
+    token: 240 MB for a 400-token prompt) that it never reads unless the model keeps all logits, and
+    leaves them out of the cache's size: a calibration grew one process to 8 GB. The kept state holds
+    one row instead (load_state broadcasts it), and the size counts everything kept.
+    """
+
+    class PromptCache(ram_cache):  # type: ignore[misc]
+        def __setitem__(self, key: Sequence[int], value: Any) -> None:
+            value.scores = value.scores[-1:].copy()
+            super().__setitem__(key, value)
+
+        @property
+        def cache_size(self) -> int:
+            return sum(
+                int(state.llama_state_size) + int(state.scores.nbytes) + int(state.input_ids.nbytes)
+                for state in self.cache_state.values()
+            )
+
+    return PromptCache(capacity_bytes=capacity_bytes)
+
+
 class LocalJudgeUnavailable(RuntimeError):
     """The local judge cannot run: the extra is missing or the model file is damaged."""
 
@@ -178,7 +202,7 @@ class LocalModel:
                 # Keeps the evaluated prompt of recent calls, so a call that starts like an earlier
                 # one (the judge's instructions, an app's system prompt) evaluates only what differs,
                 # even when other calls came in between.
-                self._llama.set_cache(LlamaRAMCache(capacity_bytes=PROMPT_CACHE_BYTES))
+                self._llama.set_cache(prompt_cache(LlamaRAMCache, PROMPT_CACHE_BYTES))
             except (ValueError, RuntimeError, OSError) as exc:
                 # Not worth retrying: a file llama.cpp cannot load, or too little memory (~1.8 GB).
                 raise LocalJudgeUnavailable(

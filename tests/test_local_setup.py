@@ -183,3 +183,31 @@ def test_a_model_takes_its_share_of_the_cores_among_xdist_workers(
 ) -> None:
     environ = {} if workers is None else {"PYTEST_XDIST_WORKER_COUNT": workers}
     assert local.default_threads(environ, cores) == threads
+
+
+@pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="needs llama-cpp-python")
+def test_the_prompt_cache_keeps_what_its_capacity_says() -> None:
+    """llama-cpp-python's own cache counts only the KV data; each state also copies the logits of
+    every prompt token (here 100 x 151,936 floats: 61 MB), which the model never reads again."""
+    import numpy as np
+    from llama_cpp import LlamaRAMCache
+    from llama_cpp.llama import LlamaState
+
+    def state(tokens: int) -> LlamaState:
+        return LlamaState(
+            input_ids=np.zeros(4096, dtype=np.intc),
+            scores=np.ones((tokens, 151_936), dtype=np.single),
+            n_tokens=tokens,
+            llama_state=b"k" * 1000,
+            llama_state_size=1000,
+            seed=0,
+        )
+
+    one_state = 1000 + 151_936 * 4 + 4096 * 4
+    cache = local.prompt_cache(LlamaRAMCache, capacity_bytes=3 * one_state)
+    for first in range(5):
+        cache[[first, 1, 2]] = state(100)
+    assert [state.scores.shape for state in cache.cache_state.values()] == [(1, 151_936)] * 3
+    assert cache.cache_size == 3 * one_state  # the oldest two were dropped to stay within capacity
+    assert list(cache.cache_state) == [(2, 1, 2), (3, 1, 2), (4, 1, 2)]
+    assert cache[[4, 1, 2, 9]].n_tokens == 100  # found by its longest prefix, as before
