@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 
@@ -124,3 +125,15 @@ def test_calibration_asks_a_local_judge_one_case_at_a_time() -> None:
     assert cases_in_flight(JurySettings(judges=("a",), escalation=("local/qwen2.5-coder-1.5b",))) == 1
     assert cases_in_flight(JurySettings(judges=("a", "b"), concurrency=4)) == 4
     assert cases_in_flight(JurySettings(judges=("a", "b"))) == CASES_IN_FLIGHT
+
+
+@pytest.mark.parametrize("judge", ["local/qwen2.5-coder-1.5b", "openai/gpt-4o-mini"])
+def test_a_calibration_of_the_local_judge_says_what_it_can_be_trusted_with(judge: str) -> None:
+    from pytest_llmonpy.calibration import LOCAL_JUDGE_NOTE, Calibration, RaterResult, render
+    from pytest_llmonpy.money import Cost
+
+    point = measure([("pass", "pass"), ("fail", "pass")], ("pass", "fail"))
+    rater = RaterResult(judge, point, None, None, verdicts=2, cost=Cost(0, 0, 2), calls=2)
+    jury = dataclasses.replace(rater, name="jury")
+    lines = render(Calibration(f"judges {judge}", (rater,), jury, point_cases=2, pair_cases=0, unlabelled=0))
+    assert (LOCAL_JUDGE_NOTE in lines) == judge.startswith("local/")
