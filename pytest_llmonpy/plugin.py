@@ -104,6 +104,7 @@ class LlmonpyRun:
             self._session = JurySession(self.settings, self.options)
             self._session.status = self.status() if self.status is not None else None
             self._session.caller_factory = self.caller_factory
+            quiet_litellm_warnings(self.config)
         return self._session
 
     def test_settings(self, node: pytest.Item, jury_config: object) -> JurySettings:
@@ -123,6 +124,19 @@ class LlmonpyRun:
     def close(self) -> None:
         if self._session is not None:
             self._session.close()
+
+
+def quiet_litellm_warnings(config: pytest.Config) -> None:
+    """Keep ignoring the warnings litellm silences at import: under `filterwarnings = error` pytest's
+    per-test filters would turn them back into errors inside judge calls (every judge abstaining).
+
+    Added when a run first uses a jury, not at start-up: pytest applies every filter line again in each
+    phase of each test, which a suite that never asks a jury should not pay for. The ini lines cover
+    the phases after this one; the filters set here, this one.
+    """
+    for message in LITELLM_QUIET_WARNINGS:
+        config.addinivalue_line("filterwarnings", f"ignore:{message}")
+        warnings.filterwarnings("ignore", message)
 
 
 def run_of(config: pytest.Config) -> LlmonpyRun:
@@ -149,10 +163,6 @@ def pytest_configure(config: pytest.Config) -> None:
         f"jury({', '.join(f'{name}=...' for name in MARKER_ARGUMENTS)}): "
         "override the jury settings for one test",
     )
-    # litellm silences these warnings of its own at import; under `filterwarnings = error` pytest's
-    # per-test filters would turn them back into errors inside judge calls (every judge abstaining).
-    for message in LITELLM_QUIET_WARNINGS:
-        config.addinivalue_line("filterwarnings", f"ignore:{message}")
     run = start_run(config)
     config.stash[RUN_KEY] = run
     if run.options.is_worker:

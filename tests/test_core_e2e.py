@@ -616,6 +616,7 @@ def test_a_reason_with_control_characters_reaches_terminal_and_json_report_escap
     assert reasons == ["evil \x1b[2J\x1b[31mreason"]
 
 
+@pytest.mark.fresh_process  # litellm's warnings come once per process: this one must import it anew
 def test_strict_warning_filters_and_an_app_that_imported_litellm_first(
     pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury
 ) -> None:
