@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_llmonpy.local_prompt import PAIR_QUESTION, SYSTEM
+from pytest_llmonpy.local_prompt import PAIR_QUESTION, SYSTEM, Sections, pair_text
 
 POINT_QUESTIONS = {
     "check": "Does the OUTPUT meet the requirement? Answer Yes or No.",
@@ -57,9 +57,10 @@ def _point_text(case: Any) -> str:
 
 
 def _pair_text(case: Any, first: str, second: str) -> str:
-    parts = [f"INPUT:\n{case.input}"] if case.input else []
-    parts += [f"RESPONSE 1:\n{first}", f"RESPONSE 2:\n{second}", f"Requirement: {case.criteria}"]
-    return "\n\n".join(parts)
+    # The product's own rendering (local_prompt.pair_text), so the margin fitted here is the one it uses.
+    texts = {"output_1": first, "output_2": second, "criteria": case.criteria}
+    texts |= {name: getattr(case, name) for name in ("input", "reference") if getattr(case, name) is not None}
+    return pair_text(Sections(texts), swapped=False)
 
 
 class OneWordAsker:
@@ -164,6 +165,24 @@ def pair_decision(row: dict[str, Any], margin: float) -> str:
     return "a" if lean > margin else "b" if lean < -margin else "tie"
 
 
+# The share of pairs a fitted margin must decide: above the product goal of one half, for slack.
+MIN_DECIDED = 0.55
+
+
+def fit_margin(pairs: list[dict[str, Any]]) -> float:
+    """The tie margin (in steps of 0.001) that is right most often when it decides, among those that
+    decide at least MIN_DECIDED of `pairs`: how local_prompt.PAIR_MARGIN was chosen."""
+    best = (-1.0, 0.0)
+    for step in range(101):
+        margin = step / 1000
+        made = [(pair_decision(r, margin), r["label"]) for r in pairs]
+        made = [(d, h) for d, h in made if d != "tie"]
+        if made and len(made) >= MIN_DECIDED * len(pairs):
+            right = sum(d == h for d, h in made) / len(made)
+            best = max(best, (right, -margin))
+    return -best[1]
+
+
 def analyse(fitted: list[dict[str, Any]], applied: list[dict[str, Any]] | None) -> None:
     points = [r for r in fitted if not r["pair"]]
     target = [r for r in (applied if applied is not None else fitted) if not r["pair"]]
@@ -184,6 +203,14 @@ def analyse(fitted: list[dict[str, Any]], applied: list[dict[str, Any]] | None) 
     target_pairs = [r for r in (applied if applied is not None else fitted) if r["pair"]]
     if not pairs:
         return
+    margin = fit_margin(pairs)
+    decided = [(pair_decision(r, margin), r["label"]) for r in target_pairs]
+    made = [(d, h) for d, h in decided if d != "tie"]
+    print(
+        f"pairs: fitted margin {margin:.3f} (the most right when decided, of the margins that decide "
+        f"{MIN_DECIDED:.0%} of the fitted pairs): decided {len(made)}/{len(decided)}, right "
+        f"{sum(d == h for d, h in made)}/{len(made)}"
+    )
     consistent = sum((r["a_first"] > 0.5) == (r["b_first"] > 0.5) for r in target_pairs)
     print(f"pairs: both orders agree on {consistent}/{len(target_pairs)}")
     for margin in (0.0, 0.05, 0.1, 0.15, 0.2, 0.25):

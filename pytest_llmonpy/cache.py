@@ -98,7 +98,7 @@ def cache_keys(models: Iterable[str], case: Question, api_base: str | None = Non
     keys = {}
     for model in models:
         digest = shared.copy()
-        mine = json.dumps(judge_identity(model, api_base), sort_keys=True, ensure_ascii=False)
+        mine = json.dumps(judge_identity(model, api_base, case), sort_keys=True, ensure_ascii=False)
         digest.update(b"\0judge=" + mine.encode("utf-8"))
         keys[model] = f"v{CACHE_SCHEMA}:{digest.hexdigest()}"
     return keys

@@ -182,8 +182,12 @@ async def calibrate(
     report). Raises what a check raises for a jury that cannot run (JuryConfigError, a spent budget).
     """
     labelled = [case for case in cases if case.label]
-    # With jury_examples, a case is shown the other labelled cases of its criteria, never itself.
-    examples = LabelBook(labelled)
+    # With jury_examples, a case is shown the other labelled cases of its criteria, never itself. Only
+    # then: a book refuses a case labelled twice both ways, which calibration otherwise measures as is.
+    try:
+        examples = LabelBook(labelled) if settings.examples else None
+    except LabelFileError as exc:
+        raise CalibrationError(f"--jury-examples: {exc}") from None
     results = []
     for judge in settings.judges:
         alone = dataclasses.replace(

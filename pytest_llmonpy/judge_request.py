@@ -115,10 +115,10 @@ def shared_identity(question: Question) -> dict[str, Any]:
     }
 
 
-def judge_identity(model: str, api_base: str | None) -> dict[str, Any]:
-    """The part of a request that depends on the judge: its model, route and response format policy."""
+def judge_identity(model: str, api_base: str | None, question: Question | None = None) -> dict[str, Any]:
+    """The part of a request that depends on the judge: its model, route and response format policy,
+    and for the embedded judge's comparisons, the version of the question it asks instead."""
     identity = {"model": model, "format": format_policy(model, api_base), **route_identity(model, api_base)}
-    if is_local(model):
-        # The embedded judge asks its own questions (local_prompt.py): their version is part of the key.
+    if is_local(model) and isinstance(question, PairCase):
         identity["local_prompt"] = LOCAL_PROMPT_VERSION
     return identity

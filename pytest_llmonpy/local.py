@@ -30,6 +30,7 @@ from pytest_llmonpy.judge_request import (
     unknown_local_judges,
 )
 from pytest_llmonpy.progress import post_notice
+from pytest_llmonpy.prompts import PAIR_SYSTEM_PROMPT
 
 # litellm serves the model through a custom provider of our own name (judge_request.LOCAL_PROVIDER);
 # users name it `local/<alias>`.
@@ -257,6 +258,8 @@ class LocalModel:
             result = llama.create_chat_completion(
                 messages=messages, max_tokens=1, temperature=0.0, logits_processor=[capture]
             )
+        if not seen:
+            raise ValueError("llama.cpp gave no logits for the answer")  # a 400: abstain, don't retry
         top = max(seen[0])
         weights = [math.exp(value - top) for value in seen[0]]
         prompt_tokens = int(result.get("usage", {}).get("prompt_tokens", 0))
@@ -282,9 +285,14 @@ def _schema_from(response_format: Any) -> dict[str, Any] | None:
     return None
 
 
-def _is_comparison(schema: dict[str, Any] | None) -> bool:
-    """Whether the jury asks to compare two outputs (by the response schema it asks for)."""
-    return "winner" in ((schema or {}).get("properties") or {})
+def _is_comparison(schema: dict[str, Any] | None, messages: list[dict[str, Any]]) -> bool:
+    """Whether the jury asks to compare two outputs: its pairwise prompt and schema (an app's own call
+    through litellm_model() is answered as it asks, whatever its schema)."""
+    return (
+        "winner" in ((schema or {}).get("properties") or {})
+        and bool(messages)
+        and messages[0].get("content") == PAIR_SYSTEM_PROMPT
+    )
 
 
 def _judge_pair(model: LocalModel, messages: list[dict[str, Any]]) -> tuple[str, dict[str, int]]:
@@ -315,7 +323,7 @@ def make_handler(litellm: Any, model: LocalModel) -> Any:
             schema = _schema_from(params.get("response_format"))
             try:
                 finish = "stop"
-                if _is_comparison(schema):
+                if _is_comparison(schema, messages):
                     content, usage = _judge_pair(model, messages)
                 else:  # a verdict (grammar-constrained to its schema), or an app's own call
                     result = model.chat(
@@ -358,7 +366,15 @@ def make_handler(litellm: Any, model: LocalModel) -> Any:
 
         async def acompletion(self, *args: Any, **kwargs: Any) -> Any:
             # llama.cpp blocks; a worker thread keeps the event loop (and other judges) moving.
-            return await asyncio.to_thread(self.completion, *args, **kwargs)
+            work = asyncio.ensure_future(asyncio.to_thread(self.completion, *args, **kwargs))
+            try:
+                return await asyncio.shield(work)
+            except asyncio.CancelledError:
+                # Cut short (jury_timeout, a cancelled check): the thread can't be stopped, so wait for
+                # the model to finish the answer it is on before giving up the local turn. Otherwise
+                # the next local call's deadline would start while the model is still busy.
+                await asyncio.wait({work})
+                raise
 
     return LocalJudgeHandler()
 

@@ -134,8 +134,10 @@ def quiet_litellm_warnings(config: pytest.Config) -> None:
     phase of each test, which a suite that never asks a jury should not pay for. The ini lines cover
     the phases after this one; the filters set here, this one.
     """
+    added = f"ignore:{LITELLM_QUIET_WARNINGS[0]}" in config.getini("filterwarnings")
     for message in LITELLM_QUIET_WARNINGS:
-        config.addinivalue_line("filterwarnings", f"ignore:{message}")
+        if not added:
+            config.addinivalue_line("filterwarnings", f"ignore:{message}")
         warnings.filterwarnings("ignore", message)
 
 
@@ -165,6 +167,9 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     run = start_run(config)
     config.stash[RUN_KEY] = run
+    if "litellm" in sys.modules:
+        # An app that imported litellm in a conftest may call it before any jury does.
+        quiet_litellm_warnings(config)
     if run.options.is_worker:
         return  # workers only judge; the controller (or a serial run) merges, reports and gates
     config.pluginmanager.register(JuryReporting(config, run), "llmonpy-reporting")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import pickle
 import sqlite3
 import threading
@@ -157,3 +158,17 @@ def test_secrets_in_reasons_are_not_stored(tmp_path: Path, monkeypatch: pytest.M
     cache.put(Vote("judge-a", "pass", "the key sk-super-secret-123 was in the prompt"), CASE)
     assert cache.get("judge-a", CASE) == Vote("judge-a", "pass", "the key *** was in the prompt", cached=True)
     cache.close()
+
+
+def test_an_entry_recorded_before_examples_existed_still_reads(tmp_path: Path) -> None:
+    """Entries written before `jury_examples` have no "examples" in their case: they read as none."""
+    from pytest_llmonpy import cache as cache_module
+
+    vote = Vote("judge-a", "pass", reason="ok", tokens_in=3, tokens_out=2, cost_usd=0.001, latency_s=0.1)
+    written = json.loads(cache_module._encode(vote, CASE))
+    del written["case"]["examples"]
+    entry = cache_module._decode(json.dumps(written))
+    assert entry.case == CASE
+    assert entry.case.examples == ()
+    with_examples = dataclasses.replace(CASE, examples=(Example("q", '{"vote": "fail"}'),))
+    assert cache_module._decode(cache_module._encode(vote, with_examples)).case == with_examples

@@ -119,3 +119,20 @@ def test_a_bad_number_of_examples_is_a_usage_error(
     result = run_inprocess("--jury-judges=judge-a", f"--jury-examples={value}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*jury_examples must be a whole number of at least 0*{value}*"])
+
+
+def test_a_case_labelled_both_ways_is_measured_and_only_refused_as_an_example(
+    pytester: pytest.Pytester, run_inprocess: RunJury
+) -> None:
+    # Two labellers disagreed: calibration measures both lines, as without examples it always did.
+    twice = {"output": "We ship to Peru.", "criteria": COUNTRIES}
+    write_labels(pytester.path, [{**twice, "label": "pass"}, {**twice, "label": "fail"}])
+    measured = run_inprocess("--jury-judges=judge-a", "--jury-calibrate")
+    assert measured.ret == pytest.ExitCode.OK, measured.stdout.str()
+    measured.stdout.fnmatch_lines(["labelled cases: 2 pointwise, 0 pairs"])
+    # Shown as an example, the case would say both; that is a usage error naming both lines.
+    refused = run_inprocess("--jury-judges=judge-a", "--jury-calibrate", "--jury-examples=1")
+    assert refused.ret == pytest.ExitCode.USAGE_ERROR
+    refused.stderr.fnmatch_lines(
+        ["*--jury-examples: *support.jsonl:2: the same case is labelled 'pass' at *:1*"]
+    )
