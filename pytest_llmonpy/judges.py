@@ -32,7 +32,7 @@ from pytest_llmonpy.judge_request import (
     shared_identity,
 )
 from pytest_llmonpy.litellm_import import import_litellm
-from pytest_llmonpy.loop_thread import LoopThread
+from pytest_llmonpy.loop_thread import LoopThread, start_deaf_to_ctrl_c
 from pytest_llmonpy.money import Cost
 from pytest_llmonpy.progress import StatusLine
 from pytest_llmonpy.prompts import Case, PairCase
@@ -378,7 +378,7 @@ class JudgeCaller:
                     loop.call_soon_threadsafe(_settle, warming, litellm, None)
 
             self._warming = warming
-            threading.Thread(target=warm, name="llmonpy-warm-up", daemon=True).start()
+            start_deaf_to_ctrl_c(threading.Thread(target=warm, name="llmonpy-warm-up", daemon=True))
         # shield: a cancelled check must not cancel the warm-up the others wait for.
         return await asyncio.shield(self._warming)
 

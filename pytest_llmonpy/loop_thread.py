@@ -14,6 +14,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import os
+import signal
 import threading
 import weakref
 from collections.abc import Callable, Coroutine
@@ -23,6 +24,23 @@ T = TypeVar("T")
 
 # Every LoopThread of this process: a forked child forgets their loops (see _forget_after_fork).
 _INSTANCES: weakref.WeakSet[LoopThread] = weakref.WeakSet()
+
+
+def start_deaf_to_ctrl_c(thread: threading.Thread) -> None:
+    """Start `thread` with SIGINT blocked in it (and in the threads it starts, which inherit the mask).
+
+    The kernel hands a Ctrl-C to any thread that doesn't block it. Caught by a judge thread, it only
+    wakes the main thread, waiting for the judges, once they have all answered (seconds or minutes
+    later); blocked here, it reaches the main thread, and the wait ends at once.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: signals go to the main thread anyway
+        thread.start()
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        thread.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 class LoopThread:
@@ -42,7 +60,7 @@ class LoopThread:
             if self._loop is None:
                 loop = asyncio.new_event_loop()
                 thread = threading.Thread(target=loop.run_forever, name=self._name, daemon=True)
-                thread.start()
+                start_deaf_to_ctrl_c(thread)
                 self._loop, self._thread = loop, thread
             return self._loop
 

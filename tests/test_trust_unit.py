@@ -158,3 +158,31 @@ def test_the_local_provider_leaves_a_users_own_local_provider_alone(monkeypatch:
     assert providers["local"] is mine
     assert judge_request.LOCAL_PROVIDER in providers
     assert judge_request.LOCAL_PROVIDER != "local"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="signal masks are POSIX")
+def test_ctrl_c_is_left_to_the_main_thread_by_the_judge_threads() -> None:
+    """A Ctrl-C the kernel gave a judge thread would wake the waiting main thread only once every judge
+    had answered; the judge loop, the threads it starts and the warm-up thread all block it."""
+    import signal
+    import threading
+
+    from pytest_llmonpy.loop_thread import start_deaf_to_ctrl_c
+
+    def blocked() -> bool:
+        return signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+
+    async def on_the_loop() -> tuple[bool, bool]:
+        return blocked(), await asyncio.to_thread(blocked)
+
+    judge_loop = LoopThread()
+    try:
+        assert judge_loop.start(on_the_loop()).result.result(timeout=60) == (True, True)
+    finally:
+        judge_loop.close()
+    seen: list[bool] = []
+    warm_up = threading.Thread(target=lambda: seen.append(blocked()))
+    start_deaf_to_ctrl_c(warm_up)
+    warm_up.join(60)
+    assert seen == [True]
+    assert not blocked()  # the starting thread keeps its own mask
