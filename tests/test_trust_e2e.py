@@ -221,6 +221,10 @@ def test_an_interrupted_run_keeps_the_votes_answered_before_it(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # A run started in the background by a non-interactive shell (`cmd &`, nohup) ignores SIGINT,
+        # and its children inherit that: Python then never raises KeyboardInterrupt. The stopped run
+        # gets SIGINT as a terminal would give it.
+        preexec_fn=_default_sigint,
     ) as process:
         # Bounded wait for judge-c's request (one call at a time: judge-a and judge-b have answered).
         for _ in range(2400):
@@ -234,8 +238,7 @@ def test_an_interrupted_run_keeps_the_votes_answered_before_it(
         process.send_signal(stop)
         output, _ = process.communicate(timeout=120)
     if stop == signal.SIGINT:
-        # A rare failure on loaded CI runs: the run went on to the end as if no SIGINT came. What each
-        # of its threads blocked and caught when it was sent says where it went.
+        # Where the signal went if it didn't stop the run: what each thread blocked, ignored, caught.
         shown = f"{output}\nsignal state when sent: {signals}"
         assert_clean_interrupt(process.returncode, shown, pytester.path)
     else:
@@ -282,6 +285,10 @@ def test_a_killed_worker_s_paid_votes_are_still_in_the_cost_report(
     assert report["totals"]["live_calls"] == 6
     assert report["totals"]["tokens_in"] == 600
     result.stdout.fnmatch_lines(["*judge calls: 6 live, 0 cached*"])
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def signal_state(pid: int) -> list[str]:
