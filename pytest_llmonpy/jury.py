@@ -254,23 +254,19 @@ class Jury:
             raise HungJuryError(comparison)
         return comparison
 
-    def _book(self) -> LabelBook | None:
+    def _book(self, source: Callable[[], LabelBook | None] | None = None) -> LabelBook | None:
+        """The human labels of `source` (default: those that decide checks), read on first use."""
         from pytest_llmonpy.labels import LabelFileError
 
         try:
-            return self._labels()
+            return (source or self._labels)()
         except LabelFileError as exc:
             raise JuryConfigError(f"a human label file cannot be read: {exc}") from None
 
     def _examples_for(self, case: Case | PairCase) -> tuple[Example, ...]:
         if not self.settings.examples:
             return ()
-        from pytest_llmonpy.labels import LabelFileError
-
-        try:
-            book = self._examples()
-        except LabelFileError as exc:
-            raise JuryConfigError(f"a human label file cannot be read: {exc}") from None
+        book = self._book(self._examples)
         return book.examples(case, self.settings.examples) if book else ()
 
     def _labelled(self, verdict: Verdict) -> Verdict:

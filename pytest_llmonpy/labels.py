@@ -217,11 +217,7 @@ class LabelBook:
                 continue
             self._by_criteria.setdefault((case.is_pair, case.criteria.strip()), []).append(case)
             book: dict[Any, LabelledCase] = self._pairs if case.is_pair else self._points
-            key = (
-                self._pair_key(case.criteria, case.a, case.b, case.input, case.reference)
-                if case.is_pair
-                else (self._point_key(case.criteria, case.output, case.input, case.reference, case.context))
-            )
+            key = self._key_of(case)
             known = book.get(key)
             if known is not None and known.label != case.label:
                 raise LabelFileError(
@@ -229,6 +225,12 @@ class LabelBook:
                     f"{case.label!r} here; keep one label"
                 )
             book.setdefault(key, case)
+
+    @classmethod
+    def _key_of(cls, case: LabelledCase) -> PointKey | PairKey:
+        if case.is_pair:
+            return cls._pair_key(case.criteria, case.a, case.b, case.input, case.reference)
+        return cls._point_key(case.criteria, case.output, case.input, case.reference, case.context)
 
     @staticmethod
     def _point_key(
@@ -279,14 +281,7 @@ class LabelBook:
             own = {self._point_key(criteria, case.output, case.input, case.reference, case.context)}
         by_label: dict[str, list[LabelledCase]] = {}
         for labelled in self._by_criteria.get((pair, criteria), []):
-            key = (
-                self._pair_key(criteria, labelled.a, labelled.b, labelled.input, labelled.reference)
-                if pair
-                else self._point_key(
-                    criteria, labelled.output, labelled.input, labelled.reference, labelled.context
-                )
-            )
-            if key not in own:
+            if self._key_of(labelled) not in own:
                 by_label.setdefault(labelled.label, []).append(labelled)
         chosen: list[LabelledCase] = []
         queues = list(by_label.values())
