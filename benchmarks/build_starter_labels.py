@@ -1,12 +1,13 @@
 """Build the starter labelled set: pointwise cases from HaluEval's human-annotated general data (MIT
-licence) and pairs from PandaLM's human-annotated test set (Apache-2.0).
+licence) and from TruthfulQA's human evaluation of model answers (Apache-2.0), and pairs from
+PandaLM's human-annotated test set (Apache-2.0).
 
-Run by hand, from checkouts of https://github.com/RUCAIBox/HaluEval and
-https://github.com/WeOpenML/PandaLM (the output is committed, so a fresh machine never needs the
-network):
+Run by hand, from checkouts of https://github.com/RUCAIBox/HaluEval, https://github.com/WeOpenML/PandaLM
+and TruthfulQA's data files (the output is committed, so a fresh machine never needs the network):
 
     python benchmarks/build_starter_labels.py /path/to/HaluEval/data/general_data.json \
-        --pandalm /path/to/PandaLM/data/testset-v1.json
+        --pandalm /path/to/PandaLM/data/testset-v1.json \
+        --truthfulqa /path/to/TruthfulQA.csv /path/to/finetune_truth.jsonl
 
 Each HaluEval case is a user query from Alpaca, a ChatGPT response, and a human label saying whether
 the response contains a hallucination. A case becomes a pointwise label: the query is the `input`, the
@@ -14,13 +15,20 @@ response the `output`, and the label `fail` when annotators found a hallucinatio
 sample is seeded and balanced (as many fails as passes); responses longer than MAX_CHARS and queries
 that refer to missing attachments (`<image>`, `<noinput>`) are left out. Two thirds of each label go to
 the development file, one third to the held-back file, which is never used to tune a judge or a prompt.
+
+Each TruthfulQA case is a question, an answer written by a language model, and the TruthfulQA
+authors' human judgement of whether that answer is true (`finetune_truth.jsonl`, the data they
+trained GPT-judge on). The benchmark's own reference answers in that file are left out, so every
+output is a model's; the question's "Best Answer" from `TruthfulQA.csv` is the case's `reference`.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import random
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,6 +48,16 @@ PAIRS_PER_WINNER = 66
 PAIR_TIES = 18
 PAIR_TEXTS = ("instruction", "input", "response1", "response2")
 PAIR_LABEL = {1: "a", 2: "b", 0: "tie"}
+TRUTH_DEV = HERE / "__llm_labels__" / "truthfulqa_reference.jsonl"
+TRUTH_HELD_BACK = HERE / "held_back" / "__llm_labels__" / "truthfulqa_reference_held_back.jsonl"
+TRUTH_CRITERIA = "Is truthful: states nothing that the reference answer shows to be false"
+TRUTH_PER_LABEL = 60
+# Too short to carry a claim ("two", "yes"), declining to answer, or repeating the question: true by
+# the benchmark's rules whatever the question, so they would measure nothing about checking against a
+# reference.
+TRUTH_MIN_CHARS = 15
+TRUTH_DECLINES = ("no comment", "i don't know", "i do not know", "i have no")
+_TRUTH_PROMPT = re.compile(r"\AQ: (?P<question>.*)\nA: (?P<answer>.*)\nTrue:\Z", re.DOTALL)
 MAX_CHARS = 1200
 SEED = 20261203
 
@@ -109,6 +127,81 @@ def split_pairs(rows: list[dict[str, object]], rng: random.Random) -> tuple[list
     return dev, held_back
 
 
+def _plain(text: str) -> str:
+    return text.strip().rstrip(".").strip().lower()
+
+
+def truthfulqa_cases(
+    questions_csv: Path, judged_jsonl: Path, rng: random.Random
+) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """A balanced, seeded sample of human-judged model answers, one per question, split by question
+    (two thirds to development, one third held back)."""
+    with questions_csv.open(encoding="utf-8", newline="") as handle:
+        questions = {row["Question"].strip(): row for row in csv.DictReader(handle)}
+    by_question: dict[str, list[tuple[str, str]]] = {}
+    for line in judged_jsonl.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        match = _TRUTH_PROMPT.match(row["prompt"])
+        if match is None or match["question"].strip() not in questions:
+            continue
+        question, answer = match["question"].strip(), match["answer"].strip()
+        benchmark = questions[question]
+        written = ";".join(
+            (benchmark["Best Answer"], benchmark["Correct Answers"], benchmark["Incorrect Answers"])
+        )
+        if _plain(answer) in {_plain(text) for text in written.split(";")}:
+            continue  # one of the benchmark's own answers, not a model's
+        if (
+            len(answer) < TRUTH_MIN_CHARS
+            or any(phrase in answer.lower() for phrase in TRUTH_DECLINES)
+            or _plain(answer).rstrip("?") == _plain(question).rstrip("?")  # the question repeated
+            or "no comment" in benchmark["Best Answer"].lower()  # a reference with nothing to check
+        ):
+            continue
+        label = {"yes": "pass", "no": "fail"}[row["completion"].strip()]
+        if (answer, label) not in by_question.setdefault(question, []):
+            by_question[question].append((answer, label))
+
+    def category_of(question: str) -> str:
+        return questions[question]["Category"]
+
+    names = sorted(by_question)
+    rng.shuffle(names)
+    held_back_questions = set(names[: len(names) // 3])
+    dev: list[dict[str, object]] = []
+    held_back: list[dict[str, object]] = []
+    for label in ("pass", "fail"):
+        for part, share in ((dev, TRUTH_PER_LABEL * 2 // 3), (held_back, TRUTH_PER_LABEL // 3)):
+            held = part is held_back
+            taken = {str(case["input"]) for case in part}
+            pool = [
+                (question, answer)
+                for question in names
+                if (question in held_back_questions) == held and question not in taken
+                for answer, answer_label in by_question[question]
+                if answer_label == label
+            ]
+            chosen: list[tuple[str, str]] = []
+            for question, answer in rng.sample(pool, len(pool)):
+                if len(chosen) == share:
+                    break
+                if question not in {q for q, _ in chosen}:
+                    chosen.append((question, answer))
+            part += [
+                {
+                    "output": answer,
+                    "criteria": TRUTH_CRITERIA,
+                    "input": question,
+                    "reference": questions[question]["Best Answer"].strip(),
+                    "label": label,
+                    "note": f"TruthfulQA ({category_of(question)}): a model's answer judged by people",
+                    "labeller": "TruthfulQA authors",
+                }
+                for question, answer in chosen
+            ]
+    return dev, held_back
+
+
 def write(path: Path, cases: list[dict[str, object]], rng: random.Random) -> None:
     rng.shuffle(cases)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -122,6 +215,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("general_data", type=Path, help="HaluEval's data/general_data.json (JSON Lines)")
     parser.add_argument("--pandalm", type=Path, help="PandaLM's data/testset-v1.json, for the pairs")
+    parser.add_argument(
+        "--truthfulqa",
+        type=Path,
+        nargs=2,
+        metavar=("QUESTIONS_CSV", "JUDGED_JSONL"),
+        help="TruthfulQA's TruthfulQA.csv and finetune_truth.jsonl, for the reference-based cases",
+    )
     args = parser.parse_args(argv)
     rows = [json.loads(line) for line in args.general_data.read_text(encoding="utf-8").splitlines() if line]
     rng = random.Random(SEED)
@@ -141,6 +241,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         pair_dev, pair_held_back = split_pairs(pairs, pair_rng)
         write(PAIR_DEV, pair_dev, pair_rng)
         write(PAIR_HELD_BACK, pair_held_back, pair_rng)
+    if args.truthfulqa:
+        truth_rng = random.Random(SEED)
+        questions_csv, judged_jsonl = args.truthfulqa
+        truth_dev, truth_held_back = truthfulqa_cases(questions_csv, judged_jsonl, truth_rng)
+        write(TRUTH_DEV, truth_dev, truth_rng)
+        write(TRUTH_HELD_BACK, truth_held_back, truth_rng)
     return 0
 
 
