@@ -230,9 +230,11 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     run = run_of(config)
     if not run.configured:
         return None
+    from pytest_llmonpy.judge_request import is_local
     from pytest_llmonpy.prompts import fingerprint
 
-    return describe(run.settings, run.options, config.rootpath, fingerprint())
+    local = any(is_local(name) for name in run.settings.judges)
+    return describe(run.settings, run.options, config.rootpath, fingerprint(local=local))
 
 
 def live_status(config: pytest.Config) -> Callable[[], StatusLine] | None:

@@ -162,16 +162,28 @@ def build_pair_messages(case: PairCase) -> list[dict[str, str]]:
     ]
 
 
-def fingerprint() -> str:
+def fingerprint(*, local: bool = False) -> str:
     """The prompt versions and a short hash of every text a judge is sent (rendered on a sample case,
-    so a reworded template shows even if nobody bumped a version): for the report header."""
+    so a reworded template shows even if nobody bumped a version): for the report header.
+
+    `local`: a local judge is on the jury, which compares outputs with a question of its own
+    (local_prompt): its version, texts and tie margin are counted too.
+    """
     import hashlib
 
     sample = ("O", "C", "I", "R", "X")
+    pair_messages = build_pair_messages(PairCase(*sample))
     texts = [
         *(message["content"] for message in build_messages(Case(*sample))),
-        *(message["content"] for message in build_pair_messages(PairCase(*sample))),
+        *(message["content"] for message in pair_messages),
         f"{TEMPERATURE}/{MAX_TOKENS}",
     ]
+    versions = f"{PROMPT_VERSION}+{PAIR_PROMPT_VERSION}"
+    if local:
+        from pytest_llmonpy import local_prompt
+
+        texts += [message["content"] for message in local_prompt.pair_messages(pair_messages, swapped=False)]
+        texts.append(f"margin {local_prompt.PAIR_MARGIN}")
+        versions += f"+{local_prompt.LOCAL_PROMPT_VERSION}"
     digest = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:8]
-    return f"{PROMPT_VERSION}+{PAIR_PROMPT_VERSION} #{digest}"
+    return f"{versions} #{digest}"

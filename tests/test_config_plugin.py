@@ -83,6 +83,16 @@ def test_header_shows_the_effective_jury_when_configured(pytester: pytest.Pytest
     ]
 
 
+def test_header_counts_the_local_judge_s_own_comparison_prompt(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\njury_judges = judge-a\n    local/qwen2.5-coder-1.5b\n")
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = pytester.runpytest("-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:asyncio")
+    result.assert_outcomes(passed=1)
+    prompts_line = [line for line in result.outlines if "judge prompts" in line]
+    assert prompts_line == [f"llmonpy: cache .llmonpy, budget none, judge prompts {fingerprint(local=True)}"]
+    assert fingerprint(local=True) != fingerprint()
+
+
 def test_no_header_when_nothing_is_configured(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_nothing():\n    pass\n")
     result = pytester.runpytest("-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:asyncio")
@@ -97,6 +107,19 @@ def test_fingerprint_changes_with_the_prompt_text(monkeypatch: pytest.MonkeyPatc
     assert before.startswith(f"{prompts.PROMPT_VERSION}+{prompts.PAIR_PROMPT_VERSION} #")
     monkeypatch.setattr(prompts, "SYSTEM_PROMPT", prompts.SYSTEM_PROMPT + " Be brief.")
     assert fingerprint() != before
+
+
+def test_the_local_fingerprint_changes_with_the_local_question_and_margin(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pytest_llmonpy import local_prompt
+
+    before = fingerprint(local=True)
+    assert f"+{local_prompt.LOCAL_PROMPT_VERSION} #" in before
+    monkeypatch.setattr(local_prompt, "PAIR_MARGIN", local_prompt.PAIR_MARGIN * 2)
+    after_margin = fingerprint(local=True)
+    monkeypatch.setattr(local_prompt, "PAIR_QUESTION", "Which is better? Answer 1 or 2.")
+    assert len({before, after_margin, fingerprint(local=True)}) == 3
 
 
 def test_a_bad_jury_config_fails_the_tests_that_use_it(pytester: pytest.Pytester) -> None:
