@@ -388,8 +388,9 @@ def render(calibration: Calibration) -> list[str]:
 # Said with every calibration of the embedded judge: its numbers on the starter labels are in the docs.
 LOCAL_JUDGE_NOTE = (
     "note: the local judge is a 1.5B model for offline runs and demos. Trust it with criteria that state "
-    "the fact to check; not with finding hallucinations or comparing answers by quality, where it agrees "
-    "with people little more than chance. Gate merges on a jury of stronger models "
+    "the fact to check; not with finding hallucinations, checking an answer against a reference answer "
+    "or comparing answers by quality, where it agrees with people little more than chance. Gate merges "
+    "on a jury of stronger models "
     "(docs/judges.md#how-good-it-is)."
 )
 
