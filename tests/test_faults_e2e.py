@@ -509,4 +509,9 @@ def test_attempts_in_the_report_are_requests_sent_even_when_a_429_pause_outlasts
     result = run_inner(pytester, llm_server, cells, HANG_TIMEOUT)
     result.assert_outcomes(passed=0, failed=3)
     (model,) = [m for m in load_report(pytester).models if m.model == BROKEN]
-    assert model.attempts == len(llm_server.calls(BROKEN, status=None))
+    seen = len(llm_server.calls(BROKEN, status=None))
+    # A pause that leaves no time ends the call without an attempt. When it leaves a little, the
+    # attempt is counted as it starts, and on a busy machine jury_timeout can cut it off before the
+    # request reaches the server: at most one such attempt per call that timed out.
+    timed_out = result.stdout.str().count(f"{BROKEN}: ABSTAIN - timed out after")
+    assert seen <= model.attempts <= seen + timed_out
