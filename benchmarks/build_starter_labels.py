@@ -137,7 +137,20 @@ def truthfulqa_cases(
     """A balanced, seeded sample of human-judged model answers, one per question, split by question
     (two thirds to development, one third held back)."""
     with questions_csv.open(encoding="utf-8", newline="") as handle:
-        questions = {row["Question"].strip(): row for row in csv.DictReader(handle)}
+        questions = {
+            row["Question"].strip(): row
+            for row in csv.DictReader(handle)
+            if "no comment" not in row["Best Answer"].lower()  # a reference with nothing to check
+        }
+    # The benchmark's own answers, per question: an answer among them is not a model's.
+    written = {
+        question: {
+            _plain(text)
+            for field in ("Best Answer", "Correct Answers", "Incorrect Answers")
+            for text in row[field].split(";")
+        }
+        for question, row in questions.items()
+    }
     by_question: dict[str, list[tuple[str, str]]] = {}
     for line in judged_jsonl.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
@@ -145,25 +158,16 @@ def truthfulqa_cases(
         if match is None or match["question"].strip() not in questions:
             continue
         question, answer = match["question"].strip(), match["answer"].strip()
-        benchmark = questions[question]
-        written = ";".join(
-            (benchmark["Best Answer"], benchmark["Correct Answers"], benchmark["Incorrect Answers"])
-        )
-        if _plain(answer) in {_plain(text) for text in written.split(";")}:
-            continue  # one of the benchmark's own answers, not a model's
         if (
-            len(answer) < TRUTH_MIN_CHARS
+            _plain(answer) in written[question]
+            or len(answer) < TRUTH_MIN_CHARS
             or any(phrase in answer.lower() for phrase in TRUTH_DECLINES)
             or _plain(answer).rstrip("?") == _plain(question).rstrip("?")  # the question repeated
-            or "no comment" in benchmark["Best Answer"].lower()  # a reference with nothing to check
         ):
             continue
         label = {"yes": "pass", "no": "fail"}[row["completion"].strip()]
         if (answer, label) not in by_question.setdefault(question, []):
             by_question[question].append((answer, label))
-
-    def category_of(question: str) -> str:
-        return questions[question]["Category"]
 
     names = sorted(by_question)
     rng.shuffle(names)
@@ -181,12 +185,11 @@ def truthfulqa_cases(
                 for answer, answer_label in by_question[question]
                 if answer_label == label
             ]
-            chosen: list[tuple[str, str]] = []
+            chosen: dict[str, str] = {}  # one answer per question
             for question, answer in rng.sample(pool, len(pool)):
                 if len(chosen) == share:
                     break
-                if question not in {q for q, _ in chosen}:
-                    chosen.append((question, answer))
+                chosen.setdefault(question, answer)
             part += [
                 {
                     "output": answer,
@@ -194,10 +197,11 @@ def truthfulqa_cases(
                     "input": question,
                     "reference": questions[question]["Best Answer"].strip(),
                     "label": label,
-                    "note": f"TruthfulQA ({category_of(question)}): a model's answer judged by people",
+                    "note": f"TruthfulQA ({questions[question]['Category']}): "
+                    "a model's answer judged by people",
                     "labeller": "TruthfulQA authors",
                 }
-                for question, answer in chosen
+                for question, answer in chosen.items()
             ]
     return dev, held_back
 
