@@ -73,6 +73,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "fresh_process: run_jury makes the serial run in a subprocess, not in this process (what it "
         "checks needs a new interpreter: imports, signals, a cache as a new CI job meets it)",
     )
+    config.addinivalue_line(
+        "markers",
+        "measure_subprocesses: the coverage of pytest_llmonpy/ is measured in the Python subprocesses "
+        "this test starts (they run lines no in-process test reaches)",
+    )
 
 
 @pytest.hookimpl(trylast=True)  # after any plugin that reorders (a stable sort keeps its order)
@@ -113,6 +118,24 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         if marked("xdist_merge") is not None:
             modes.append(pytest.param("xdist", id="xdist"))
         metafunc.parametrize("run_jury", modes, indirect=True)
+
+
+# Set by coverage's `patch = ["subprocess"]` (pyproject.toml) when the suite runs with --cov: every
+# Python subprocess started with it in its environment measures its own coverage.
+COVERAGE_IN_SUBPROCESSES = "COVERAGE_PROCESS_CONFIG"
+
+
+@pytest.fixture(autouse=True)
+def _subprocess_coverage(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Subprocesses run unmeasured unless the test is marked `measure_subprocesses`.
+
+    Measuring a subprocess slows everything it runs by a third (importing litellm alone goes from 3.7 s
+    to 5.2 s), and most subprocesses repeat what the in-process runs already measured; the marked tests
+    are those whose subprocesses run lines nothing else does (what runs before pytest-cov starts, the
+    xdist controller's merging, the command line, the local judge in a fresh process).
+    """
+    if request.node.get_closest_marker("measure_subprocesses") is None:
+        monkeypatch.delenv(COVERAGE_IN_SUBPROCESSES, raising=False)
 
 
 @pytest.fixture(scope="session", autouse=True)

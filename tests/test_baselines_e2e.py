@@ -313,6 +313,7 @@ def test_a_baseline_file_that_is_not_utf8_is_a_clear_error_and_the_run_still_rep
         assert (folder / "test_bytes.json").read_bytes() == broken
 
 
+@pytest.mark.measure_subprocesses
 @pytest.mark.xdist_merge
 def test_workers_recording_one_module_at_once_merge_their_baselines(
     pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury

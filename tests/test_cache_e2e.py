@@ -347,6 +347,7 @@ def test_no_api_key_in_the_cache_directory(
         assert FAKE_API_KEY.encode() not in path.read_bytes(), path
 
 
+@pytest.mark.measure_subprocesses
 def test_cache_command_shows_stats_and_clears(
     pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
 ) -> None:

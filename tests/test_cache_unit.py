@@ -6,6 +6,7 @@ import dataclasses
 import json
 import pickle
 import sqlite3
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any, cast
@@ -172,3 +173,21 @@ def test_an_entry_recorded_before_examples_existed_still_reads(tmp_path: Path) -
     assert entry.case.examples == ()
     with_examples = dataclasses.replace(CASE, examples=(Example("q", '{"vote": "fail"}'),))
     assert cache_module._decode(cache_module._encode(vote, with_examples)).case == with_examples
+
+
+def test_a_cache_directory_another_worker_creates_first_is_kept_and_ours_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / ".llmonpy"
+    real_mkdtemp = tempfile.mkdtemp
+
+    def mkdtemp_then_lose_the_race(**kwargs: Any) -> str:
+        staging = real_mkdtemp(**kwargs)
+        root.mkdir()  # the other worker's rename lands between our check and ours
+        (root / "theirs").write_text("kept")
+        return str(staging)
+
+    monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp_then_lose_the_race)
+    prepare_directory(root)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".llmonpy"]  # no staging directory left
+    assert sorted(p.name for p in root.iterdir()) == ["theirs"]

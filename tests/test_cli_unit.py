@@ -12,6 +12,7 @@ from pytest_llmonpy import cli
 from pytest_llmonpy.cache import VERDICTS_SUBDIR
 
 
+@pytest.mark.measure_subprocesses
 def test_help_names_the_command_llmonpy_however_it_is_run(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         cli.main(["--help"])
@@ -82,3 +83,11 @@ def test_no_cache_found_says_where_it_looked_and_how_to_point_it(
     assert (project / ".llmonpy" / VERDICTS_SUBDIR).is_dir()  # nothing cleared by mistake
     assert cli.main(["cache", "stats", "--dir", str(project / ".llmonpy")]) == 0
     assert capsys.readouterr().out.startswith(f"verdict cache: {project / '.llmonpy'}\n")
+
+
+def test_stats_of_a_directory_without_verdicts_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "empty").mkdir()
+    assert cli.main(["cache", "stats", "--dir", str(tmp_path / "empty")]) == 0
+    assert capsys.readouterr().out == f"no verdict cache at {tmp_path / 'empty'}\n"

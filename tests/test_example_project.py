@@ -18,6 +18,7 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
 pytestmark = NEEDS_LOCAL_JUDGE
 
 
+@pytest.mark.measure_subprocesses
 def test_example_project_judges_live_then_from_the_cache(pytester: pytest.Pytester) -> None:
     shutil.copytree(
         EXAMPLE, pytester.path / "example_project", ignore=shutil.ignore_patterns(".llmonpy", ".answer_cache")

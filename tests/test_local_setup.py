@@ -94,6 +94,7 @@ def test_the_model_directory_follows_the_environment(monkeypatch: pytest.MonkeyP
 
 
 # A new interpreter: in this one the local judge may be loaded already, by tests/test_local_judge.py.
+@pytest.mark.measure_subprocesses
 @pytest.mark.fresh_process
 def test_without_llama_cpp_the_local_judge_is_one_clear_error(
     pytester: pytest.Pytester, run_jury: RunJury, tmp_path: Path

@@ -8,6 +8,7 @@ from pytest_llmonpy.budget import BudgetState
 from pytest_llmonpy.ledger import Ledger, verdict_record
 from pytest_llmonpy.money import Cost, format_cost
 from pytest_llmonpy.report import markdown_summary, summary_lines
+from pytest_llmonpy.report_schema import json_schema
 from pytest_llmonpy.verdict import Verdict, Vote
 
 
@@ -90,3 +91,15 @@ def test_budget_hints_fit_the_cache_mode() -> None:
     ledger.add_test("u", record(Verdict("c", "passed", (paid,), "majority", 1, test_id="u")))
     assert "re-run: the verdicts this run paid for are cached" in summary_lines(ledger, spent, 0)[-1]
     assert "without --jury-mode=refresh" in summary_lines(ledger, spent, 0, cache_mode="refresh")[-1]
+
+
+def test_the_published_json_schema_requires_the_fields_a_report_always_has() -> None:
+    schema = json_schema()
+    assert schema["title"] == "JuryReport"
+    assert set(schema["required"]) == {"generated_at", "totals", "budget", "models", "tests", "verdicts"}
+    assert schema["properties"]["schema_version"] == {
+        "const": 1,
+        "default": 1,
+        "title": "Schema Version",
+        "type": "integer",
+    }

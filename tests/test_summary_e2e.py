@@ -7,13 +7,13 @@ one process go through a subprocess (`run_jury`).
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 
 from conftest import RunJury
 from fake_judges import FakeJudges
 from fake_llm_server import FakeLLMServer
+from pytest_llmonpy import cli
 
 JUDGES = "--jury-judges=judge-a,judge-b,judge-c"
 
@@ -33,7 +33,10 @@ def test_compare(jury):
 
 
 def test_comparisons_are_not_counted_as_tests_with_verdicts_and_v_shows_their_reasons(
-    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_inprocess: RunJury
+    pytester: pytest.Pytester,
+    llm_server: FakeLLMServer,
+    run_inprocess: RunJury,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     llm_server.judge("fail", "not an answer", output_contains="bad")
     llm_server.prefer("v2")
@@ -53,10 +56,11 @@ def test_comparisons_are_not_counted_as_tests_with_verdicts_and_v_shows_their_re
         ]
     )
     # The cache command counts the pairwise entries apart from the pass/fail verdicts.
-    stats = pytester.run(sys.executable, "-m", "pytest_llmonpy", "cache", "stats")
-    stats.stdout.fnmatch_lines(
-        ["entries: 15", "  judge-a       3 verdicts (2 pass, 1 fail), 2 comparison calls"]
-    )
+    capsys.readouterr()
+    assert cli.main(["cache", "stats"]) == 0
+    stats = capsys.readouterr().out.splitlines()
+    assert "entries: 15" in stats
+    assert "  judge-a       3 verdicts (2 pass, 1 fail), 2 comparison calls" in stats
 
 
 FREE_JUDGE_CONFTEST = """

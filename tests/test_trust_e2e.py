@@ -252,6 +252,7 @@ def test_an_interrupted_run_keeps_the_votes_answered_before_it(
     assert "Task was destroyed" not in rerun.stdout.str() + rerun.stderr.str()
 
 
+@pytest.mark.measure_subprocesses
 def test_a_killed_worker_s_paid_votes_are_still_in_the_cost_report(
     pytester: pytest.Pytester, llm_server: FakeLLMServer, judge_env: None
 ) -> None:
