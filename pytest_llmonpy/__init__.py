@@ -23,6 +23,9 @@ if TYPE_CHECKING:  # `as` marks the re-exports for type checkers
     from pytest_llmonpy.quorum import (
         Quorum as Quorum,
     )
+    from pytest_llmonpy.sampled import (
+        PassRate as PassRate,
+    )
     from pytest_llmonpy.verdict import (
         BudgetExceededError as BudgetExceededError,
     )
@@ -75,6 +78,7 @@ _EXPORTS = {
     "JuryError": "verdict",
     "LlmonpyWarning": "warning_types",
     "PairVote": "verdict",
+    "PassRate": "sampled",
     "PositionBiasWarning": "warning_types",
     "Quorum": "quorum",
     "ReplayMissError": "verdict",
@@ -95,6 +99,7 @@ __all__ = [
     "JuryError",
     "LlmonpyWarning",
     "PairVote",
+    "PassRate",
     "PositionBiasWarning",
     "Quorum",
     "ReplayMissError",

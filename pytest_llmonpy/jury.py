@@ -6,15 +6,17 @@ No pytest import here: the plugin wires a Jury into the `jury` fixture.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, cast
 
 from pytest_llmonpy.config import NO_JUDGES_HELP, JurySettings
 from pytest_llmonpy.driver import PlanDriver
 from pytest_llmonpy.judge_request import unknown_local_judges
+from pytest_llmonpy.pass_rate import SequentialGate
 from pytest_llmonpy.plan import Plan, check_plan, compare_plan
 from pytest_llmonpy.prompts import Case, Example, PairCase
 from pytest_llmonpy.quorum import Outcome, Winner
+from pytest_llmonpy.sampled import PassRate, atake, batch_size, pass_rate_result, sampling_gate, settle, take
 from pytest_llmonpy.texts import optional_text, output_text, require_utf8
 from pytest_llmonpy.verdict import Comparison, HungJuryError, JuryConfigError, Verdict, Vote
 
@@ -170,6 +172,109 @@ class Jury:
         plan, orders = self._compare_plan(a, b, criteria, input, reference, allow_none)
         return self._conclude_pair(await self._driver.arun(plan, orders, self.settings))
 
+    def pass_rate(
+        self,
+        outputs: Callable[[], object] | Iterable[object],
+        criteria: str,
+        *,
+        samples: int | None = None,
+        min_rate: float = 0.9,
+        confidence: float = 0.95,
+        early_stop: bool = True,
+        input: object = None,
+        reference: object = None,
+        context: object = None,
+    ) -> PassRate:
+        """Judge sampled outputs until their pass rate is settled; returns the PassRate without raising.
+
+        `outputs` is a callable returning one output per call (called at most `samples` times) or a
+        list of outputs. Each output is judged (and cached) as a `check`, a batch at a time; after each
+        batch the gate decides whether the rate is surely at least `min_rate` (at `confidence`), surely
+        not, or needs more samples (see docs/pass-rates.md). Raises HungJuryError when the outcome
+        depends on samples the jury could not decide.
+        """
+        __tracebackhide__ = True
+        gate, source = sampling_gate(outputs, samples, min_rate, confidence, early_stop)
+        verdicts: list[Verdict] = []
+        while True:
+            count = batch_size(gate, len(verdicts), self.settings.concurrency, len(self.settings.judges))
+            batch = take(source, len(verdicts), count)
+            jobs = [self._check_plan(o, criteria, input, reference, context, False) for o in batch]
+            verdicts += [self._conclude_sample(v) for v in self._driver.run_many(jobs, self.settings)]
+            rate = self._settled(gate, verdicts, criteria)
+            if rate is not None:
+                return rate
+
+    async def apass_rate(
+        self,
+        outputs: Callable[[], object] | Iterable[object],
+        criteria: str,
+        *,
+        samples: int | None = None,
+        min_rate: float = 0.9,
+        confidence: float = 0.95,
+        early_stop: bool = True,
+        input: object = None,
+        reference: object = None,
+        context: object = None,
+    ) -> PassRate:
+        """Async twin of `pass_rate`: `outputs` may also be an async callable (awaited one at a time);
+        each batch is judged on the judge loop, like `acheck`."""
+        __tracebackhide__ = True
+        gate, source = sampling_gate(outputs, samples, min_rate, confidence, early_stop)
+        verdicts: list[Verdict] = []
+        while True:
+            count = batch_size(gate, len(verdicts), self.settings.concurrency, len(self.settings.judges))
+            batch = await atake(source, len(verdicts), count)
+            jobs = [self._check_plan(o, criteria, input, reference, context, False) for o in batch]
+            verdicts += [self._conclude_sample(v) for v in await self._driver.arun_many(jobs, self.settings)]
+            rate = self._settled(gate, verdicts, criteria)
+            if rate is not None:
+                return rate
+
+    def assert_pass_rate(
+        self,
+        outputs: Callable[[], object] | Iterable[object],
+        criteria: str,
+        *,
+        samples: int | None = None,
+        min_rate: float = 0.9,
+        confidence: float = 0.95,
+        early_stop: bool = True,
+        input: object = None,
+        reference: object = None,
+        context: object = None,
+    ) -> PassRate:
+        """Like `pass_rate`, but raise AssertionError (the rate, its bound and the first failed
+        samples) unless the rate is shown to be at least `min_rate` at `confidence`."""
+        __tracebackhide__ = True
+        rate = self.pass_rate(
+            outputs, criteria, samples=samples, min_rate=min_rate, confidence=confidence,
+            early_stop=early_stop, input=input, reference=reference, context=context,
+        )  # fmt: skip
+        return self._require_rate(rate)
+
+    async def aassert_pass_rate(
+        self,
+        outputs: Callable[[], object] | Iterable[object],
+        criteria: str,
+        *,
+        samples: int | None = None,
+        min_rate: float = 0.9,
+        confidence: float = 0.95,
+        early_stop: bool = True,
+        input: object = None,
+        reference: object = None,
+        context: object = None,
+    ) -> PassRate:
+        """Async twin of `assert_pass_rate`."""
+        __tracebackhide__ = True
+        rate = await self.apass_rate(
+            outputs, criteria, samples=samples, min_rate=min_rate, confidence=confidence,
+            early_stop=early_stop, input=input, reference=reference, context=context,
+        )  # fmt: skip
+        return self._require_rate(rate)
+
     def unexplained_failures(self) -> list[Verdict]:
         """Failed verdicts whose explanation was not already raised (for the test report)."""
         return [v for v in self.verdicts if not v.passed and id(v) not in self._raised]
@@ -245,6 +350,36 @@ class Jury:
             self._raised.add(id(verdict))
             raise HungJuryError(verdict)
         return verdict
+
+    def _conclude_sample(self, verdict: Verdict) -> Verdict:
+        """A pass rate's sample: kept like a check's verdict, but a hung one is the rate's to weigh,
+        and a failed one is explained by the rate (its first failures), not on its own."""
+        verdict = self._labelled(verdict)
+        self.verdicts.append(verdict)
+        self._raised.add(id(verdict))
+        return verdict
+
+    def _settled(self, gate: SequentialGate, verdicts: list[Verdict], criteria: str) -> PassRate | None:
+        __tracebackhide__ = True
+        look, depends_on_hung = settle(gate, verdicts)
+        if look.decision == "continue" or (depends_on_hung and len(verdicts) < gate.max_samples):
+            return None
+        rate = pass_rate_result(gate, verdicts, look, criteria.strip())
+        if depends_on_hung:
+            hung = next(verdict for verdict in verdicts if verdict.hung)
+            raise HungJuryError(
+                hung,
+                f"the jury is hung: the pass rate depends on {rate.hung} samples it could not decide.\n"
+                f"{rate.explain()}\nA sample the jury could not decide (the others are like it):\n"
+                f"{hung.explain()}",
+            )
+        return rate
+
+    def _require_rate(self, rate: PassRate) -> PassRate:
+        __tracebackhide__ = True
+        if not rate.passed:
+            raise AssertionError(rate.explain())
+        return rate
 
     def _conclude_pair(self, comparison: Comparison) -> Comparison:
         __tracebackhide__ = True

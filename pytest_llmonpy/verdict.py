@@ -274,8 +274,11 @@ class HungJuryError(JuryError):
     of the output.
     """
 
-    def __init__(self, verdict: Verdict | Comparison) -> None:
+    def __init__(self, verdict: Verdict | Comparison, message: str | None = None) -> None:
         self.verdict = verdict
+        if message is not None:  # a pass rate's: it names its samples
+            super().__init__(message)
+            return
         if isinstance(verdict, Comparison) and verdict.inconclusive and not verdict.hung:
             super().__init__(
                 "the jury is hung: the comparison is inconclusive because judges followed the position, "

@@ -404,3 +404,45 @@ def test_local_calls_wait_for_the_model_before_their_timeout_starts() -> None:
     verdicts = asyncio.run(main())
     assert all(verdict.passed for verdict in verdicts)
     assert caller.most_local_inside == 1
+
+
+def rate_sync(judged: Jury, outputs: list[str]) -> object:
+    return judged.pass_rate(outputs, "Names the capital", min_rate=0.5, early_stop=False)
+
+
+def rate_async(judged: Jury, outputs: list[str]) -> object:
+    return asyncio.run(judged.apass_rate(outputs, "Names the capital", min_rate=0.5, early_stop=False))
+
+
+def by_capital(model: str, question: Case | PairCase) -> str:
+    assert isinstance(question, Case)
+    return "pass" if "Paris" in question.output else "fail"
+
+
+both_rate_runners = pytest.mark.parametrize("rate", [rate_sync, rate_async], ids=["pass_rate", "apass_rate"])
+
+
+@both_rate_runners
+def test_a_pass_rates_samples_are_asked_in_one_batch_and_answered_in_order(
+    rate: Callable[[Jury, list[str]], Any],
+) -> None:
+    caller = ScriptedCaller(by_capital)
+    judged = jury(caller)
+    result = rate(judged, ["Paris", "Lyon", "Paris, France"])
+    assert len(caller.threads) == 1  # one batch: 3 outputs x 2 judges
+    assert caller.calls == ["j0", "j1"] * 3
+    assert [verdict.outcome for verdict in result.verdicts] == ["passed", "failed", "passed"]
+    assert [verdict.output_preview for verdict in judged.verdicts] == ["Paris", "Lyon", "Paris, France"]
+
+
+@both_rate_runners
+def test_a_misconfigured_judge_in_a_batch_keeps_every_paid_vote_as_unconcluded(
+    rate: Callable[[Jury, list[str]], Any],
+) -> None:
+    caller = ScriptedCaller(lambda model, question: "pass", fail_after=3)  # refused at the 4th call
+    judged = jury(caller)
+    with pytest.raises(JuryConfigError, match="'j1' was refused"):
+        rate(judged, ["Paris", "Rome", "Oslo"])
+    # Three votes were paid for: both of the first sample's and the first of the second's.
+    assert [vote.model for vote in judged.unconcluded] == ["j0", "j1", "j0"]
+    assert judged.verdicts == []
