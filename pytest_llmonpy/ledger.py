@@ -30,6 +30,7 @@ def verdict_record(verdict: Verdict, *, texts: bool = False) -> dict[str, Any]:
         "test_id": verdict.test_id,
         "criteria": verdict.criteria,
         "outcome": verdict.outcome,
+        "contested": verdict.contested,
         "quorum": verdict.quorum,
         "required": verdict.required,
         "cost_usd": verdict.cost_usd,
@@ -144,6 +145,7 @@ class TestTotals:
     saved: Cost = field(default_factory=Cost)
     blocked: int = 0
     replay_misses: int = 0  # checks that failed in replay mode for want of a recorded verdict
+    contested: int = 0  # verdicts whose judges split (pass and fail votes), whatever the outcome
 
 
 @dataclass
@@ -163,6 +165,7 @@ class Ledger:
         for verdict in record.get("verdicts", []):
             self.verdicts.append(verdict)
             test.outcomes[verdict["outcome"]] += 1
+            test.contested += bool(verdict.get("contested"))
             for vote in [*verdict["votes"], *verdict.get("escalation", [])]:
                 self._add_vote(test, vote)
         for comparison in record.get("comparisons", []):
@@ -217,6 +220,13 @@ class Ledger:
     def verdicts_in_order(self) -> list[dict[str, Any]]:
         """Verdicts by test id (stable within a test), so -n N gives the same order as a serial run."""
         return sorted(self.verdicts, key=lambda verdict: verdict["test_id"] or "")
+
+    def contested_first(self) -> list[dict[str, Any]]:
+        """`verdicts_in_order`, the contested ones first: where to look for flaky criteria."""
+        return sorted(self.verdicts_in_order(), key=lambda verdict: not verdict.get("contested"))
+
+    def contested(self) -> int:
+        return sum(1 for verdict in self.verdicts if verdict.get("contested"))
 
     def comparisons_in_order(self) -> list[dict[str, Any]]:
         return sorted(self.comparisons, key=lambda comparison: comparison["test_id"] or "")

@@ -35,6 +35,8 @@ def _verdict_line(ledger: Ledger) -> str:
     parts = [f"{outcomes['passed']} passed", f"{outcomes['failed']} failed", f"{outcomes['hung']} hung"]
     # Only the tests that made checks: a test that only compared outputs is on the comparisons line.
     line = f"verdicts: {', '.join(parts)} in {_plural(ledger.checking_tests(), 'test')}"
+    if ledger.contested():
+        line += f"; {ledger.contested()} contested (the judges split)"
     if ledger.blocked():
         line += f"; {_plural(ledger.blocked(), 'check')} stopped by the budget"
     misses = ledger.replay_misses()
@@ -64,6 +66,8 @@ def summary_lines(
     checked = ledger.verdicts or ledger.blocked() or ledger.replay_misses()
     # The verdict line, unless the run only compared outputs (it would read "0 passed, 0 failed").
     lines = [_verdict_line(ledger)] if checked or not (ledger.comparisons or baselines_active) else []
+    if verbosity <= 0:
+        lines += _contested_lines(ledger, show)
     if ledger.comparisons:
         outcomes = ledger.comparison_outcomes()
         line = (
@@ -189,13 +193,40 @@ def _model_table(ledger: Ledger) -> list[str]:
     return rows
 
 
+# Contested verdicts listed in the summary without -v (all are listed with -v and in the JSON report).
+CONTESTED_SHOWN = 5
+
+
+def _split(verdict: dict[str, Any]) -> str:
+    """How a contested verdict's judges split: "1 pass (judge-a), 2 fail (judge-b, judge-c)"."""
+    votes = [*verdict["votes"], *verdict.get("escalation", [])]
+    return ", ".join(
+        f"{len(names)} {value} ({', '.join(names)})"
+        for value in ("pass", "fail")
+        if (names := [vote["model"] for vote in votes if vote["vote"] == value])
+    )
+
+
+def _contested_lines(ledger: Ledger, show: Callable[[str], str]) -> list[str]:
+    contested = [verdict for verdict in ledger.verdicts_in_order() if verdict.get("contested")]
+    lines = [
+        f"  contested {verdict['outcome']}: {printable(show(verdict['test_id'] or ''), 120)}: "
+        f"{printable(verdict['criteria'], 80)} - {_split(verdict)}"
+        for verdict in contested[:CONTESTED_SHOWN]
+    ]
+    if len(contested) > CONTESTED_SHOWN:
+        lines.append(f"  ... and {len(contested) - CONTESTED_SHOWN} more (run -v to list them)")
+    return lines
+
+
 def _verdict_details(ledger: Ledger, show: Callable[[str], str]) -> list[str]:
     if not ledger.verdicts:
         return []
-    lines = ["verdicts in detail:"]
-    for verdict in ledger.verdicts_in_order():
+    lines = ["verdicts in detail (contested first):" if ledger.contested() else "verdicts in detail:"]
+    for verdict in ledger.contested_first():
         test_id = show(verdict["test_id"] or "")
-        lines.append(f"  {verdict['outcome'].upper():6}  {test_id}: {printable(verdict['criteria'], 100)}")
+        status = verdict["outcome"].upper() + (" (CONTESTED)" if verdict.get("contested") else "")
+        lines.append(f"  {status:6}  {test_id}: {printable(verdict['criteria'], 100)}")
         if verdict.get("escalated"):
             lines.append(f"          (the jury was {verdict['escalated']}; escalated to the last votes)")
         for vote in [*verdict["votes"], *verdict.get("escalation", [])]:
@@ -352,9 +383,10 @@ def markdown_summary(ledger: Ledger, budget: BudgetState | None) -> str:
     live, cached = ledger.live_calls(), ledger.cached_calls()
     saved = ledger.saved()
     spent = format_cost(ledger.spent(), live, cached=saved)
+    contested = f" ({ledger.contested()} contested)" if ledger.contested() else ""
     headline = (
-        f"**Verdicts:** {outcomes['passed']} passed, {outcomes['failed']} failed, {outcomes['hung']} hung · "
-        f"**judge calls:** {live} live, {cached} cached · **spent:** {spent}"
+        f"**Verdicts:** {outcomes['passed']} passed, {outcomes['failed']} failed, {outcomes['hung']} hung"
+        f"{contested} · **judge calls:** {live} live, {cached} cached · **spent:** {spent}"
     )
     if cached and could_save(saved):
         headline += f" · **saved by the cache:** {format_cost(saved, cached)}"
@@ -374,16 +406,18 @@ def markdown_summary(ledger: Ledger, budget: BudgetState | None) -> str:
                 f"| {_cell(name)} | {m.live_calls} | {m.cached_calls} | {m.tokens_in:,} | {m.tokens_out:,} "
                 f"| {format_cost(m.spent, m.live_calls, cached=m.saved)} |"
             )
-    failing = [v for v in ledger.verdicts_in_order() if v["outcome"] != "passed"]
+    failing = [v for v in ledger.contested_first() if v["outcome"] != "passed" or v.get("contested")]
     if failing:
         lines += ["", "| test | outcome | criteria | first dissent |", "|---|---|---|---|"]
         for verdict in failing[:50]:
-            # A hung verdict is explained by its abstentions; a failed one by its fail votes.
+            # A hung verdict is explained by its abstentions; a failed one by its fail votes, a
+            # contested pass by the fail votes it overruled.
             wanted = "abstain" if verdict["outcome"] == "hung" else "fail"
             dissent = next((v for v in verdict["votes"] if v["vote"] == wanted), None)
             reason = "" if dissent is None else f"{dissent['model']}: {dissent['error'] or dissent['reason']}"
+            outcome = verdict["outcome"] + (", contested" if verdict.get("contested") else "")
             lines.append(
-                f"| {_cell(verdict['test_id'] or '')} | {verdict['outcome']} | {_cell(verdict['criteria'])} "
+                f"| {_cell(verdict['test_id'] or '')} | {outcome} | {_cell(verdict['criteria'])} "
                 f"| {_cell(reason)} |"
             )
     return "\n".join(lines) + "\n\n"
@@ -431,6 +465,7 @@ def junit_properties(record: dict[str, Any]) -> list[tuple[str, object]]:
     outcomes = test.outcomes
     return [
         ("jury_verdicts", f"passed={outcomes['passed']} failed={outcomes['failed']} hung={outcomes['hung']}"),
+        ("jury_contested", str(test.contested)),
         ("jury_judge_calls", f"live={test.live_calls} cached={test.cached_calls}"),
         ("jury_tokens", f"in={test.tokens_in} out={test.tokens_out}"),
         # Numbers, for tools that read JUnit XML; unpriced calls are counted, not priced at 0.

@@ -39,6 +39,8 @@ class ReportVerdict(BaseModel):
     test_id: str | None
     criteria: str
     outcome: Literal["passed", "failed", "hung"]
+    # The judges split (pass and fail votes both present, the escalation's included), whatever the outcome.
+    contested: bool = False
     quorum: str
     required: int
     cost_usd: float | None
@@ -81,6 +83,7 @@ class ReportTest(BaseModel):
     spent: ReportCost
     saved: ReportCost
     blocked_by_budget: int
+    contested: int = 0
 
 
 class ReportBudget(BaseModel):
@@ -93,6 +96,7 @@ class ReportTotals(BaseModel):
     verdicts_passed: int
     verdicts_failed: int
     verdicts_hung: int
+    verdicts_contested: int = 0
     live_calls: int
     cached_calls: int
     tokens_in: int
@@ -202,6 +206,7 @@ def build_report(
             verdicts_passed=outcomes["passed"],
             verdicts_failed=outcomes["failed"],
             verdicts_hung=outcomes["hung"],
+            verdicts_contested=ledger.contested(),
             live_calls=ledger.live_calls(),
             cached_calls=ledger.cached_calls(),
             tokens_in=tokens_in,
@@ -248,6 +253,7 @@ def build_report(
                 spent=_cost(t.spent),
                 saved=_cost(t.saved),
                 blocked_by_budget=t.blocked,
+                contested=t.contested,
             )
             for _, t in sorted(ledger.tests.items())
         ],

@@ -77,6 +77,13 @@ class Verdict:
         return self.outcome == "hung"
 
     @property
+    def contested(self) -> bool:
+        """The judges split: pass and fail votes both present (the escalation's included), whatever
+        the quorum made of them. A criteria the judges read differently, or an output on its edge."""
+        cast = {vote.vote for vote in self.all_votes}
+        return "pass" in cast and "fail" in cast
+
+    @property
     def cost_usd(self) -> float | None:
         """Total cost of the votes; None when any vote's model is unpriced."""
         return total(vote.cost for vote in self.all_votes if vote.vote != "not_needed").usd_or_none()

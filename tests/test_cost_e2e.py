@@ -61,7 +61,12 @@ def test_summary_shows_exact_costs_per_model_and_the_cache_savings(
     result.stdout.fnmatch_lines(
         [
             "*= llm jury summary =*",
-            "verdicts: 4 passed, 0 failed, 0 hung in 4 tests",
+            "verdicts: 4 passed, 0 failed, 0 hung in 4 tests; 4 contested (the judges split)",
+            "  contested passed: *::test_answer[[]0[]]: Is a numbered answer - 2 pass (openai/gpt-4o-mini,"
+            " openai/gpt-4o), 1 fail (judge-x)",
+            "*::test_answer[[]1[]]*",
+            "*::test_answer[[]2[]]*",
+            "*::test_answer[[]3[]]*",
             "judge calls: 12 live, 0 cached (0% from cache)",
             "tokens (live): 12,000 in, 1,200 out",
             "  judge model          live  cached   tokens in  tokens out  cost",
@@ -102,8 +107,8 @@ def test_verbosity(pytester: pytest.Pytester, priced_server: FakeLLMServer, run_
         [
             "cost per test:",
             "*::test_answer[[]3[]]*",
-            "verdicts in detail:",
-            "  PASSED  *::test_answer[[]0[]]: Is a numbered answer",
+            "verdicts in detail (contested first):",
+            "  PASSED (CONTESTED)  *::test_answer[[]0[]]: Is a numbered answer",
             '          judge-x: fail (cached) - says "3" | not four <b>bold</b>',
         ]
     )
@@ -149,6 +154,9 @@ def assert_reports_carry_the_summary_figures(pytester: pytest.Pytester) -> None:
     assert report.totals.spent.usd == pytest.approx(spent)
     assert report.totals.spent.unpriced_calls == 4
     assert report.totals.verdicts_passed == 4
+    assert report.totals.verdicts_contested == 4  # judge-x fails what the other two pass
+    assert [t.contested for t in report.tests] == [1, 1, 1, 1]
+    assert all(verdict.contested for verdict in report.verdicts)
     assert report.budget is None
     models = {m.model: m for m in report.models}
     assert models[MINI].spent.usd == pytest.approx(4 * MINI_COST)
@@ -168,6 +176,7 @@ def assert_reports_carry_the_summary_figures(pytester: pytest.Pytester) -> None:
         properties = {p.get("name"): p.get("value") for p in case.iter("property")}
         assert properties == {
             "jury_verdicts": "passed=1 failed=0 hung=0",
+            "jury_contested": "1",  # judge-x failed what the other two passed
             "jury_judge_calls": "live=3 cached=0",
             "jury_tokens": "in=3000 out=300",
             "jury_cost_usd": f"{MINI_COST + FOUR_O_COST:.9f}",
@@ -177,6 +186,8 @@ def assert_reports_carry_the_summary_figures(pytester: pytest.Pytester) -> None:
     markdown = step_summary.read_text()
     assert markdown.startswith("# earlier step\n## LLM jury summary")
     assert f"**spent:** ${spent:.6f} + 4 unpriced calls" in markdown
+    assert "**Verdicts:** 4 passed, 0 failed, 0 hung (4 contested)" in markdown
+    assert "| passed, contested | Is a numbered answer | judge-x: says" in markdown
     assert "| openai/gpt-4o-mini | 4 | 0 | 4,000 | 400 | $0.000840 |" in markdown
     table_rows = [line for line in markdown.splitlines() if line.startswith("|")]
     assert table_rows

@@ -52,7 +52,7 @@ def test_markdown_explains_a_hung_verdict_by_its_abstention() -> None:
     ledger = Ledger()
     ledger.add_test("t", record(Verdict("c", "hung", (FAIL, BROKEN, PASS), "unanimous", 3, test_id="t")))
     text = markdown_summary(ledger, None)
-    assert "| t | hung | c | m3: HTTP 503 |" in text
+    assert "| t | hung, contested | c | m3: HTTP 503 |" in text  # a pass and a fail: contested too
     assert "| m3 | 1 | 0 | 0 | 0 | $0.000000 |" in text
 
 
@@ -103,3 +103,53 @@ def test_the_published_json_schema_requires_the_fields_a_report_always_has() -> 
         "title": "Schema Version",
         "type": "integer",
     }
+
+
+def test_a_verdict_is_contested_when_its_judges_split_whatever_the_outcome() -> None:
+    second_pass = replace(PASS, model="m4")
+    assert Verdict("c", "failed", (PASS, FAIL, replace(FAIL, model="m5")), "majority", 2).contested
+    assert Verdict("c", "passed", (PASS, second_pass, FAIL), "majority", 2).contested
+    assert not Verdict("c", "passed", (PASS, second_pass), "unanimous", 2).contested
+    assert not Verdict("c", "hung", (FAIL, BROKEN), "unanimous", 2).contested  # an outage, not a split
+    not_needed = Vote("m4", "not_needed")
+    assert not Verdict("c", "passed", (PASS, replace(PASS, model="m5"), not_needed), "2", 2).contested
+    # A split the escalation jury settled is still a split.
+    escalated = Verdict("c", "passed", (PASS, FAIL), "majority", 2, escalation=(PASS,), escalated="split")
+    assert escalated.contested
+
+
+def test_contested_verdicts_are_counted_listed_first_and_shown_without_v() -> None:
+    ledger = Ledger()
+    ledger.add_test("a_clear", record(Verdict("clear", "passed", (PASS,), "majority", 1, test_id="a_clear")))
+    split = Verdict(
+        "split", "failed", (PASS, FAIL, replace(FAIL, model="m5")), "majority", 2, test_id="b_split"
+    )
+    ledger.add_test("b_split", record(split))
+    assert ledger.contested() == 1
+    assert ledger.tests["b_split"].contested == 1
+    assert ledger.tests["a_clear"].contested == 0
+
+    quiet = summary_lines(ledger, None, 0)
+    assert quiet[:2] == [
+        "verdicts: 1 passed, 1 failed, 0 hung in 2 tests; 1 contested (the judges split)",
+        "  contested failed: b_split: split - 1 pass (m1), 2 fail (m2, m5)",
+    ]
+    verbose = summary_lines(ledger, None, 1)
+    details = verbose[verbose.index("verdicts in detail (contested first):") :]
+    assert details[1].startswith("  FAILED (CONTESTED)  b_split: split")
+    assert [line.split()[0] for line in details if line.startswith("  ") and not line.startswith("   ")] == [
+        "FAILED",
+        "PASSED",
+    ]
+    assert not [line for line in verbose if line.startswith("  contested ")]  # -v lists them in detail
+
+
+def test_more_contested_verdicts_than_the_summary_shows_point_at_v() -> None:
+    ledger = Ledger()
+    for n in range(7):
+        ledger.add_test(
+            f"t{n}", record(Verdict("c", "passed", (PASS, FAIL, PASS), "majority", 2, test_id=f"t{n}"))
+        )
+    lines = summary_lines(ledger, None, 0)
+    assert sum(line.startswith("  contested passed: t") for line in lines) == 5
+    assert "  ... and 2 more (run -v to list them)" in lines
