@@ -133,6 +133,26 @@ def parse_examples(value: str | int) -> int:
     return number
 
 
+def parse_group(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value.strip()) > 100:
+        raise ValueError(f"jury_group must be a group name such as 'faq', got {value!r}")
+    return value.strip()
+
+
+def parse_min_pass_rate(value: str | float | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        number = float("nan")
+    if not 0.0 < number < 1.0:
+        raise ValueError(f"jury_min_pass_rate must be a rate above 0 and below 1, such as 0.9, got {value!r}")
+    return number
+
+
 def parse_positive_float(name: str, value: str | float) -> float:
     try:
         number = float(str(value).strip())
@@ -327,6 +347,23 @@ OPTIONS: tuple[Option, ...] = (
         parse_text,
     ),
     Option(
+        "jury_group",
+        "count the test in this group: its failed checks fail the group's pass-rate gate "
+        "(jury_min_pass_rate) instead of the test; usually set per test or directory (marker group=, "
+        "jury_config)",
+        parse_group,
+        field="group",
+        marker="group",
+    ),
+    Option(
+        "jury_min_pass_rate",
+        "the pass rate a group of tests (jury_group) must be shown to reach, at 95 percent confidence, "
+        "such as 0.9",
+        parse_min_pass_rate,
+        field="min_pass_rate",
+        marker="min_pass_rate",
+    ),
+    Option(
         "jury_rate_limits",
         "per-model request limits shared by all workers and runs on this machine, e.g. "
         "'openai/gpt-4o-mini=500/min, judge-a=10/s'",
@@ -352,6 +389,8 @@ class JurySettings:
     escalation: tuple[str, ...] = ()  # judges that decide when the jury is split or hung
     inconclusive: str = "tie"  # jury_inconclusive: one of INCONCLUSIVE_POLICIES
     examples: int = 0  # jury_examples: labelled cases of the same criteria shown to each judge
+    group: str | None = None  # jury_group: the test's failed checks count against this group's gate
+    min_pass_rate: float | None = None  # jury_min_pass_rate: what the group must be shown to reach
 
     def with_marker(self, kwargs: Mapping[str, Any]) -> JurySettings:
         """Apply `@pytest.mark.jury(...)` arguments (or `jury_config` keys), already known to be valid
@@ -506,6 +545,11 @@ def settings_problem(settings: JurySettings) -> str | None:
         unknown_local = unknown_local_judges((*settings.judges, *settings.escalation))
         if unknown_local:
             return unknown_local
+    if settings.group is not None and settings.min_pass_rate is None:
+        return (
+            f"jury_group {settings.group!r} has no jury_min_pass_rate: say what pass rate the group must "
+            f"reach, e.g. @pytest.mark.jury(group={settings.group!r}, min_pass_rate=0.9)"
+        )
     overlap = [model for model in settings.escalation if model in settings.judges]
     if overlap:
         return (

@@ -57,6 +57,8 @@ class Jury:
         self.comparisons: list[Comparison] = []
         self._driver = PlanDriver(caller, cache, budget, on_live_vote)
         self._raised: set[int] = set()
+        # The AssertionErrors this jury raised: a grouped test failed by one counts against its group.
+        self.failures_raised: list[AssertionError] = []
 
     @property
     def unconcluded(self) -> list[Vote]:
@@ -378,8 +380,14 @@ class Jury:
     def _require_rate(self, rate: PassRate) -> PassRate:
         __tracebackhide__ = True
         if not rate.passed:
-            raise AssertionError(rate.explain())
+            self._fail(rate.explain())
         return rate
+
+    def _fail(self, explanation: str) -> None:
+        __tracebackhide__ = True
+        error = AssertionError(explanation)
+        self.failures_raised.append(error)
+        raise error
 
     def _conclude_pair(self, comparison: Comparison) -> Comparison:
         __tracebackhide__ = True
@@ -440,7 +448,7 @@ class Jury:
         __tracebackhide__ = True
         if not verdict.passed:
             self._raised.add(id(verdict))
-            raise AssertionError(verdict.explain())
+            self._fail(verdict.explain())
         return verdict
 
     def __repr__(self) -> str:

@@ -148,6 +148,45 @@ class TestTotals:
     contested: int = 0  # verdicts whose judges split (pass and fail votes), whatever the outcome
 
 
+# How sure a group's pass rate must be: its exact lower bound at this confidence meets min_pass_rate.
+GROUP_CONFIDENCE = 0.95
+
+
+@dataclass
+class GroupGate:
+    """A jury_group's tests as samples of one pass rate, and the gate on its exact lower bound."""
+
+    name: str
+    min_pass_rate: float = 0.0  # the strictest its tests asked for
+    passed_tests: list[str] = field(default_factory=list)
+    failed_tests: list[str] = field(default_factory=list)
+    uncounted_tests: list[str] = field(default_factory=list)  # errors, hung juries, their own asserts
+
+    @property
+    def samples(self) -> int:
+        return len(self.passed_tests) + len(self.failed_tests)
+
+    @property
+    def lower(self) -> float:
+        from pytest_llmonpy.pass_rate import exact_lower_bound
+
+        return (
+            exact_lower_bound(len(self.passed_tests), self.samples, GROUP_CONFIDENCE) if self.samples else 0.0
+        )
+
+    @property
+    def upper(self) -> float:
+        from pytest_llmonpy.pass_rate import exact_upper_bound
+
+        return (
+            exact_upper_bound(len(self.passed_tests), self.samples, GROUP_CONFIDENCE) if self.samples else 1.0
+        )
+
+    @property
+    def passed(self) -> bool:
+        return self.samples > 0 and self.lower >= self.min_pass_rate
+
+
 @dataclass
 class Ledger:
     """Run totals; `add_test` takes the record a test's report carries."""
@@ -157,6 +196,7 @@ class Ledger:
     verdicts: list[dict[str, Any]] = field(default_factory=list)
     comparisons: list[dict[str, Any]] = field(default_factory=list)
     unconcluded: int = 0  # live votes that reached no verdict
+    groups: dict[str, GroupGate] = field(default_factory=dict)
 
     def add_test(self, test_id: str, record: dict[str, Any]) -> None:
         test = self.tests.setdefault(test_id, TestTotals(test_id))
@@ -173,6 +213,13 @@ class Ledger:
             for vote in comparison["votes"]:
                 for call in vote["calls"]:  # each judge is called twice: a shown first, then b
                     self._add_vote(test, call)
+        group = record.get("group")
+        if isinstance(group, dict):
+            gate = self.groups.setdefault(group["name"], GroupGate(group["name"]))
+            gate.min_pass_rate = max(gate.min_pass_rate, float(group["min_pass_rate"]))
+            sample = str(group.get("sample"))
+            tests = {"pass": gate.passed_tests, "fail": gate.failed_tests}.get(sample, gate.uncounted_tests)
+            tests.append(test_id)
         # Votes of checks cut short (a misconfigured judge): paid for, so counted, though no verdict.
         for vote in record.get("unconcluded", []):
             self.unconcluded += 1
@@ -252,6 +299,13 @@ class Ledger:
                     judge.comparisons += 1
                     judge.followed += answered[0] == answered[1] != "tie"
         return [judges[name] for name in sorted(judges)]
+
+    def group_gates(self) -> list[GroupGate]:
+        """The jury_groups of the run, by name, each with its tests in order."""
+        for gate in self.groups.values():
+            for tests in (gate.passed_tests, gate.failed_tests, gate.uncounted_tests):
+                tests.sort()
+        return [self.groups[name] for name in sorted(self.groups)]
 
     def outcomes(self) -> Counter[str]:
         return Counter(verdict["outcome"] for verdict in self.verdicts)

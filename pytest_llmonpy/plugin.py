@@ -47,6 +47,7 @@ JURY_KEY = pytest.StashKey["Jury"]()
 BASELINE_KEY = pytest.StashKey["BaselineChecks"]()
 CALL_PASSED_KEY = pytest.StashKey[bool]()
 REPLAY_MISSES_KEY = pytest.StashKey[int]()
+GROUP_SAMPLE_KEY = pytest.StashKey[str]()  # "pass" or "fail": what a grouped test counts as
 # A CollectReport attribute: an xdist worker's report of that problem, raised by the controller.
 USAGE_ERROR_ATTRIBUTE = "llmonpy_usage_error"
 BASELINE_ATTRIBUTE = "llmonpy_baselines"
@@ -449,6 +450,8 @@ def pytest_runtest_makereport(
     count_replay_miss(item, call)
     record = jury_record(item, jury) if jury is not None and call.when == "teardown" else None
     report = yield
+    if jury is not None and call.when == "call" and jury.settings.group is not None:
+        count_in_group(item, jury, call, report)
     if record is not None:
         setattr(report, REPORT_ATTRIBUTE, record)
     if call.when == "teardown":
@@ -457,6 +460,20 @@ def pytest_runtest_makereport(
     if jury is not None and report.when == "call" and report.failed:
         explain_failure(jury, report)
     return report
+
+
+def count_in_group(
+    item: pytest.Item, jury: Jury, call: pytest.CallInfo[None], report: pytest.TestReport
+) -> None:
+    """A test in a jury_group is one sample of the group's pass rate. Failed by its jury, it is
+    reported as xfailed (the group's gate decides, at the end of the run); failed otherwise (an error,
+    a hung jury, its own assert), it fails as usual and is not counted."""
+    if report.passed:
+        item.stash[GROUP_SAMPLE_KEY] = "pass"
+    elif call.excinfo is not None and any(call.excinfo.value is error for error in jury.failures_raised):
+        item.stash[GROUP_SAMPLE_KEY] = "fail"
+        report.outcome = "skipped"
+        report.wasxfail = f"counted against jury group {jury.settings.group!r}, whose pass rate is gated"
 
 
 def count_replay_miss(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
@@ -468,7 +485,9 @@ def jury_record(item: pytest.Item, jury: Jury) -> dict[str, object] | None:
     """At teardown, so checks made by fixtures during teardown are counted too. Properties added before
     the report exists land in it (and in JUnit XML), like record_property."""
     session = run_of(item.config).session()
-    record = session.test_record(jury, item.stash.get(REPLAY_MISSES_KEY, 0))
+    record = session.test_record(
+        jury, item.stash.get(REPLAY_MISSES_KEY, 0), item.stash.get(GROUP_SAMPLE_KEY, None)
+    )
     session.reported(item.nodeid)
     if record is not None:
         from pytest_llmonpy.report import junit_properties
@@ -680,6 +699,9 @@ class JuryReporting:
         self.problems = [*baselines.problems]
         if baselines.problems and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # asked to record, and could not
+        failed_groups = [group for group in jury_session.ledger.group_gates() if not group.passed]
+        if failed_groups and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # the tests xfailed; their group fails
         self.problems += write_outputs(
             jury_session.ledger, jury_session.budget_state(), self.run.options.report_path, baselines
         )

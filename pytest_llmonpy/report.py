@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_llmonpy.ledger import Ledger
+from pytest_llmonpy.ledger import GROUP_CONFIDENCE, GroupGate, Ledger
 from pytest_llmonpy.money import Cost, format_cost
 from pytest_llmonpy.untrusted import printable
 
@@ -68,6 +68,7 @@ def summary_lines(
     lines = [_verdict_line(ledger)] if checked or not (ledger.comparisons or baselines_active) else []
     if verbosity <= 0:
         lines += _contested_lines(ledger, show)
+    lines += _group_lines(ledger, show)
     if ledger.comparisons:
         outcomes = ledger.comparison_outcomes()
         line = (
@@ -205,6 +206,37 @@ def _split(verdict: dict[str, Any]) -> str:
         for value in ("pass", "fail")
         if (names := [vote["model"] for vote in votes if vote["vote"] == value])
     )
+
+
+# Failed tests of a group listed in the summary (all are in the JSON report).
+GROUP_FAILURES_SHOWN = 10
+
+
+def group_line(gate: GroupGate) -> str:
+    verdict = "PASSED" if gate.passed else "FAILED"
+    rate = len(gate.passed_tests) / gate.samples if gate.samples else 0.0
+    comparison = ">=" if gate.passed else "<"
+    uncounted = f", {len(gate.uncounted_tests)} not counted (errors)" if gate.uncounted_tests else ""
+    return (
+        f"group {printable(gate.name, 60)} {verdict}: {len(gate.passed_tests)} of {gate.samples} tests "
+        f"passed ({rate:.0%}{uncounted}); at {GROUP_CONFIDENCE:.0%} confidence the pass rate is at least "
+        f"{gate.lower:.1%} {comparison} min_pass_rate {gate.min_pass_rate:.0%}"
+    )
+
+
+def _group_lines(ledger: Ledger, show: Callable[[str], str]) -> list[str]:
+    lines = []
+    for gate in ledger.group_gates():
+        lines.append(group_line(gate))
+        lines.extend(
+            f"  failed: {printable(show(test), 160)}" for test in gate.failed_tests[:GROUP_FAILURES_SHOWN]
+        )
+        if len(gate.failed_tests) > GROUP_FAILURES_SHOWN:
+            lines.append(
+                f"  ... and {len(gate.failed_tests) - GROUP_FAILURES_SHOWN} more (see --jury-report)"
+            )
+        lines.extend(f"  not counted: {printable(show(test), 160)}" for test in gate.uncounted_tests)
+    return lines
 
 
 def _contested_lines(ledger: Ledger, show: Callable[[str], str]) -> list[str]:
@@ -391,6 +423,8 @@ def markdown_summary(ledger: Ledger, budget: BudgetState | None) -> str:
     if cached and could_save(saved):
         headline += f" · **saved by the cache:** {format_cost(saved, cached)}"
     lines = ["## LLM jury summary", "", headline]
+    for gate in ledger.group_gates():
+        lines += ["", _cell(group_line(gate))]
     if budget is not None:
         lines.append("")
         lines.append(f"**Budget:** {format_cost(budget.spent)} of {format_cost(budget.limit)} spent")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel
 
 from pytest_llmonpy.baselines import BaselineRun
-from pytest_llmonpy.ledger import Ledger
+from pytest_llmonpy.ledger import GROUP_CONFIDENCE, Ledger
 from pytest_llmonpy.money import Cost
 
 if TYPE_CHECKING:
@@ -150,6 +150,21 @@ class ReportPositionBias(BaseModel):
     flagged: bool  # followed the position in more than half of at least 5 comparisons (a warning)
 
 
+class ReportGroup(BaseModel):
+    """A jury_group: its tests as samples of one pass rate, gated on the rate's exact lower bound."""
+
+    name: str
+    passed: bool
+    min_pass_rate: float
+    confidence: float
+    passes: int
+    samples: int
+    lower: float
+    upper: float
+    failed_tests: list[str]
+    uncounted_tests: list[str]  # errors, hung juries, the test's own failed asserts
+
+
 class JuryReport(BaseModel):
     """The `--jury-report` file. `schema_version` changes when a field changes meaning or goes away."""
 
@@ -163,6 +178,7 @@ class JuryReport(BaseModel):
     comparisons: list[ReportComparison] = []
     baselines: list[ReportBaseline] = []
     position_bias: list[ReportPositionBias] = []  # every judge that answered a pairwise call
+    groups: list[ReportGroup] = []  # the jury_groups and their pass-rate gates
 
 
 def _cost(total: Cost) -> ReportCost:
@@ -260,6 +276,21 @@ def build_report(
         verdicts=[ReportVerdict.model_validate(v) for v in ledger.verdicts_in_order()],
         comparisons=[ReportComparison.model_validate(c) for c in ledger.comparisons_in_order()],
         baselines=_baselines(baselines),
+        groups=[
+            ReportGroup(
+                name=gate.name,
+                passed=gate.passed,
+                min_pass_rate=gate.min_pass_rate,
+                confidence=GROUP_CONFIDENCE,
+                passes=len(gate.passed_tests),
+                samples=gate.samples,
+                lower=gate.lower,
+                upper=gate.upper,
+                failed_tests=gate.failed_tests,
+                uncounted_tests=gate.uncounted_tests,
+            )
+            for gate in ledger.group_gates()
+        ],
         position_bias=[
             ReportPositionBias(
                 model=judge.model,

@@ -163,10 +163,13 @@ class JurySession:
             for test_id, votes in unreported_votes(self.journal.directory).items()
         }
 
-    def test_record(self, jury: Jury, replay_misses: int = 0) -> dict[str, object] | None:
+    def test_record(
+        self, jury: Jury, replay_misses: int = 0, group_sample: str | None = None
+    ) -> dict[str, object] | None:
         """What a test's report carries to the controller; None when the test judged nothing.
 
-        `replay_misses`: the ReplayMissErrors the test raised (the jury keeps no count of them)."""
+        `replay_misses`: the ReplayMissErrors the test raised (the jury keeps no count of them);
+        `group_sample`: for a test in a jury_group, whether it counts as a pass or a fail of the group."""
         if (
             not jury.verdicts
             and not jury.comparisons
@@ -175,13 +178,20 @@ class JurySession:
             and not replay_misses
         ):
             return None
-        return {
+        record: dict[str, object] = {
             "verdicts": [verdict_record(v, texts=self.exporting) for v in jury.verdicts],
             "comparisons": [comparison_record(c, texts=self.exporting) for c in jury.comparisons],
             "unconcluded": [vote_record(v) for v in jury.unconcluded],
             "blocked": jury.blocked_by_budget,
             "replay_misses": replay_misses,
         }
+        if jury.settings.group is not None:
+            record["group"] = {
+                "name": jury.settings.group,
+                "min_pass_rate": jury.settings.min_pass_rate,
+                "sample": group_sample,
+            }
+        return record
 
     def cache_mode(self) -> str:
         """The run's jury mode: the --jury-mode flag, else the ini key, else record."""

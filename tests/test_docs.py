@@ -18,11 +18,12 @@ What runs, by the fence's language:
   ``anthropic/claude-3-5-haiku-latest``, ``gemini/gemini-2.0-flash``), unless a ``file`` block gives
   the configuration. ``pytest`` and the app stubs of ``myapp.py`` (``support_bot``, ``summarise``,
   ``ARTICLE``, ... see ``APP_STUBS``) are available without an import, and ``from myapp import ...``
-  works. Each block's tests must pass (no error, nothing uncollected), and a block that calls the
-  jury (``jury.check(...)``, ``llm_baseline.assert_not_worse(...)``, ...) must have sent the fake
-  server at least one judge request. A block that uses ``llm_baseline`` has its baselines recorded
-  first (``--jury-baseline-update``), and then runs with the app's output changed, so the jury
-  really compares.
+  works. Each block's tests must pass (no error, nothing uncollected), the page's run must exit 0
+  when every block is expected to pass (a group gate fails a run whose tests passed), and a block
+  that calls the jury (``jury.check(...)``, ``llm_baseline.assert_not_worse(...)``, ...) must have
+  sent the fake server at least one judge request. A block that uses ``llm_baseline`` has its
+  baselines recorded first (``--jury-baseline-update``), and then runs with the app's output
+  changed, so the jury really compares.
 - ``console``, ``bash``, ``shell``, ``sh``: if some line starts with ``$ ``, those lines are the
   commands (a trailing ``\\`` continues one) and the lines after a command are its expected output
   (``...`` skips any lines); otherwise every line is a command. Commands run in the page's directory,
@@ -544,6 +545,10 @@ class PageRunner:
                     "this block calls the jury, but the fake judge server got no request; the run:\n"
                     + _text(ran)
                 )
+        if ran.ret != 0 and all(block.expect == "passed" for block in group):
+            # Every test passed, yet the run failed: a group gate, the budget, a report not written.
+            for block in group:
+                self.result(block).problems.append(f"the page's run exited {ran.ret}:\n" + _text(ran))
 
     def run_shell(self, block: Block) -> None:
         result = self.result(block)
