@@ -364,6 +364,12 @@ OPTIONS: tuple[Option, ...] = (
         marker="min_pass_rate",
     ),
     Option(
+        "jury_presets",
+        "a TOML file of your own criteria presets ([presets.<name>] tables with criteria, version, "
+        "needs), relative to the rootdir",
+        parse_text,
+    ),
+    Option(
         "jury_rate_limits",
         "per-model request limits shared by all workers and runs on this machine, e.g. "
         "'openai/gpt-4o-mini=500/min, judge-a=10/s'",
@@ -428,6 +434,7 @@ class RunOptions(NamedTuple):
     calibrate: bool = False  # --jury-calibrate: measure the jury against human labels, run no test
     min_kappa: float | None = None
     calibration_report: Path | None = None
+    presets: Mapping[str, Any] = MappingProxyType({})  # jury_presets: the file's presets, by name
 
 
 # ---- reading flags and ini keys ----
@@ -491,7 +498,14 @@ def run_options(
             check_report_path(path, name)
     if report_path is not None and not is_worker:
         check_report_path(report_path)
+    presets_file = parsed("jury_presets")
+    presets: Mapping[str, Any] = {}
+    if presets_file:
+        from pytest_llmonpy.presets import read_presets_file
+
+        presets = read_presets_file(Path(rootdir, presets_file))  # PresetError is a ValueError
     return RunOptions(
+        presets=presets,
         cache_root=resolve_cache_dir(rootdir, parsed("jury_cache_dir")),
         rootdir=rootdir,
         max_cost=parsed("jury_max_cost"),

@@ -106,13 +106,17 @@ def build_request_messages(question: Question) -> list[dict[str, str]]:
 def shared_identity(question: Question) -> dict[str, Any]:
     """The part of every judge's request that does not depend on the judge: messages, schema, sampling."""
     name, schema = schema_for(question)
-    return {
+    identity = {
         "messages": build_request_messages(question),
         "schema_name": name,
         "schema": schema,
         "temperature": TEMPERATURE,
         "max_tokens": MAX_TOKENS,
     }
+    preset = getattr(question, "preset", None)
+    if preset is not None:  # only then: the keys of checks without a preset stay what they were
+        identity["preset"] = preset
+    return identity
 
 
 def judge_identity(model: str, api_base: str | None, question: Question | None = None) -> dict[str, Any]:

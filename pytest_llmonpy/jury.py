@@ -6,7 +6,7 @@ No pytest import here: the plugin wires a Jury into the `jury` fixture.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, cast
 
 from pytest_llmonpy.config import NO_JUDGES_HELP, JurySettings
@@ -14,6 +14,9 @@ from pytest_llmonpy.driver import PlanDriver
 from pytest_llmonpy.judge_request import unknown_local_judges
 from pytest_llmonpy.pass_rate import SequentialGate
 from pytest_llmonpy.plan import Plan, check_plan, compare_plan
+from pytest_llmonpy.presets import BUILT_IN as BUILT_IN_PRESETS
+from pytest_llmonpy.presets import Preset
+from pytest_llmonpy.presets import resolve as resolve_preset
 from pytest_llmonpy.prompts import Case, Example, PairCase
 from pytest_llmonpy.quorum import Outcome, Winner
 from pytest_llmonpy.sampled import PassRate, atake, batch_size, pass_rate_result, sampling_gate, settle, take
@@ -46,8 +49,11 @@ class Jury:
         on_live_vote: Callable[[Vote], None] | None = None,
         labels: Callable[[], LabelBook | None] = lambda: None,
         examples: Callable[[], LabelBook | None] | None = None,
+        presets: Mapping[str, Preset] | None = None,
     ) -> None:
         self.settings = settings
+        # The criteria presets `preset=` names: the built-in ones unless the run adds its own.
+        self.presets = BUILT_IN_PRESETS if presets is None else presets
         self._labels = labels  # human labels that decide matching checks (read on first check)
         # where jury_examples come from: the same labels, unless told (calibration shows the labelled
         # set it measures, each case never its own example)
@@ -74,8 +80,9 @@ class Jury:
     def check(
         self,
         output: object,
-        criteria: str,
+        criteria: str | None = None,
         *,
+        preset: str | None = None,
         input: object = None,
         reference: object = None,
         context: object = None,
@@ -83,14 +90,15 @@ class Jury:
     ) -> Verdict:
         """Judge `output` against `criteria`; returns the Verdict without raising on failure."""
         __tracebackhide__ = True
-        plan, questions = self._check_plan(output, criteria, input, reference, context, allow_none)
+        plan, questions = self._check_plan(output, criteria, preset, input, reference, context, allow_none)
         return self._conclude(self._driver.run(plan, questions, self.settings))
 
     async def acheck(
         self,
         output: object,
-        criteria: str,
+        criteria: str | None = None,
         *,
+        preset: str | None = None,
         input: object = None,
         reference: object = None,
         context: object = None,
@@ -101,14 +109,15 @@ class Jury:
         cancelling the await cancels the judge calls in flight."""
         __tracebackhide__ = True
         # Arguments are checked here, so a bad one points at the test's line, not into the judge loop.
-        plan, questions = self._check_plan(output, criteria, input, reference, context, allow_none)
+        plan, questions = self._check_plan(output, criteria, preset, input, reference, context, allow_none)
         return self._conclude(await self._driver.arun(plan, questions, self.settings))
 
     def assert_passes(
         self,
         output: object,
-        criteria: str,
+        criteria: str | None = None,
         *,
+        preset: str | None = None,
         input: object = None,
         reference: object = None,
         context: object = None,
@@ -117,15 +126,17 @@ class Jury:
         """Like `check`, but raise AssertionError explaining every vote when the jury fails the output."""
         __tracebackhide__ = True
         verdict = self.check(
-            output, criteria, input=input, reference=reference, context=context, allow_none=allow_none
-        )
+            output, criteria, preset=preset, input=input, reference=reference, context=context,
+            allow_none=allow_none,
+        )  # fmt: skip
         return self._require_pass(verdict)
 
     async def aassert_passes(
         self,
         output: object,
-        criteria: str,
+        criteria: str | None = None,
         *,
+        preset: str | None = None,
         input: object = None,
         reference: object = None,
         context: object = None,
@@ -134,8 +145,9 @@ class Jury:
         """Async twin of `assert_passes`."""
         __tracebackhide__ = True
         verdict = await self.acheck(
-            output, criteria, input=input, reference=reference, context=context, allow_none=allow_none
-        )
+            output, criteria, preset=preset, input=input, reference=reference, context=context,
+            allow_none=allow_none,
+        )  # fmt: skip
         return self._require_pass(verdict)
 
     def compare(
@@ -177,8 +189,9 @@ class Jury:
     def pass_rate(
         self,
         outputs: Callable[[], object] | Iterable[object],
-        criteria: str,
+        criteria: str | None = None,
         *,
+        preset: str | None = None,
         samples: int | None = None,
         min_rate: float = 0.9,
         confidence: float = 0.95,
@@ -201,17 +214,18 @@ class Jury:
         while True:
             count = batch_size(gate, len(verdicts), self.settings.concurrency, len(self.settings.judges))
             batch = take(source, len(verdicts), count)
-            jobs = [self._check_plan(o, criteria, input, reference, context, False) for o in batch]
+            jobs = [self._check_plan(o, criteria, preset, input, reference, context, False) for o in batch]
             verdicts += [self._conclude_sample(v) for v in self._driver.run_many(jobs, self.settings)]
-            rate = self._settled(gate, verdicts, criteria)
+            rate = self._settled(gate, verdicts, criteria, preset)
             if rate is not None:
                 return rate
 
     async def apass_rate(
         self,
         outputs: Callable[[], object] | Iterable[object],
-        criteria: str,
+        criteria: str | None = None,
         *,
+        preset: str | None = None,
         samples: int | None = None,
         min_rate: float = 0.9,
         confidence: float = 0.95,
@@ -228,17 +242,18 @@ class Jury:
         while True:
             count = batch_size(gate, len(verdicts), self.settings.concurrency, len(self.settings.judges))
             batch = await atake(source, len(verdicts), count)
-            jobs = [self._check_plan(o, criteria, input, reference, context, False) for o in batch]
+            jobs = [self._check_plan(o, criteria, preset, input, reference, context, False) for o in batch]
             verdicts += [self._conclude_sample(v) for v in await self._driver.arun_many(jobs, self.settings)]
-            rate = self._settled(gate, verdicts, criteria)
+            rate = self._settled(gate, verdicts, criteria, preset)
             if rate is not None:
                 return rate
 
     def assert_pass_rate(
         self,
         outputs: Callable[[], object] | Iterable[object],
-        criteria: str,
+        criteria: str | None = None,
         *,
+        preset: str | None = None,
         samples: int | None = None,
         min_rate: float = 0.9,
         confidence: float = 0.95,
@@ -251,7 +266,7 @@ class Jury:
         samples) unless the rate is shown to be at least `min_rate` at `confidence`."""
         __tracebackhide__ = True
         rate = self.pass_rate(
-            outputs, criteria, samples=samples, min_rate=min_rate, confidence=confidence,
+            outputs, criteria, preset=preset, samples=samples, min_rate=min_rate, confidence=confidence,
             early_stop=early_stop, input=input, reference=reference, context=context,
         )  # fmt: skip
         return self._require_rate(rate)
@@ -259,8 +274,9 @@ class Jury:
     async def aassert_pass_rate(
         self,
         outputs: Callable[[], object] | Iterable[object],
-        criteria: str,
+        criteria: str | None = None,
         *,
+        preset: str | None = None,
         samples: int | None = None,
         min_rate: float = 0.9,
         confidence: float = 0.95,
@@ -272,7 +288,7 @@ class Jury:
         """Async twin of `assert_pass_rate`."""
         __tracebackhide__ = True
         rate = await self.apass_rate(
-            outputs, criteria, samples=samples, min_rate=min_rate, confidence=confidence,
+            outputs, criteria, preset=preset, samples=samples, min_rate=min_rate, confidence=confidence,
             early_stop=early_stop, input=input, reference=reference, context=context,
         )  # fmt: skip
         return self._require_rate(rate)
@@ -285,14 +301,18 @@ class Jury:
     def _check_plan(
         self,
         output: object,
-        criteria: str,
+        criteria: str | None,
+        preset: str | None,
         input: object,
         reference: object,
         context: object,
         allow_none: bool,
     ) -> tuple[Plan[Verdict], tuple[Case]]:
         __tracebackhide__ = True
-        case, required = self._prepare(output, criteria, input, reference, context, allow_none)
+        frames = {"input": input, "reference": reference, "context": context}
+        text, found = resolve_preset(self.presets, criteria, preset, frames)
+        case, required = self._prepare(output, text, input, reference, context, allow_none)
+        case = dataclasses.replace(case, preset=found.key if found else None)
         case = dataclasses.replace(case, examples=self._examples_for(case))
         return check_plan(self.settings, case, required, self.test_id), (case,)
 
@@ -361,12 +381,14 @@ class Jury:
         self._raised.add(id(verdict))
         return verdict
 
-    def _settled(self, gate: SequentialGate, verdicts: list[Verdict], criteria: str) -> PassRate | None:
+    def _settled(
+        self, gate: SequentialGate, verdicts: list[Verdict], criteria: str | None, preset: str | None
+    ) -> PassRate | None:
         __tracebackhide__ = True
         look, depends_on_hung = settle(gate, verdicts)
         if look.decision == "continue" or (depends_on_hung and len(verdicts) < gate.max_samples):
             return None
-        rate = pass_rate_result(gate, verdicts, look, criteria.strip())
+        rate = pass_rate_result(gate, verdicts, look, verdicts[0].criteria)
         if depends_on_hung:
             hung = next(verdict for verdict in verdicts if verdict.hung)
             raise HungJuryError(

@@ -313,7 +313,15 @@ def jury_config() -> dict[str, Any]:
 
 
 @pytest.fixture
-def jury(request: pytest.FixtureRequest, jury_config: dict[str, Any]) -> Jury:
+def jury_presets() -> dict[str, Any]:
+    """Criteria presets of your own for the tests of a directory: override it in a conftest.py to
+    return {name: criteria text, or {"criteria": ..., "version": N, "needs": ["context"]}}. They add
+    to (or replace by name) the built-in presets and those of the jury_presets file. Default: {}."""
+    return {}
+
+
+@pytest.fixture
+def jury(request: pytest.FixtureRequest, jury_config: dict[str, Any], jury_presets: dict[str, Any]) -> Jury:
     """A jury of LLM judges for this test: `jury.assert_passes(output, criteria)` / `jury.check(...)`.
 
     Judges, quorum, mode and endpoint come from `@pytest.mark.jury(...)` on the test, class or module,
@@ -321,7 +329,12 @@ def jury(request: pytest.FixtureRequest, jury_config: dict[str, Any]) -> Jury:
     """
     run = run_of(request.config)
     settings = run.test_settings(request.node, jury_config)
-    jury = run.session().new_jury(settings, request.node.nodeid, Path(request.node.path).parent)
+    try:
+        jury = run.session().new_jury(
+            settings, request.node.nodeid, Path(request.node.path).parent, presets=jury_presets
+        )
+    except ValueError as exc:  # a jury_presets fixture that returned something unusable
+        pytest.fail(f"pytest-llmonpy: {exc}", pytrace=False)
     request.node.stash[JURY_KEY] = jury
     return jury
 

@@ -58,6 +58,7 @@ class Case:
     reference: str | None = None
     context: str | None = None
     examples: tuple[Example, ...] = ()
+    preset: str | None = None  # "grounded@v1": the criteria came from this preset (in the cache key)
 
 
 def _defuse(text: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -96,9 +96,14 @@ class JurySession:
         directory: Path | None = None,
         *,
         examples: LabelBook | None = None,
+        presets: Mapping[str, object] | None = None,
     ) -> Jury:
         """A jury for one test; the human labels of `directory` (the test module's) decide its
-        matching checks and give its examples, unless `examples` are given."""
+        matching checks and give its examples, unless `examples` are given. `presets`: the test's own
+        criteria presets (its `jury_presets` fixture), over the run's file and the built-in ones."""
+        from pytest_llmonpy.presets import merged
+
+        own = [self.options.presets, presets or {}]
         return Jury(
             settings,
             self.caller,
@@ -108,6 +113,7 @@ class JurySession:
             on_live_vote=lambda vote: self.journal.record_vote(test_id, vote_record(vote)),
             labels=(lambda: self.labels(directory)) if directory is not None else lambda: None,
             examples=(lambda: examples) if examples is not None else None,
+            presets=merged(*own) if any(own) else None,
         )
 
     def labels(self, directory: Path) -> LabelBook:
