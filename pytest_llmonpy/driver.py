@@ -37,7 +37,14 @@ from pytest_llmonpy.messages import budget_spent_message, replay_miss_message, s
 from pytest_llmonpy.plan import Ask, CallKey, Plan, Recall
 from pytest_llmonpy.prompts import Case, PairCase
 from pytest_llmonpy.recall import CacheOpener, cached_votes, store_vote
-from pytest_llmonpy.verdict import BudgetExceededError, JuryConfigError, JuryError, ReplayMissError, Vote
+from pytest_llmonpy.verdict import (
+    BudgetExceededError,
+    JuryConfigError,
+    JuryError,
+    ReplayMissError,
+    Verdict,
+    Vote,
+)
 
 if TYPE_CHECKING:
     from pytest_llmonpy.budget import RunBudget
@@ -105,11 +112,26 @@ class PlanDriver:
         __tracebackhide__ = True
         return self._answer(self._drive(plan, questions, settings), settings)
 
-    def run_many(self, jobs: Sequence[tuple[Plan[T], Sequence[Question]]], settings: JurySettings) -> list[T]:
-        """`run` for several plans at once: their live calls go out together, one batch per round, so
+    def run_many(
+        self, jobs: Sequence[tuple[Plan[Verdict], Sequence[Question]]], settings: JurySettings
+    ) -> list[Verdict]:
+        """`run` for several checks at once: their live calls go out together, one batch per round, so
         N checks take about one check's latency (a pass rate's samples)."""
         __tracebackhide__ = True
-        return self._answer(together([self._drive(plan, tuple(q), settings) for plan, q in jobs]), settings)
+        return self._answer(self._together(jobs, settings), settings)
+
+    def _together(
+        self, jobs: Sequence[tuple[Plan[Verdict], Sequence[Question]]], settings: JurySettings
+    ) -> Driving[list[Verdict]]:
+        drivings = [self._drive(plan, tuple(questions), settings) for plan, questions in jobs]
+        return together(drivings, on_lost=self._lost_verdict)
+
+    def _lost_verdict(self, verdict: Verdict) -> None:
+        """A check of a batch that failed reached its verdict, which is never returned: its live votes
+        are paid for, so they are kept as unconcluded."""
+        self.unconcluded.extend(
+            vote for vote in verdict.all_votes if not vote.cached and vote.vote != "not_needed"
+        )
 
     def _answer(self, driving: Driving[T], settings: JurySettings) -> T:
         """Answer a driving's live asks with the blocking `JudgeCaller.judge_calls`."""
@@ -135,11 +157,11 @@ class PlanDriver:
             return outcome
 
     async def arun_many(
-        self, jobs: Sequence[tuple[Plan[T], Sequence[Question]]], settings: JurySettings
-    ) -> list[T]:
-        """`arun` for several plans at once (see `run_many`)."""
+        self, jobs: Sequence[tuple[Plan[Verdict], Sequence[Question]]], settings: JurySettings
+    ) -> list[Verdict]:
+        """`arun` for several checks at once (see `run_many`)."""
         __tracebackhide__ = True
-        driving = together([self._drive(plan, tuple(q), settings) for plan, q in jobs])
+        driving = self._together(jobs, settings)
         return await self._await_on_judge_loop(driving, status_label(jobs[0][1][0]), settings)
 
     async def arun(self, plan: Plan[T], questions: tuple[Question, ...], settings: JurySettings) -> T:
@@ -186,29 +208,39 @@ class PlanDriver:
     def _drive(self, plan: Plan[T], questions: tuple[Question, ...], settings: JurySettings) -> Driving[T]:
         """Answer `plan`'s steps, handing out only its live asks; the outcome is the return value.
 
-        A live ask that fails is thrown back in: the votes answered before the batch was cut short (a
-        misconfigured judge, an interrupt, a cancelled await) are kept as unconcluded, for the cost
-        report, and the exception goes on.
+        A check that fails before its outcome (a live ask cut short by a misconfigured judge, an
+        interrupt or a cancelled await; a later round refused by the budget or replay mode) keeps the
+        votes it paid for, those of earlier rounds and those answered before the batch was cut short,
+        as unconcluded, for the cost report; the exception goes on.
         """
         __tracebackhide__ = True
         answer: dict[CallKey, Vote] | None = None
+        paid: list[Vote] = []  # the live votes of the rounds answered so far
         while True:
             try:
                 step = plan.send(answer)  # type: ignore[arg-type]  # None starts the generator
             except StopIteration as done:
                 outcome: T = done.value
                 return outcome
+            except BaseException:
+                self.unconcluded.extend(paid)
+                raise
             if isinstance(step, Recall):
                 answer = self._recall(step.calls, questions, settings.mode)
                 continue
-            ask = self._live_ask(step, questions, settings)
+            try:
+                ask = self._live_ask(step, questions, settings)
+            except BaseException:
+                self.unconcluded.extend(paid)
+                raise
             try:
                 live = yield ask
             except BaseException as exc:
-                self.unconcluded.extend(vote for _, vote in sorted(ask.finished.items()))
+                self.unconcluded.extend([*paid, *(vote for _, vote in sorted(ask.finished.items()))])
                 if isinstance(exc, JuryConfigError):
                     raise JuryConfigError(str(exc)) from None  # one message, no trace into the event loop
                 raise
+            paid += live
             answer = dict(zip(step.calls, live, strict=True))
 
     def _live_ask(self, step: Ask, questions: tuple[Question, ...], settings: JurySettings) -> LiveAsk:
@@ -253,23 +285,39 @@ class PlanDriver:
         store_vote(self._cache, mode, vote, question)
 
 
-def together(drivings: list[Driving[T]]) -> Driving[list[T]]:
+def together(drivings: list[Driving[T]], on_lost: Callable[[T], None]) -> Driving[list[T]]:
     """One driving for several: each round, the live asks of every driving still going become one ask
-    (their calls in a row), and each gets its share of the answers. A failed round is thrown into each
-    driving that asked, so each keeps the votes it was paid for, then goes on."""
+    (their calls in a row), and each gets its share of the answers.
+
+    When a round fails, or one driving fails on its share (a later round refused by the budget), every
+    driving still gets its share, the failure is thrown into those still asking, so each keeps the
+    votes it paid for, and the outcomes already reached go to `on_lost`: none is returned.
+    """
     __tracebackhide__ = True
     outcomes: dict[int, T] = {}
     asks: dict[int, LiveAsk] = {}
+    failure: BaseException | None = None
 
     def step(index: int, advance: Callable[[], LiveAsk]) -> None:
+        nonlocal failure
         try:
             asks[index] = advance()
         except StopIteration as done:
             outcomes[index] = done.value
+        except BaseException as exc:  # raised below, once every driving has its share
+            failure = failure or exc
+
+    def fail(exc: BaseException) -> BaseException:
+        for index in sorted(asks):
+            with contextlib.suppress(BaseException):  # each re-raises it: raised once, by the caller
+                drivings[index].throw(exc)
+        for outcome in outcomes.values():
+            on_lost(outcome)
+        return exc
 
     for index, driving in enumerate(drivings):
         step(index, driving.__next__)
-    while asks:
+    while asks and failure is None:
         parts = sorted(asks.items())
         asks.clear()
         owners = [(index, ask, at) for index, ask in parts for at in range(len(ask.calls))]
@@ -283,13 +331,13 @@ def together(drivings: list[Driving[T]]) -> Driving[list[T]]:
         try:
             live = yield combined
         except BaseException as exc:
-            for index, _ in parts:
-                with contextlib.suppress(BaseException):  # each re-raises it: raised once, below
-                    drivings[index].throw(exc)
-            raise
+            asks.update(parts)
+            raise fail(exc) from None
         start = 0
         for index, ask in parts:
             share = live[start : start + len(ask.calls)]
             start += len(ask.calls)
             step(index, functools.partial(drivings[index].send, share))
+    if failure is not None:
+        raise fail(failure)
     return [outcomes[index] for index in range(len(drivings))]

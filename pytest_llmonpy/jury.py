@@ -211,11 +211,15 @@ class Jury:
         __tracebackhide__ = True
         gate, source = sampling_gate(outputs, samples, min_rate, confidence, early_stop)
         verdicts: list[Verdict] = []
+        judged: dict[Case, Verdict] = {}
         while True:
             count = batch_size(gate, len(verdicts), self.settings.concurrency, len(self.settings.judges))
             batch = take(source, len(verdicts), count)
             jobs = [self._check_plan(o, criteria, preset, input, reference, context, False) for o in batch]
-            verdicts += [self._conclude_sample(v) for v in self._driver.run_many(jobs, self.settings)]
+            new = self._new_samples(jobs, judged)
+            answers = self._driver.run_many(list(new.values()), self.settings) if new else []
+            judged.update(zip(new, map(self._conclude_sample, answers), strict=True))
+            verdicts += [judged[case] for _, (case,) in jobs]
             rate = self._settled(gate, verdicts, criteria, preset)
             if rate is not None:
                 return rate
@@ -239,11 +243,15 @@ class Jury:
         __tracebackhide__ = True
         gate, source = sampling_gate(outputs, samples, min_rate, confidence, early_stop)
         verdicts: list[Verdict] = []
+        judged: dict[Case, Verdict] = {}
         while True:
             count = batch_size(gate, len(verdicts), self.settings.concurrency, len(self.settings.judges))
             batch = await atake(source, len(verdicts), count)
             jobs = [self._check_plan(o, criteria, preset, input, reference, context, False) for o in batch]
-            verdicts += [self._conclude_sample(v) for v in await self._driver.arun_many(jobs, self.settings)]
+            new = self._new_samples(jobs, judged)
+            answers = await self._driver.arun_many(list(new.values()), self.settings) if new else []
+            judged.update(zip(new, map(self._conclude_sample, answers), strict=True))
+            verdicts += [judged[case] for _, (case,) in jobs]
             rate = self._settled(gate, verdicts, criteria, preset)
             if rate is not None:
                 return rate
@@ -372,6 +380,22 @@ class Jury:
             self._raised.add(id(verdict))
             raise HungJuryError(verdict)
         return verdict
+
+    @staticmethod
+    def _new_samples(
+        jobs: list[tuple[Plan[Verdict], tuple[Case]]], judged: dict[Case, Verdict]
+    ) -> dict[Case, tuple[Plan[Verdict], tuple[Case]]]:
+        """The jobs of outputs not judged yet in this pass rate, each once: an output the generator
+        gives again is a sample with the verdict it already got (judged again, it would measure the
+        judges' noise, not the outputs')."""
+        new: dict[Case, tuple[Plan[Verdict], tuple[Case]]] = {}
+        for job in jobs:
+            case = job[1][0]
+            if case not in judged and case not in new:
+                new[case] = job
+            else:
+                job[0].close()  # never started: nothing to keep
+        return new
 
     def _conclude_sample(self, verdict: Verdict) -> Verdict:
         """A pass rate's sample: kept like a check's verdict, but a hung one is the rate's to weigh,

@@ -158,9 +158,24 @@ class GroupGate:
 
     name: str
     min_pass_rate: float = 0.0  # the strictest its tests asked for
-    passed_tests: list[str] = field(default_factory=list)
-    failed_tests: list[str] = field(default_factory=list)
-    uncounted_tests: list[str] = field(default_factory=list)  # errors, hung juries, their own asserts
+    # Per test id, "pass", "fail" or "uncounted" (skipped, an xfail of its own, an error, a hung jury,
+    # its own assert): the last report wins, so a rerun test is counted once.
+    outcomes: dict[str, str] = field(default_factory=dict)
+
+    def _tests(self, outcome: str) -> list[str]:
+        return sorted(test for test, got in self.outcomes.items() if got == outcome)
+
+    @property
+    def passed_tests(self) -> list[str]:
+        return self._tests("pass")
+
+    @property
+    def failed_tests(self) -> list[str]:
+        return self._tests("fail")
+
+    @property
+    def uncounted_tests(self) -> list[str]:
+        return self._tests("uncounted")
 
     @property
     def samples(self) -> int:
@@ -197,6 +212,8 @@ class Ledger:
     comparisons: list[dict[str, Any]] = field(default_factory=list)
     unconcluded: int = 0  # live votes that reached no verdict
     groups: dict[str, GroupGate] = field(default_factory=dict)
+    # Set when the run selected part of the suite (-k, -m, test ids, --lf...): groups are not gated.
+    groups_not_gated: str | None = None
 
     def add_test(self, test_id: str, record: dict[str, Any]) -> None:
         test = self.tests.setdefault(test_id, TestTotals(test_id))
@@ -218,8 +235,7 @@ class Ledger:
             gate = self.groups.setdefault(group["name"], GroupGate(group["name"]))
             gate.min_pass_rate = max(gate.min_pass_rate, float(group["min_pass_rate"]))
             sample = str(group.get("sample"))
-            tests = {"pass": gate.passed_tests, "fail": gate.failed_tests}.get(sample, gate.uncounted_tests)
-            tests.append(test_id)
+            gate.outcomes[test_id] = sample if sample in ("pass", "fail") else "uncounted"
         # Votes of checks cut short (a misconfigured judge): paid for, so counted, though no verdict.
         for vote in record.get("unconcluded", []):
             self.unconcluded += 1
@@ -301,10 +317,7 @@ class Ledger:
         return [judges[name] for name in sorted(judges)]
 
     def group_gates(self) -> list[GroupGate]:
-        """The jury_groups of the run, by name, each with its tests in order."""
-        for gate in self.groups.values():
-            for tests in (gate.passed_tests, gate.failed_tests, gate.uncounted_tests):
-                tests.sort()
+        """The jury_groups of the run, by name."""
         return [self.groups[name] for name in sorted(self.groups)]
 
     def outcomes(self) -> Counter[str]:

@@ -71,6 +71,25 @@ def binomial_cdf(k: int, n: int, p: float) -> float:
     return min(1.0, math.exp(top) * math.fsum(math.exp(t - top) for t in terms))
 
 
+def binomial_upper_tail(k: int, n: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p), summed directly (1 - cdf loses the small tails a high
+    confidence needs)."""
+    if k <= 0:
+        return 1.0
+    if k > n or p <= 0.0:
+        return 0.0
+    if p >= 1.0:
+        return 1.0
+    log_p, log_q = math.log(p), math.log1p(-p)
+    log_factorial = _log_factorials(n)
+    terms = [
+        log_factorial[n] - log_factorial[i] - log_factorial[n - i] + i * log_p + (n - i) * log_q
+        for i in range(k, n + 1)
+    ]
+    top = max(terms)
+    return min(1.0, math.exp(top) * math.fsum(math.exp(t - top) for t in terms))
+
+
 def exact_lower_bound(passes: int, samples: int, confidence: float) -> float:
     """One-sided Clopper-Pearson: the rate is at least this with probability `confidence`.
 
@@ -84,7 +103,7 @@ def exact_lower_bound(passes: int, samples: int, confidence: float) -> float:
     for _ in range(_BISECTIONS):
         mid = (low + high) / 2
         # P(X >= passes | mid) grows with mid: below the bound it is under alpha.
-        if 1.0 - binomial_cdf(passes - 1, samples, mid) < alpha:
+        if binomial_upper_tail(passes, samples, mid) < alpha:
             low = mid
         else:
             high = mid
@@ -156,7 +175,7 @@ def sequence_bounds(passes: int, samples: int, confidence: float, prior: Mixture
                 low = mid
             else:
                 high = mid
-        lower = high
+        lower = low  # the side of the bisection's last interval that keeps the bound conservative
     upper = 1.0
     if passes < samples:
         low, high = centre, 1.0
@@ -166,7 +185,7 @@ def sequence_bounds(passes: int, samples: int, confidence: float, prior: Mixture
                 high = mid
             else:
                 low = mid
-        upper = low
+        upper = high
     return lower, upper
 
 
@@ -178,6 +197,7 @@ class Look:
     lower: float
     upper: float
     reason: Stop | Literal[""]
+    confidence: float  # what the bounds hold at: the final exact bound's, or the sequence's
 
 
 @dataclass(frozen=True)
@@ -191,7 +211,8 @@ class SequentialGate:
       even all the remaining samples passing could not make it pass (this spends nothing).
 
     A wrong pass (the true rate below `min_rate`) happens at most 1 - confidence of the time, however
-    the batches fall; a wrong early fail (the true rate at or above it) at most alpha_early.
+    the batches fall; a wrong "surely below" (the true rate at or above `min_rate`) at most
+    alpha_early. A "cannot reach" stop is no error: judging the rest would fail it too.
     """
 
     min_rate: float
@@ -230,19 +251,23 @@ class SequentialGate:
         if samples == self.max_samples:
             lower = exact_lower_bound(passes, samples, self.final_confidence)
             upper = exact_upper_bound(passes, samples, self.final_confidence)
-            return Look("pass" if lower >= self.min_rate else "fail", lower, upper, "all samples")
+            decision: Decision = "pass" if lower >= self.min_rate else "fail"
+            return Look(decision, lower, upper, "all samples", self.final_confidence)
         if self.early_stop:
-            lower, upper = sequence_bounds(passes, samples, self.early_confidence, self.prior)
+            level = self.early_confidence
+            lower, upper = sequence_bounds(passes, samples, level, self.prior)
             if lower >= self.min_rate:
-                return Look("pass", lower, upper, "sure pass")
+                return Look("pass", lower, upper, "sure pass", level)
             if upper < self.min_rate:
-                return Look("fail", lower, upper, "surely below")
+                return Look("fail", lower, upper, "surely below", level)
         else:
-            lower = exact_lower_bound(passes, samples, self.final_confidence) if samples else 0.0
-            upper = exact_upper_bound(passes, samples, self.final_confidence) if samples else 1.0
+            # Not a claim at this look (an exact bound holds after the last sample only): a guide.
+            level = self.final_confidence
+            lower = exact_lower_bound(passes, samples, level) if samples else 0.0
+            upper = exact_upper_bound(passes, samples, level) if samples else 1.0
         if not self.can_still_pass(passes, samples):
-            return Look("fail", lower, upper, "cannot reach")
-        return Look("continue", lower, upper, "")
+            return Look("fail", lower, upper, "cannot reach", level)
+        return Look("continue", lower, upper, "", level)
 
     def can_still_pass(self, passes: int, samples: int) -> bool:
         """Whether some way the remaining samples could fall would still pass the gate: the best case
@@ -262,8 +287,28 @@ class SequentialGate:
         return lower >= self.min_rate
 
     def samples_to_pass(self) -> int:
-        """The fewest samples that can pass this gate (every one of them passing)."""
-        for samples in range(1, self.max_samples + 1):
-            if self.look(samples, samples).decision == "pass":
-                return samples
+        """The fewest samples that can pass this gate (every one of them passing); max_samples + 1
+        when none can."""
+        if self.early_stop:
+            # The sequence's lower bound rises with each pass: the first sure pass, by bisection.
+            low, high = 0, self.max_samples  # sure pass at `high` (or never before the last look)
+            while high - low > 1:
+                mid = (low + high) // 2
+                if sequence_bounds(mid, mid, self.early_confidence, self.prior)[0] >= self.min_rate:
+                    high = mid
+                else:
+                    low = mid
+            if high < self.max_samples:
+                return high
+        if exact_lower_bound(self.max_samples, self.max_samples, self.final_confidence) >= self.min_rate:
+            return self.max_samples
         return self.max_samples + 1
+
+    def samples_needed(self) -> int:
+        """The fewest max_samples with which this gate could pass: n passes of n show a rate of at
+        least (1 - confidence) ** (1 / n) by the exact bound."""
+        alpha = 1.0 - self.final_confidence
+        needed = max(1, math.ceil(math.log(alpha) / math.log(self.min_rate)) - 1)
+        while exact_lower_bound(needed, needed, self.final_confidence) < self.min_rate:
+            needed += 1
+        return needed

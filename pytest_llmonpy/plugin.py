@@ -481,12 +481,37 @@ def count_in_group(
     """A test in a jury_group is one sample of the group's pass rate. Failed by its jury, it is
     reported as xfailed (the group's gate decides, at the end of the run); failed otherwise (an error,
     a hung jury, its own assert), it fails as usual and is not counted."""
-    if report.passed:
+    failed_by_jury = call.excinfo is not None and any(
+        call.excinfo.value is error for error in jury.failures_raised
+    )
+    if item.get_closest_marker("xfail") is not None or hasattr(report, "wasxfail"):
+        item.stash[GROUP_SAMPLE_KEY] = "uncounted"  # pytest's own xfail decides this test
+    elif report.passed:
         item.stash[GROUP_SAMPLE_KEY] = "pass"
-    elif call.excinfo is not None and any(call.excinfo.value is error for error in jury.failures_raised):
+    elif report.failed and failed_by_jury:
         item.stash[GROUP_SAMPLE_KEY] = "fail"
         report.outcome = "skipped"
         report.wasxfail = f"counted against jury group {jury.settings.group!r}, whose pass rate is gated"
+    else:
+        item.stash[GROUP_SAMPLE_KEY] = "uncounted"  # skipped, or failed another way
+
+
+def part_of_the_suite(config: pytest.Config) -> str | None:
+    """How the run selected part of the suite (then a group's gate would judge a subset), or None."""
+    option = config.option
+    chosen = [
+        name
+        for name, used in (
+            ("-k", getattr(option, "keyword", "")),
+            ("-m", getattr(option, "markexpr", "")),
+            ("--deselect", getattr(option, "deselect", None)),
+            ("--lf", getattr(option, "lf", False)),
+            ("--sw", getattr(option, "stepwise", False)),
+            ("test ids", any("::" in arg for arg in config.args)),
+        )
+        if used
+    ]
+    return ", ".join(chosen) or None
 
 
 def count_replay_miss(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
@@ -712,8 +737,10 @@ class JuryReporting:
         self.problems = [*baselines.problems]
         if baselines.problems and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # asked to record, and could not
+        jury_session.ledger.groups_not_gated = part_of_the_suite(self.config)
         failed_groups = [group for group in jury_session.ledger.group_gates() if not group.passed]
-        if failed_groups and session.exitstatus == pytest.ExitCode.OK:
+        gated = jury_session.ledger.groups_not_gated is None
+        if failed_groups and gated and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # the tests xfailed; their group fails
         self.problems += write_outputs(
             jury_session.ledger, jury_session.budget_state(), self.run.options.report_path, baselines

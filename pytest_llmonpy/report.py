@@ -212,11 +212,13 @@ def _split(verdict: dict[str, Any]) -> str:
 GROUP_FAILURES_SHOWN = 10
 
 
-def group_line(gate: GroupGate) -> str:
+def group_line(gate: GroupGate, not_gated: str | None = None) -> str:
     verdict = "PASSED" if gate.passed else "FAILED"
+    if not_gated is not None:
+        verdict = f"NOT GATED (the run selected part of the suite: {not_gated}), would have {verdict.lower()}"
     rate = len(gate.passed_tests) / gate.samples if gate.samples else 0.0
     comparison = ">=" if gate.passed else "<"
-    uncounted = f", {len(gate.uncounted_tests)} not counted (errors)" if gate.uncounted_tests else ""
+    uncounted = f", {len(gate.uncounted_tests)} not counted" if gate.uncounted_tests else ""
     return (
         f"group {printable(gate.name, 60)} {verdict}: {len(gate.passed_tests)} of {gate.samples} tests "
         f"passed ({rate:.0%}{uncounted}); at {GROUP_CONFIDENCE:.0%} confidence the pass rate is at least "
@@ -227,7 +229,7 @@ def group_line(gate: GroupGate) -> str:
 def _group_lines(ledger: Ledger, show: Callable[[str], str]) -> list[str]:
     lines = []
     for gate in ledger.group_gates():
-        lines.append(group_line(gate))
+        lines.append(group_line(gate, ledger.groups_not_gated))
         lines.extend(
             f"  failed: {printable(show(test), 160)}" for test in gate.failed_tests[:GROUP_FAILURES_SHOWN]
         )
@@ -424,7 +426,7 @@ def markdown_summary(ledger: Ledger, budget: BudgetState | None) -> str:
         headline += f" · **saved by the cache:** {format_cost(saved, cached)}"
     lines = ["## LLM jury summary", "", headline]
     for gate in ledger.group_gates():
-        lines += ["", _cell(group_line(gate))]
+        lines += ["", _cell(group_line(gate, ledger.groups_not_gated))]
     if budget is not None:
         lines.append("")
         lines.append(f"**Budget:** {format_cost(budget.spent)} of {format_cost(budget.limit)} spent")
@@ -447,7 +449,8 @@ def markdown_summary(ledger: Ledger, budget: BudgetState | None) -> str:
             # A hung verdict is explained by its abstentions; a failed one by its fail votes, a
             # contested pass by the fail votes it overruled.
             wanted = "abstain" if verdict["outcome"] == "hung" else "fail"
-            dissent = next((v for v in verdict["votes"] if v["vote"] == wanted), None)
+            votes = [*verdict["votes"], *verdict.get("escalation", [])]
+            dissent = next((v for v in votes if v["vote"] == wanted), None)
             reason = "" if dissent is None else f"{dissent['model']}: {dissent['error'] or dissent['reason']}"
             outcome = verdict["outcome"] + (", contested" if verdict.get("contested") else "")
             lines.append(

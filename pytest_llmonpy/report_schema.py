@@ -155,6 +155,7 @@ class ReportGroup(BaseModel):
 
     name: str
     passed: bool
+    gated: bool  # false when the run selected part of the suite (-k, -m, test ids, --lf): not gated
     min_pass_rate: float
     confidence: float
     passes: int
@@ -280,6 +281,7 @@ def build_report(
             ReportGroup(
                 name=gate.name,
                 passed=gate.passed,
+                gated=ledger.groups_not_gated is None,
                 min_pass_rate=gate.min_pass_rate,
                 confidence=GROUP_CONFIDENCE,
                 passes=len(gate.passed_tests),

@@ -49,7 +49,14 @@ def sampling_gate(
     for name, value in (("min_rate", min_rate), ("confidence", confidence)):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise TypeError(f"{name} must be a number, got {value!r}")
-    return SequentialGate(float(min_rate), float(confidence), samples, early_stop), source
+    gate = SequentialGate(float(min_rate), float(confidence), samples, early_stop)
+    if gate.samples_to_pass() > samples:
+        raise ValueError(
+            f"samples={samples} can never pass min_rate={min_rate} at confidence={confidence}: even "
+            f"{samples} passes of {samples} do not show it; ask for at least {gate.samples_needed()} "
+            "samples, or a lower min_rate"
+        )
+    return gate, source
 
 
 def batch_size(gate: SequentialGate, judged: int, concurrency: int, judges: int) -> int:
@@ -97,6 +104,7 @@ class PassRate:
     confidence: float
     lower: float
     upper: float
+    bound_confidence: float  # what lower and upper hold at: stricter than `confidence` (its share of it)
     stopped: Stop
     early_stop: bool
     verdicts: tuple[Verdict, ...]
@@ -116,9 +124,15 @@ class PassRate:
         hung = f", {self.hung} hung" if self.hung else ""
         return (
             f"pass rate {verdict}: {self.passes} of {self.samples} passed ({self.rate:.0%}{hung}); "
-            f"at {self.confidence:.0%} confidence the rate is at least {self.lower:.1%} "
-            f"{comparison} min_rate {self.min_rate:.0%}; {self.why_stopped()}"
+            f"the rate is at least {self.lower:.1%} {comparison} min_rate {self.min_rate:.0%} "
+            f"(an {self.method} bound at {self.bound_confidence:.0%}); {self.why_stopped()}"
         )
+
+    @property
+    def method(self) -> str:
+        """How `lower` and `upper` were computed: "exact" after the last sample (or without early
+        stopping), "anytime-valid" at an earlier look."""
+        return "exact" if self.stopped == "all samples" or not self.early_stop else "anytime-valid"
 
     def why_stopped(self) -> str:
         of = f"{self.samples} of {self.max_samples} samples"
@@ -132,14 +146,15 @@ class PassRate:
     def explain(self) -> str:
         """The summary, the method, and the first failed samples with every judge's vote."""
         method = (
-            "exact (Clopper-Pearson) bound"
-            if self.stopped == "all samples"
-            else "anytime-valid bound (confidence sequence)"
+            "exact (Clopper-Pearson)"
+            if self.method == "exact"
+            else "anytime-valid (a confidence sequence, valid at every look)"
         )
         lines = [
             self.summary(),
             f"  criteria: {printable(self.criteria, 200)}",
-            f"  bound: {method}; the rate is at most {self.upper:.1%} at the same confidence",
+            f"  bound: {method} at {self.bound_confidence:.0%}, within the gate's {self.confidence:.0%} "
+            f"confidence; the rate is at most {self.upper:.1%}",
         ]
         failed = [(index, v) for index, v in enumerate(self.verdicts, 1) if not v.passed]
         for index, verdict in failed[:SHOWN_FAILURES]:
@@ -177,6 +192,7 @@ def pass_rate_result(
         confidence=gate.confidence,
         lower=look.lower,
         upper=look.upper,
+        bound_confidence=look.confidence,
         stopped=look.reason or "all samples",
         early_stop=gate.early_stop,
         verdicts=tuple(verdicts),

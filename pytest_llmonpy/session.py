@@ -191,7 +191,7 @@ class JurySession:
             "blocked": jury.blocked_by_budget,
             "replay_misses": replay_misses,
         }
-        if jury.settings.group is not None:
+        if jury.settings.group is not None and jury.test_id not in self.shared:  # a test's own jury
             record["group"] = {
                 "name": jury.settings.group,
                 "min_pass_rate": jury.settings.min_pass_rate,

@@ -81,31 +81,55 @@ def test_a_group_below_its_rate_fails_the_run_and_lists_its_failed_tests(
     assert report["groups"][0]["passed"] is False
 
 
-def test_a_group_test_that_errors_fails_as_usual_and_is_not_counted(
+def test_group_tests_that_error_skip_or_xfail_on_their_own_are_not_counted(
     pytester: pytest.Pytester, run_inprocess: RunJury
 ) -> None:
     pytester.makepyfile(
-        """
+        test_cases="""
         import pytest
 
         pytestmark = pytest.mark.jury(group="faq", min_pass_rate=0.5)
 
-        def test_answer(jury):
-            jury.assert_passes("good answer", "Answers the question")
+        @pytest.mark.parametrize("n", range(5))
+        def test_answer(jury, n):
+            jury.assert_passes(f"good answer {n}", "Answers the question")
 
         def test_crashes(jury):
             jury.assert_passes("good answer", "Answers the question")
             raise RuntimeError("the app crashed")
+
+        def test_skipped(jury):
+            jury.assert_passes("good answer", "Answers the question")
+            pytest.skip("not today")
+
+        @pytest.mark.xfail(reason="known bad", strict=True)
+        def test_known_bad(jury):
+            jury.assert_passes("bad answer", "Answers the question")
         """
     )
-    result = run_inprocess(JUDGES)
-    result.assert_outcomes(passed=1, failed=1)
+    result = run_inprocess(JUDGES, "-rx")
+    result.assert_outcomes(passed=5, failed=1, skipped=1, xfailed=1)
     result.stdout.fnmatch_lines(
         [
-            "group faq FAILED: 1 of 1 tests passed (100%, 1 not counted (errors)); *< min_pass_rate 50%",
-            "  not counted: test_a_group_test_that_errors_fails_as_usual_and_is_not_counted.py::test_crashes",
+            "group faq PASSED: 5 of 5 tests passed (100%, 3 not counted); *>= min_pass_rate 50%",
+            "  not counted: test_cases.py::test_crashes",
+            "  not counted: test_cases.py::test_known_bad",
+            "  not counted: test_cases.py::test_skipped",
+            "*XFAIL test_cases.py::test_known_bad - known bad",
         ]
     )
+
+
+def test_a_run_of_part_of_the_suite_does_not_gate_its_groups(
+    pytester: pytest.Pytester, run_inprocess: RunJury
+) -> None:
+    pytester.makepyfile(test_faq=SUITE.format(bad=5))
+    result = run_inprocess(JUDGES, "-k", "test_faq and 1", "--jury-report=jury.json")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        ["group faq NOT GATED (the run selected part of the suite: -k), would have failed: 12 of 13 tests *"]
+    )
+    assert json.loads((pytester.path / "jury.json").read_text())["groups"][0]["gated"] is False
 
 
 def test_a_group_without_a_min_pass_rate_is_one_clear_error(

@@ -42,7 +42,8 @@ def test_a_good_generator_passes_early_and_says_how_many_samples_it_took(
     result.assert_outcomes(passed=1)
     (line,) = [line.split("RATE ", 1)[1] for line in result.outlines if "RATE " in line]
     samples = len(llm_server.calls("judge-a"))
-    assert f"pass rate PASSED: {samples} of {samples} passed (100%)" in line
+    assert f"pass rate PASSED: {samples} of {samples} passed (100%); the rate is at least " in line
+    assert ">= min_rate 70% (an anytime-valid bound at 99%)" in line
     assert "stopped after" in line
     assert "the rate is surely at least min_rate" in line
     # Judged a batch at a time: each batch asks both judges about up to 8 outputs at once.
@@ -65,8 +66,8 @@ def test_a_failing_rate_lists_the_failed_samples_and_stops_when_it_cannot_pass(
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*AssertionError: pass rate FAILED: 5 of 8 passed (62%); at 95% confidence the rate is at least *"
-            " < min_rate 90%; stopped after 8 of 40 samples: the rest could not make it pass",
+            "*AssertionError: pass rate FAILED: 5 of 8 passed (62%); the rate is at least *% < min_rate 90% "
+            "(an anytime-valid bound at 99%); stopped after 8 of 40 samples: the rest could not make it pass",
             "*criteria: Is a good answer",
             "*sample 2:",
             "*jury FAILED: Is a good answer",
@@ -120,8 +121,8 @@ def test_the_async_twin_awaits_an_async_generator(
 
             with pytest.raises(AssertionError, match="surely below|could not make it pass"):
                 await jury.aassert_pass_rate(generate, "Is a good answer", samples=50, min_rate=0.9)
-            rate = await jury.apass_rate(["fine"] * 3, "Is a good answer", min_rate=0.5, early_stop=False)
-            assert not rate and rate.samples == 3 and rate.stopped == "all samples"
+            rate = await jury.apass_rate(["fine"] * 5, "Is a good answer", min_rate=0.5, early_stop=False)
+            assert rate and rate.samples == 5 and rate.stopped == "all samples" and rate.method == "exact"
         """
     )
     run_inprocess(JUDGES).assert_outcomes(passed=1)
@@ -161,6 +162,11 @@ def test_samples_the_jury_cannot_decide_hang_the_rate_only_when_they_decide_it(
         ("jury.pass_rate(['a'], 'ok', min_rate=1)", "no number of samples proves a rate of exactly 1"),
         ("jury.pass_rate(['a'], 'ok', confidence=95)", "confidence must be between 0 and 1"),
         ("jury.pass_rate(lambda: 'x', 'ok', samples=2.5)", "samples must be a whole number"),
+        (
+            "jury.pass_rate(['a'] * 30, 'ok', min_rate=0.9)",
+            "samples=30 can never pass min_rate=0.9 at confidence=0.95: even 30 passes of 30 do not show "
+            "it; ask for at least 31 samples, or a lower min_rate",
+        ),
     ],
 )
 def test_bad_arguments_are_one_clear_error_before_any_judge_is_asked(
@@ -196,3 +202,20 @@ def test_samples_go_to_the_judges_together_through_litellm(
     result.assert_outcomes(passed=1)
     assert len(llm_server.calls("judge-a")) == len(llm_server.calls("judge-b")) == 31
     result.stdout.fnmatch_lines(["verdicts: 31 passed, 0 failed, 0 hung in 1 test"])
+
+
+def test_an_output_given_again_is_a_sample_with_the_verdict_it_already_got(
+    pytester: pytest.Pytester, run_inprocess: RunJury, llm_server: FakeLLMServer
+) -> None:
+    pytester.makepyfile(
+        """
+        def test_rate(jury):
+            outputs = iter(["answer one", "answer two"] * 100)
+            rate = jury.assert_pass_rate(lambda: next(outputs), "Is an answer", samples=200, min_rate=0.7)
+            assert rate.samples == 16 and rate.passes == 16  # two sure-pass batches of 8
+            assert len({id(verdict) for verdict in rate.verdicts}) == 2
+            assert len(jury.verdicts) == 2  # reported once each
+        """
+    )
+    run_inprocess(JUDGES).assert_outcomes(passed=1)
+    assert len(llm_server.calls()) == 4  # two outputs x two judges, in the first batch only

@@ -13,6 +13,7 @@ from pytest_llmonpy.pass_rate import (
     MixturePrior,
     SequentialGate,
     binomial_cdf,
+    binomial_upper_tail,
     exact_lower_bound,
     exact_upper_bound,
     sequence_bounds,
@@ -159,3 +160,19 @@ def test_counts_out_of_range_are_refused() -> None:
         exact_lower_bound(5, 4, 0.95)
     with pytest.raises(ValueError, match="more than the 10 allowed"):
         SequentialGate(0.9, 0.95, 10).look(11, 11)
+
+
+def test_the_upper_tail_is_summed_directly_where_one_minus_the_cdf_loses_it() -> None:
+    for n, k, p in [(10, 7, 0.4), (100, 99, 0.5), (50, 50, 0.9)]:
+        direct = sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k, n + 1))
+        assert binomial_upper_tail(k, n, p) == pytest.approx(direct, rel=1e-12)
+    assert binomial_upper_tail(100, 100, 0.5) == pytest.approx(0.5**100, rel=1e-12)  # 1 - cdf gives 0
+    # So a very high confidence still gets the exact bound: 50 of 50 at 1 - 1e-14 (1 - cdf gave 0.536).
+    assert exact_lower_bound(50, 50, 1 - 1e-14) == pytest.approx(1e-14 ** (1 / 50), rel=1e-3)
+
+
+def test_a_gate_says_how_many_samples_it_would_need() -> None:
+    assert SequentialGate(0.9, 0.95, 30).samples_needed() == 31
+    assert SequentialGate(0.9, 0.95, 20, early_stop=False).samples_needed() == 29
+    assert SequentialGate(0.9, 0.95, 30).samples_to_pass() == 31  # none of 30 can pass
+    assert SequentialGate(0.99, 0.95, 100_000).samples_to_pass() < 1000  # bisected, not scanned
