@@ -11,6 +11,14 @@ verdict is identical (it must be), and the wall-time ratio frugal / parallel (fr
 rounds, so a split jury costs a second round trip).
 Run by hand: `python benchmarks/frugal.py [--verdicts N] [--latency S] [--agreement P]`.
 Exits 1 when verdicts differ or less than 30 % of calls are saved.
+
+`python benchmarks/frugal.py --mixed` measures the plan alone (no server, no litellm) on a mixed set:
+five-judge juries under the quorums majority, unanimous, 2 and 0.6, outputs that mostly pass, judges
+that agree with the majority 85 % of the time (so agreeing and split juries). It prints the calls of
+parallel, of frugal as it was (first round sized to decide either way) and of frugal leaning the way
+the run's votes go, each against the proof-size limit: the fewest calls whose votes prove each verdict
+(`required` passes for a pass, `judges - required + 1` fails for a fail). Goal: leaning frugal within
+1.25x of the limit, verdicts identical to parallel. Exits 1 otherwise.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ from typing import Any
 from pytest_llmonpy.config import JurySettings
 from pytest_llmonpy.judges import JudgeCaller
 from pytest_llmonpy.jury import Jury
-from pytest_llmonpy.verdict import HungJuryError, Verdict
+from pytest_llmonpy.verdict import HungJuryError, Verdict, Vote
 
 TESTS_DIR = Path(__file__).resolve().parent.parent / "tests"
 # Priced in litellm's table when routed to an OpenAI-compatible endpoint.
@@ -80,13 +88,94 @@ def run(strategy: str, server: Any, verdicts: int) -> tuple[list[str], int, floa
     return outcomes, calls, cost, elapsed
 
 
+MIXED_QUORUMS = ("majority", "unanimous", "2", "0.6")
+GOAL_RATIO = 1.25
+
+
+def _drive(plan: Any, votes: dict[str, str]) -> tuple[Verdict, int]:
+    """Answer a check plan from `votes` (nothing cached): its verdict and the live calls it made."""
+    from pytest_llmonpy.plan import Ask
+
+    calls = 0
+    reply: Any = None
+    while True:
+        try:
+            step = plan.send(reply)
+        except StopIteration as done:
+            return done.value, calls
+        if isinstance(step, Ask):
+            calls += len(step.calls)
+            reply = {call: Vote(call[0], votes[call[0]]) for call in step.calls}  # type: ignore[arg-type]
+        else:
+            reply = {}
+
+
+def mixed(verdicts: int, agreement: float, seed: int) -> int:
+    from pytest_llmonpy.lean import VoteLean
+    from pytest_llmonpy.plan import check_plan
+    from pytest_llmonpy.prompts import Case
+    from pytest_llmonpy.quorum import Quorum
+
+    rng = random.Random(seed)
+    case = Case(output="answer", criteria="Is an answer")
+    totals = {"parallel": 0, "frugal": 0, "leaning": 0, "limit": 0}
+    identical = True
+    print(
+        f"{verdicts} verdicts per quorum x {len(MIXED_QUORUMS)} quorums x 5 judges, agreement {agreement:.0%}"
+    )
+    for quorum_text in MIXED_QUORUMS:
+        quorum = Quorum.parse(quorum_text)
+        required = quorum.required(len(JUDGES))
+        lean = VoteLean()  # a run per quorum: its votes are what the lean learns from
+        counts = {"parallel": 0, "frugal": 0, "leaning": 0, "limit": 0}
+        for _ in range(verdicts):
+            majority = "pass" if rng.random() < 0.8 else "fail"
+            votes = {
+                model: majority if rng.random() < agreement else ("fail" if majority == "pass" else "pass")
+                for model in JUDGES
+            }
+            outcomes = []
+            for name, strategy, leaning in (
+                ("parallel", "parallel", None), ("frugal", "frugal", None), ("leaning", "frugal", lean)
+            ):  # fmt: skip
+                settings = JurySettings(judges=JUDGES, quorum=quorum, strategy=strategy)
+                snapshot = leaning.snapshot() if leaning is not None else None
+                verdict, calls = _drive(check_plan(settings, case, required, None, snapshot), votes)
+                counts[name] += calls
+                outcomes.append(verdict.outcome)
+                if leaning is not None:
+                    leaning.observe(verdict.votes)
+            identical = identical and len(set(outcomes)) == 1
+            counts["limit"] += required if outcomes[0] == "passed" else len(JUDGES) - required + 1
+        for name in totals:
+            totals[name] += counts[name]
+        print(
+            f"  {quorum_text:>9}: parallel {counts['parallel']}, frugal {counts['frugal']} "
+            f"({counts['frugal'] / counts['limit']:.2f}x the limit), leaning {counts['leaning']} "
+            f"({counts['leaning'] / counts['limit']:.2f}x), limit {counts['limit']}"
+        )
+    ratio = totals["leaning"] / totals["limit"]
+    saved = {name: 1 - totals[name] / totals["parallel"] for name in totals}
+    print(
+        f"  all: parallel {totals['parallel']}, frugal {totals['frugal']} "
+        f"({totals['frugal'] / totals['limit']:.2f}x the limit, saves {saved['frugal']:.0%}), "
+        f"leaning {totals['leaning']} ({ratio:.2f}x, saves {saved['leaning']:.0%}; goal <= {GOAL_RATIO}x), "
+        f"limit {totals['limit']} ({saved['limit']:.0%} fewer than parallel)"
+    )
+    print(f"  verdicts identical to parallel: {identical}")
+    return 0 if identical and ratio <= GOAL_RATIO else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mixed", action="store_true", help="the plan alone on a mixed set of quorums")
     parser.add_argument("--verdicts", type=int, default=200)
     parser.add_argument("--latency", type=float, default=0.05, help="server seconds per request")
     parser.add_argument("--agreement", type=float, default=0.9, help="chance a judge votes with the majority")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
+    if args.mixed:
+        return mixed(args.verdicts, 0.85 if args.agreement == 0.9 else args.agreement, args.seed)
     os.environ.setdefault("OPENAI_API_KEY", "sk-benchmark-not-a-key")
     server = start_server(args.latency)
     try:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from pytest_llmonpy.cache import VerdictCache
     from pytest_llmonpy.judges import JudgeCaller
     from pytest_llmonpy.labels import LabelBook
+    from pytest_llmonpy.lean import VoteLean
 
 
 class Jury:
@@ -50,10 +51,13 @@ class Jury:
         labels: Callable[[], LabelBook | None] = lambda: None,
         examples: Callable[[], LabelBook | None] | None = None,
         presets: Mapping[str, Preset] | None = None,
+        lean: VoteLean | None = None,
     ) -> None:
         self.settings = settings
         # The criteria presets `preset=` names: the built-in ones unless the run adds its own.
         self.presets = BUILT_IN_PRESETS if presets is None else presets
+        # The votes the process has seen, so frugal rounds lean the way the run's verdicts go.
+        self._lean = lean
         self._labels = labels  # human labels that decide matching checks (read on first check)
         # where jury_examples come from: the same labels, unless told (calibration shows the labelled
         # set it measures, each case never its own example)
@@ -322,7 +326,8 @@ class Jury:
         case, required = self._prepare(output, text, input, reference, context, allow_none)
         case = dataclasses.replace(case, preset=found.key if found else None)
         case = dataclasses.replace(case, examples=self._examples_for(case))
-        return check_plan(self.settings, case, required, self.test_id), (case,)
+        lean = self._lean.snapshot() if self._lean is not None else None
+        return check_plan(self.settings, case, required, self.test_id, lean), (case,)
 
     def _compare_plan(
         self, a: object, b: object, criteria: str, input: object, reference: object, allow_none: bool
@@ -374,6 +379,7 @@ class Jury:
 
     def _conclude(self, verdict: Verdict) -> Verdict:
         __tracebackhide__ = True
+        self._observe(verdict)
         verdict = self._labelled(verdict)
         self.verdicts.append(verdict)
         if verdict.hung:
@@ -400,10 +406,15 @@ class Jury:
     def _conclude_sample(self, verdict: Verdict) -> Verdict:
         """A pass rate's sample: kept like a check's verdict, but a hung one is the rate's to weigh,
         and a failed one is explained by the rate (its first failures), not on its own."""
+        self._observe(verdict)
         verdict = self._labelled(verdict)
         self.verdicts.append(verdict)
         self._raised.add(id(verdict))
         return verdict
+
+    def _observe(self, verdict: Verdict) -> None:
+        if self._lean is not None:
+            self._lean.observe(verdict.votes)
 
     def _settled(
         self, gate: SequentialGate, verdicts: list[Verdict], criteria: str | None, preset: str | None

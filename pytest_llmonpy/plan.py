@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from pytest_llmonpy.config import JurySettings
+from pytest_llmonpy.lean import Lean
 from pytest_llmonpy.prompts import Case, PairCase
-from pytest_llmonpy.quorum import decide, decide_pair, first_batch, next_batch, settled
+from pytest_llmonpy.quorum import decide, decide_pair, next_batch, opening_batch, settled
 from pytest_llmonpy.verdict import Comparison, JuryConfigError, PairVote, Verdict, Vote
 
 T = TypeVar("T")
@@ -51,7 +52,7 @@ def tally(votes: dict[str, Vote]) -> tuple[int, int, int]:
 
 
 def check_plan(
-    settings: JurySettings, case: Case, required: int, test_id: str | None = None
+    settings: JurySettings, case: Case, required: int, test_id: str | None = None, lean: Lean | None = None
 ) -> Plan[Verdict]:
     """Judge one output: the judges in their rounds, then the escalation judges when the jury is split
     or hung.
@@ -59,13 +60,14 @@ def check_plan(
     parallel asks every judge not in the cache at once. frugal asks the fewest judges whose agreement
     settles the quorum, then the rest only while the outcome is open; the outcome is then the one
     parallel would give for the same votes (quorum.settled), and the judges not asked are recorded as
-    "not_needed".
+    "not_needed". When the run's votes `lean` one way, frugal's first round is sized to settle that
+    outcome, and asks first the judges likeliest to vote it.
     """
     __tracebackhide__ = True  # a failure report points at the test's line, not into the plan
     judges = settings.judges
     frugal = settings.strategy == "frugal"
     votes = yield from _ask_until_settled(
-        judges, required, frugal=frugal, escalates=bool(settings.escalation)
+        judges, required, frugal=frugal, escalates=bool(settings.escalation), lean=lean or Lean()
     )
     outcome = decide(required, *tally(votes))
     verdict = Verdict(
@@ -89,7 +91,9 @@ def check_plan(
         escalation_required = settings.quorum.required(len(escalation))
     except ValueError as exc:
         raise JuryConfigError(f"jury_escalation: {exc}") from None
-    decisive = yield from _ask_until_settled(escalation, escalation_required, frugal=False, escalates=False)
+    decisive = yield from _ask_until_settled(
+        escalation, escalation_required, frugal=False, escalates=False, lean=Lean()
+    )
     return dataclasses.replace(
         verdict,
         outcome=decide(escalation_required, *tally(decisive)),
@@ -104,20 +108,30 @@ def _not_asked(model: str) -> Vote:
 
 
 def _ask_until_settled(
-    judges: tuple[str, ...], required: int, *, frugal: bool, escalates: bool
+    judges: tuple[str, ...], required: int, *, frugal: bool, escalates: bool, lean: Lean
 ) -> Plan[dict[str, Vote]]:
     """The votes of `judges` on question 0: the cached ones, then live rounds until they are enough."""
     __tracebackhide__ = True
     found = yield Recall(tuple((model, 0) for model in judges))
     votes = {model: found[(model, 0)] for model in judges if (model, 0) in found}
     pending = [model for model in judges if model not in votes]
-    size = max(first_batch(required, len(judges)) - len(votes), 1) if frugal else len(pending)
+    if frugal:
+        # With escalation a split must be found, whichever way the run leans: size the round either way.
+        share = None if escalates else lean.pass_share
+        pending = lean.order(pending) if share is not None else pending
+        size = opening_batch(required, len(judges), *tally(votes), pass_share=share)
+    else:
+        share, size = None, len(pending)
     while pending and not (frugal and _frugal_can_stop(required, len(judges), votes, escalates)):
         batch, pending = pending[:size], pending[size:]
         live = yield Ask(tuple((model, 0) for model in batch))
         votes.update((model, live[(model, 0)]) for model in batch)
-        if frugal:  # later rounds: only as many more as could settle it, so calls stay minimal
-            size = next_batch(required, len(judges), *tally(votes))
+        if frugal:  # later rounds: as many more as could settle it, or the fewest calls expected
+            size = (
+                next_batch(required, len(judges), *tally(votes))
+                if share is None
+                else opening_batch(required, len(judges), *tally(votes), pass_share=share)
+            )
     return votes
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -128,6 +129,46 @@ def settled(required: int, judges: int, passes: int, fails: int, abstains: int) 
 def first_batch(required: int, judges: int) -> int:
     """How many judges the frugal strategy asks first: the fewest whose agreement decides either way."""
     return min(judges, max(required, judges - required + 1))
+
+
+def opening_batch(
+    required: int, judges: int, passes: int, fails: int, abstains: int, pass_share: float | None = None
+) -> int:
+    """How many judges the frugal strategy asks next (at first, after the cached votes).
+
+    Without a `pass_share` (the run's share of pass votes so far), the fewest whose agreement settles
+    the outcome either way. With one, the size that makes the fewest calls in expectation, if each
+    judge passes with that probability and every later round is sized the same way; of sizes equally
+    good, the largest, for fewer round trips.
+    """
+    unknown = judges - passes - fails - abstains
+    if pass_share is None:
+        return max(first_batch(required, judges) - (judges - unknown), 1)
+    share = min(max(round(pass_share, 2), 0.01), 0.99)  # rounded: a handful of memoised tables
+    return _fewest_expected_calls(required, judges, passes, fails, abstains, share)[1]
+
+
+@functools.lru_cache(maxsize=8192)
+def _fewest_expected_calls(
+    required: int, judges: int, passes: int, fails: int, abstains: int, share: float
+) -> tuple[float, int]:
+    """(the fewest expected calls until `settled`, the round size that achieves it), each judge
+    passing with probability `share`."""
+    if settled(required, judges, passes, fails, abstains) is not None:
+        return 0.0, 0
+    unknown = judges - passes - fails - abstains
+    best: tuple[float, int] = (float("inf"), 0)
+    for size in range(1, unknown + 1):
+        expected = float(size)
+        for passed in range(size + 1):
+            chance = math.comb(size, passed) * share**passed * (1 - share) ** (size - passed)
+            after = _fewest_expected_calls(
+                required, judges, passes + passed, fails + size - passed, abstains, share
+            )
+            expected += chance * after[0]
+        if expected <= best[0] + 1e-9:  # the larger of equal sizes: fewer round trips
+            best = (expected, size)
+    return best
 
 
 def next_batch(required: int, judges: int, passes: int, fails: int, abstains: int) -> int:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from pytest_llmonpy.baselines import BaselineRun
 from pytest_llmonpy.config import JurySettings, RunOptions
 from pytest_llmonpy.jury import Jury
+from pytest_llmonpy.lean import VoteLean
 from pytest_llmonpy.ledger import Ledger, comparison_record, verdict_record, vote_record
 from pytest_llmonpy.shared_dirs import user_temp_directory
 from pytest_llmonpy.spend_journal import SpendJournal, remove_journal
@@ -43,6 +44,8 @@ class JurySession:
         self.status: StatusLine | None = None
         # --jury-export, --jury-label-disagreements: records carry what the judges were asked in full.
         self.exporting = options.export_path is not None or options.disagreements_path is not None
+        # Which way this process's verdicts lean: frugal juries size their first round by it.
+        self.lean = VoteLean()
         # Juries of module- and session-scoped fixtures (jury_factory), by name: no test reports
         # their verdicts, so the process hands them over at the end of the session.
         self.shared: dict[str, Jury] = {}
@@ -114,6 +117,7 @@ class JurySession:
             labels=(lambda: self.labels(directory)) if directory is not None else lambda: None,
             examples=(lambda: examples) if examples is not None else None,
             presets=merged(*own) if any(own) else None,
+            lean=self.lean,
         )
 
     def labels(self, directory: Path) -> LabelBook:

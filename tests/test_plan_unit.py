@@ -8,6 +8,7 @@ from typing import TypeVar
 import pytest
 
 from pytest_llmonpy.config import JurySettings
+from pytest_llmonpy.lean import Lean, VoteLean
 from pytest_llmonpy.plan import Ask, CallKey, Plan, Recall, check_plan, compare_plan
 from pytest_llmonpy.prompts import Case, PairCase
 from pytest_llmonpy.quorum import Quorum
@@ -170,3 +171,38 @@ def test_a_judge_that_picks_the_same_position_in_both_orders_makes_it_inconclusi
     assert comparison.inconclusive
     assert comparison.winner == "tie"
     assert comparison.followed_position == ("j0",)
+
+
+@pytest.mark.parametrize("toward", ["pass", "fail", None])
+@pytest.mark.parametrize("quorum", ["majority", "unanimous", "2", "0.6", "1"])
+def test_a_leaning_frugal_jury_gives_the_parallel_verdict_for_every_vote(
+    quorum: str, toward: str | None
+) -> None:
+    # j4 leans most to pass, j0 least: the order a leaning jury asks them in changes, its verdict not.
+    share = {"pass": 0.9, "fail": 0.1, None: None}[toward]
+    lean = Lean(share, {f"j{i}": i / 4 for i in range(5)})
+    for values in itertools.product(("pass", "fail", "abstain"), repeat=5):
+        votes = {f"j{i}": value for i, value in enumerate(values)}
+        parallel, _ = check(settings(5, quorum), votes)
+        frugal, steps = drive(
+            check_plan(settings(5, quorum, "frugal"), CASE, Quorum.parse(quorum).required(5), lean=lean),
+            {(model, 0): value for model, value in votes.items()},
+        )
+        assert frugal.outcome == parallel.outcome, (quorum, toward, votes)
+        asked_first = steps[1][1]
+        if toward == "pass":
+            assert asked_first[0] == ("j4", 0)  # the likeliest to pass first
+        if toward == "fail":
+            assert asked_first[0] == ("j0", 0)  # the likeliest to fail first
+
+
+def test_a_run_leans_once_it_has_seen_enough_votes() -> None:
+    lean = VoteLean()
+    lean.observe([Vote("a", "pass"), Vote("b", "fail")] * 4)
+    assert lean.snapshot().toward is None  # 8 votes: too few
+    lean.observe([Vote("a", "pass"), Vote("b", "pass"), Vote("c", "abstain")] * 3)
+    snapshot = lean.snapshot()
+    assert snapshot.toward == "pass"  # 10 of 14 pass
+    assert snapshot.order(["b", "a", "c"]) == ["a", "c", "b"]  # c unseen: the run's share
+    lean.observe([Vote("a", "fail"), Vote("b", "fail")] * 10)
+    assert lean.snapshot().toward == "fail"
