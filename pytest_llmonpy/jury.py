@@ -6,8 +6,8 @@ No pytest import here: the plugin wires a Jury into the `jury` fixture.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, cast
+from collections.abc import Callable, Generator, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, cast
 
 from pytest_llmonpy.config import NO_JUDGES_HELP, JurySettings
 from pytest_llmonpy.driver import PlanDriver
@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     from pytest_llmonpy.judges import JudgeCaller
     from pytest_llmonpy.labels import LabelBook
     from pytest_llmonpy.lean import VoteLean
+
+
+# A pass rate's step: the outputs to take (start, count), or the checks to judge.
+SamplingStep = tuple[int, int] | list[tuple[Plan[Verdict], tuple[Case]]]
 
 
 class Jury:
@@ -214,18 +218,16 @@ class Jury:
         """
         __tracebackhide__ = True
         gate, source = sampling_gate(outputs, samples, min_rate, confidence, early_stop)
-        verdicts: list[Verdict] = []
-        judged: dict[Case, Verdict] = {}
+        sampling = self._sampling(gate, criteria, preset, input, reference, context)
+        step = next(sampling)
         while True:
-            count = batch_size(gate, len(verdicts), self.settings.concurrency, len(self.settings.judges))
-            batch = take(source, len(verdicts), count)
-            jobs = [self._check_plan(o, criteria, preset, input, reference, context, False) for o in batch]
-            new = self._new_samples(jobs, judged)
-            answers = self._driver.run_many(list(new.values()), self.settings) if new else []
-            judged.update(zip(new, map(self._conclude_sample, answers), strict=True))
-            verdicts += [judged[case] for _, (case,) in jobs]
-            rate = self._settled(gate, verdicts, criteria, preset)
-            if rate is not None:
+            try:
+                if isinstance(step, tuple):
+                    step = sampling.send(take(source, *step))
+                else:
+                    step = sampling.send(self._driver.run_many(step, self.settings))
+            except StopIteration as done:
+                rate: PassRate = done.value
                 return rate
 
     async def apass_rate(
@@ -246,18 +248,16 @@ class Jury:
         each batch is judged on the judge loop, like `acheck`."""
         __tracebackhide__ = True
         gate, source = sampling_gate(outputs, samples, min_rate, confidence, early_stop)
-        verdicts: list[Verdict] = []
-        judged: dict[Case, Verdict] = {}
+        sampling = self._sampling(gate, criteria, preset, input, reference, context)
+        step = next(sampling)
         while True:
-            count = batch_size(gate, len(verdicts), self.settings.concurrency, len(self.settings.judges))
-            batch = await atake(source, len(verdicts), count)
-            jobs = [self._check_plan(o, criteria, preset, input, reference, context, False) for o in batch]
-            new = self._new_samples(jobs, judged)
-            answers = await self._driver.arun_many(list(new.values()), self.settings) if new else []
-            judged.update(zip(new, map(self._conclude_sample, answers), strict=True))
-            verdicts += [judged[case] for _, (case,) in jobs]
-            rate = self._settled(gate, verdicts, criteria, preset)
-            if rate is not None:
+            try:
+                if isinstance(step, tuple):
+                    step = sampling.send(await atake(source, *step))
+                else:
+                    step = sampling.send(await self._driver.arun_many(step, self.settings))
+            except StopIteration as done:
+                rate: PassRate = done.value
                 return rate
 
     def assert_pass_rate(
@@ -386,6 +386,33 @@ class Jury:
             self._raised.add(id(verdict))
             raise HungJuryError(verdict)
         return verdict
+
+    def _sampling(
+        self,
+        gate: SequentialGate,
+        criteria: str | None,
+        preset: str | None,
+        input: object,
+        reference: object,
+        context: object,
+    ) -> Generator[SamplingStep, Any, PassRate]:
+        """A pass rate's rounds, for `pass_rate` and `apass_rate` to run: it yields (start, count) and
+        is sent the outputs to judge; it yields the checks of the outputs not judged yet and is sent
+        their verdicts; it returns the PassRate once the gate has decided."""
+        __tracebackhide__ = True
+        verdicts: list[Verdict] = []
+        judged: dict[Case, Verdict] = {}
+        while True:
+            count = batch_size(gate, len(verdicts), self.settings.concurrency, len(self.settings.judges))
+            batch = yield (len(verdicts), count)
+            jobs = [self._check_plan(o, criteria, preset, input, reference, context, False) for o in batch]
+            new = self._new_samples(jobs, judged)
+            answers = (yield list(new.values())) if new else []
+            judged.update(zip(new, map(self._conclude_sample, answers), strict=True))
+            verdicts += [judged[case] for _, (case,) in jobs]
+            rate = self._settled(gate, verdicts, criteria, preset)
+            if rate is not None:
+                return rate
 
     @staticmethod
     def _new_samples(

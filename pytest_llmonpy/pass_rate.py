@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -90,6 +91,15 @@ def binomial_upper_tail(k: int, n: int, p: float) -> float:
     return min(1.0, math.exp(top) * math.fsum(math.exp(t - top) for t in terms))
 
 
+def _edge(low: float, high: float, inside: Callable[[float], bool]) -> tuple[float, float]:
+    """Bisect [low, high], where `inside(low)` holds and `inside(high)` does not, down to the last
+    interval around where it stops holding."""
+    for _ in range(_BISECTIONS):
+        mid = (low + high) / 2
+        low, high = (mid, high) if inside(mid) else (low, mid)
+    return low, high
+
+
 def exact_lower_bound(passes: int, samples: int, confidence: float) -> float:
     """One-sided Clopper-Pearson: the rate is at least this with probability `confidence`.
 
@@ -99,15 +109,8 @@ def exact_lower_bound(passes: int, samples: int, confidence: float) -> float:
     if passes == 0:
         return 0.0
     alpha = 1.0 - confidence
-    low, high = 0.0, passes / samples
-    for _ in range(_BISECTIONS):
-        mid = (low + high) / 2
-        # P(X >= passes | mid) grows with mid: below the bound it is under alpha.
-        if binomial_upper_tail(passes, samples, mid) < alpha:
-            low = mid
-        else:
-            high = mid
-    return low
+    # P(X >= passes | p) grows with p: below the bound it is under alpha.
+    return _edge(0.0, passes / samples, lambda p: binomial_upper_tail(passes, samples, p) < alpha)[0]
 
 
 def exact_upper_bound(passes: int, samples: int, confidence: float) -> float:
@@ -117,15 +120,8 @@ def exact_upper_bound(passes: int, samples: int, confidence: float) -> float:
     if passes == samples:
         return 1.0
     alpha = 1.0 - confidence
-    low, high = passes / samples, 1.0
-    for _ in range(_BISECTIONS):
-        mid = (low + high) / 2
-        # P(X <= passes | mid) falls with mid: above the bound it is under alpha.
-        if binomial_cdf(passes, samples, mid) < alpha:
-            high = mid
-        else:
-            low = mid
-    return high
+    # P(X <= passes | p) falls with p: above the bound it is under alpha.
+    return _edge(passes / samples, 1.0, lambda p: binomial_cdf(passes, samples, p) >= alpha)[1]
 
 
 @dataclass(frozen=True)
@@ -166,26 +162,13 @@ def sequence_bounds(passes: int, samples: int, confidence: float, prior: Mixture
         return 0.0, 1.0
     limit = math.log(1.0 / (1.0 - confidence))
     centre = passes / samples  # the maximum likelihood: M_t <= 1 there, so it is always inside
-    lower = 0.0
-    if passes > 0:
-        low, high = 0.0, centre
-        for _ in range(_BISECTIONS):
-            mid = (low + high) / 2
-            if _log_mixture(passes, samples, mid, prior) >= limit:
-                low = mid
-            else:
-                high = mid
-        lower = low  # the side of the bisection's last interval that keeps the bound conservative
-    upper = 1.0
-    if passes < samples:
-        low, high = centre, 1.0
-        for _ in range(_BISECTIONS):
-            mid = (low + high) / 2
-            if _log_mixture(passes, samples, mid, prior) >= limit:
-                high = mid
-            else:
-                low = mid
-        upper = high
+
+    def ruled_out(p: float) -> bool:
+        return _log_mixture(passes, samples, p, prior) >= limit
+
+    # Of the bisection's last interval, the side that keeps each bound conservative.
+    lower = _edge(0.0, centre, ruled_out)[0] if passes > 0 else 0.0
+    upper = _edge(centre, 1.0, lambda p: not ruled_out(p))[1] if passes < samples else 1.0
     return lower, upper
 
 
