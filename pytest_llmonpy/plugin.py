@@ -306,7 +306,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 @pytest.fixture
 def jury_config() -> dict[str, Any]:
     """Jury settings for the tests of a directory: override it in a conftest.py to return a dict with
-    the `@pytest.mark.jury` arguments (judges, quorum, mode, strategy, escalate_to, inconclusive, examples).
+    the `@pytest.mark.jury` arguments (judges, quorum, mode, strategy, escalate_to, inconclusive,
+    examples, group, min_pass_rate).
 
     It beats the command line and the ini file, and a marker beats it. The default returns {}."""
     return {}

@@ -470,7 +470,7 @@ def test_bad_marker_arguments_fail_the_test_at_setup(
     result.stdout.fnmatch_lines_random(
         [
             "pytest-llmonpy: @pytest.mark.jury got unknown argument(s) judgez; allowed: judges, quorum, "
-            "mode, strategy, escalate_to, inconclusive, examples",
+            "mode, strategy, escalate_to, inconclusive, examples, group, min_pass_rate",
             "pytest-llmonpy: @pytest.mark.jury: invalid quorum 'most': use 'majority', 'unanimous'*",
             "pytest-llmonpy: jury_quorum: quorum 3 needs 3 pass votes but the jury has only 1 judge: *",
         ]

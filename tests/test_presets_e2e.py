@@ -43,7 +43,10 @@ def test_a_built_in_preset_sends_its_text(
         ),
         ("jury.check('x', 'Is short', preset='fluent')", "give criteria or preset='fluent', not both"),
         ("jury.check('x')", "a jury check needs criteria (what the output must do) or preset=<name>"),
-        ("jury.pass_rate(['x'], preset='relevant')", "preset 'relevant' judges the output against its input"),
+        (
+            "jury.pass_rate(['x'] * 40, preset='relevant')",
+            "preset 'relevant' judges the output against its input",
+        ),
     ],
 )
 def test_a_preset_without_what_it_needs_is_one_clear_error_before_any_call(
