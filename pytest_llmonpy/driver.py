@@ -215,33 +215,30 @@ class PlanDriver:
         """
         __tracebackhide__ = True
         answer: dict[CallKey, Vote] | None = None
-        paid: list[Vote] = []  # the live votes of the rounds answered so far
-        while True:
-            try:
-                step = plan.send(answer)  # type: ignore[arg-type]  # None starts the generator
-            except StopIteration as done:
-                outcome: T = done.value
-                return outcome
-            except BaseException:
-                self.unconcluded.extend(paid)
-                raise
-            if isinstance(step, Recall):
-                answer = self._recall(step.calls, questions, settings.mode)
-                continue
-            try:
+        paid: list[Vote] = []  # the live votes answered so far
+        try:
+            while True:
+                try:
+                    step = plan.send(answer)  # type: ignore[arg-type]  # None starts the generator
+                except StopIteration as done:
+                    outcome: T = done.value
+                    return outcome
+                if isinstance(step, Recall):
+                    answer = self._recall(step.calls, questions, settings.mode)
+                    continue
                 ask = self._live_ask(step, questions, settings)
-            except BaseException:
-                self.unconcluded.extend(paid)
-                raise
-            try:
-                live = yield ask
-            except BaseException as exc:
-                self.unconcluded.extend([*paid, *(vote for _, vote in sorted(ask.finished.items()))])
-                if isinstance(exc, JuryConfigError):
-                    raise JuryConfigError(str(exc)) from None  # one message, no trace into the event loop
-                raise
-            paid += live
-            answer = dict(zip(step.calls, live, strict=True))
+                try:
+                    live = yield ask
+                except BaseException as exc:
+                    paid += [vote for _, vote in sorted(ask.finished.items())]
+                    if isinstance(exc, JuryConfigError):
+                        raise JuryConfigError(str(exc)) from None  # one message, no event-loop trace
+                    raise
+                paid += live
+                answer = dict(zip(step.calls, live, strict=True))
+        except BaseException:
+            self.unconcluded.extend(paid)
+            raise
 
     def _live_ask(self, step: Ask, questions: tuple[Question, ...], settings: JurySettings) -> LiveAsk:
         """The live calls `step` needs, unless replay mode or a spent budget forbids them."""

@@ -326,7 +326,9 @@ class Jury:
         case, required = self._prepare(output, text, input, reference, context, allow_none)
         case = dataclasses.replace(case, preset=found.key if found else None)
         case = dataclasses.replace(case, examples=self._examples_for(case))
-        lean = self._lean.snapshot() if self._lean is not None else None
+        # Only frugal rounds lean: a parallel check asks every judge, and pays nothing for a snapshot.
+        frugal = self.settings.strategy == "frugal"
+        lean = self._lean.snapshot() if frugal and self._lean is not None else None
         return check_plan(self.settings, case, required, self.test_id, lean), (case,)
 
     def _compare_plan(
@@ -379,9 +381,7 @@ class Jury:
 
     def _conclude(self, verdict: Verdict) -> Verdict:
         __tracebackhide__ = True
-        self._observe(verdict)
-        verdict = self._labelled(verdict)
-        self.verdicts.append(verdict)
+        verdict = self._keep(verdict)
         if verdict.hung:
             self._raised.add(id(verdict))
             raise HungJuryError(verdict)
@@ -410,7 +410,7 @@ class Jury:
             answers = (yield list(new.values())) if new else []
             judged.update(zip(new, map(self._conclude_sample, answers), strict=True))
             verdicts += [judged[case] for _, (case,) in jobs]
-            rate = self._settled(gate, verdicts, criteria, preset)
+            rate = self._settled(gate, verdicts)
             if rate is not None:
                 return rate
 
@@ -433,19 +433,19 @@ class Jury:
     def _conclude_sample(self, verdict: Verdict) -> Verdict:
         """A pass rate's sample: kept like a check's verdict, but a hung one is the rate's to weigh,
         and a failed one is explained by the rate (its first failures), not on its own."""
-        self._observe(verdict)
-        verdict = self._labelled(verdict)
-        self.verdicts.append(verdict)
+        verdict = self._keep(verdict)
         self._raised.add(id(verdict))
         return verdict
 
-    def _observe(self, verdict: Verdict) -> None:
+    def _keep(self, verdict: Verdict) -> Verdict:
+        """A verdict reached: its votes seen by the run's lean, a matching human label applied, kept."""
         if self._lean is not None:
             self._lean.observe(verdict.votes)
+        verdict = self._labelled(verdict)
+        self.verdicts.append(verdict)
+        return verdict
 
-    def _settled(
-        self, gate: SequentialGate, verdicts: list[Verdict], criteria: str | None, preset: str | None
-    ) -> PassRate | None:
+    def _settled(self, gate: SequentialGate, verdicts: list[Verdict]) -> PassRate | None:
         __tracebackhide__ = True
         look, depends_on_hung = settle(gate, verdicts)
         if look.decision == "continue" or (depends_on_hung and len(verdicts) < gate.max_samples):

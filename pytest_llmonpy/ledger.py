@@ -53,6 +53,11 @@ def verdict_record(verdict: Verdict, *, texts: bool = False) -> dict[str, Any]:
     return record
 
 
+def record_votes(verdict: dict[str, Any]) -> list[dict[str, Any]]:
+    """A verdict record's votes: the jury's, then its escalation judges'."""
+    return [*verdict["votes"], *verdict.get("escalation", [])]
+
+
 def comparison_record(comparison: Comparison, *, texts: bool = False) -> dict[str, Any]:
     """A JSON-ready record of one pairwise comparison: each judge's vote and its two calls; with
     `texts`, the two outputs, input and reference in full (as verdict_record)."""
@@ -223,7 +228,7 @@ class Ledger:
             self.verdicts.append(verdict)
             test.outcomes[verdict["outcome"]] += 1
             test.contested += bool(verdict.get("contested"))
-            for vote in [*verdict["votes"], *verdict.get("escalation", [])]:
+            for vote in record_votes(verdict):
                 self._add_vote(test, vote)
         for comparison in record.get("comparisons", []):
             self.comparisons.append(comparison)

@@ -60,8 +60,8 @@ def check_plan(
     parallel asks every judge not in the cache at once. frugal asks the fewest judges whose agreement
     settles the quorum, then the rest only while the outcome is open; the outcome is then the one
     parallel would give for the same votes (quorum.settled), and the judges not asked are recorded as
-    "not_needed". When the run's votes `lean` one way, frugal's first round is sized to settle that
-    outcome, and asks first the judges likeliest to vote it.
+    "not_needed". Once the run's votes `lean` one way, frugal sizes each round for the fewest calls
+    expected at the run's share of pass votes, and asks first the judges likeliest to vote that way.
     """
     __tracebackhide__ = True  # a failure report points at the test's line, not into the plan
     judges = settings.judges

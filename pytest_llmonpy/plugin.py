@@ -47,7 +47,7 @@ JURY_KEY = pytest.StashKey["Jury"]()
 BASELINE_KEY = pytest.StashKey["BaselineChecks"]()
 CALL_PASSED_KEY = pytest.StashKey[bool]()
 REPLAY_MISSES_KEY = pytest.StashKey[int]()
-GROUP_SAMPLE_KEY = pytest.StashKey[str]()  # "pass" or "fail": what a grouped test counts as
+GROUP_SAMPLE_KEY = pytest.StashKey[str]()  # "pass", "fail" or "uncounted": what a grouped test counts as
 # A CollectReport attribute: an xdist worker's report of that problem, raised by the controller.
 USAGE_ERROR_ATTRIBUTE = "llmonpy_usage_error"
 BASELINE_ATTRIBUTE = "llmonpy_baselines"

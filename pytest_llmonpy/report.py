@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_llmonpy.ledger import GROUP_CONFIDENCE, GroupGate, Ledger
+from pytest_llmonpy.ledger import GROUP_CONFIDENCE, GroupGate, Ledger, record_votes
 from pytest_llmonpy.money import Cost, format_cost
 from pytest_llmonpy.untrusted import printable
 
@@ -200,7 +200,7 @@ CONTESTED_SHOWN = 5
 
 def _split(verdict: dict[str, Any]) -> str:
     """How a contested verdict's judges split: "1 pass (judge-a), 2 fail (judge-b, judge-c)"."""
-    votes = [*verdict["votes"], *verdict.get("escalation", [])]
+    votes = record_votes(verdict)
     return ", ".join(
         f"{len(names)} {value} ({', '.join(names)})"
         for value in ("pass", "fail")
@@ -263,7 +263,7 @@ def _verdict_details(ledger: Ledger, show: Callable[[str], str]) -> list[str]:
         lines.append(f"  {status:6}  {test_id}: {printable(verdict['criteria'], 100)}")
         if verdict.get("escalated"):
             lines.append(f"          (the jury was {verdict['escalated']}; escalated to the last votes)")
-        for vote in [*verdict["votes"], *verdict.get("escalation", [])]:
+        for vote in record_votes(verdict):
             if vote["vote"] == "not_needed":
                 lines.append(f"          {vote['model']}: not needed (not asked)")
                 continue
@@ -449,8 +449,7 @@ def markdown_summary(ledger: Ledger, budget: BudgetState | None) -> str:
             # A hung verdict is explained by its abstentions; a failed one by its fail votes, a
             # contested pass by the fail votes it overruled.
             wanted = "abstain" if verdict["outcome"] == "hung" else "fail"
-            votes = [*verdict["votes"], *verdict.get("escalation", [])]
-            dissent = next((v for v in votes if v["vote"] == wanted), None)
+            dissent = next((v for v in record_votes(verdict) if v["vote"] == wanted), None)
             reason = "" if dissent is None else f"{dissent['model']}: {dissent['error'] or dissent['reason']}"
             outcome = verdict["outcome"] + (", contested" if verdict.get("contested") else "")
             lines.append(
