@@ -48,6 +48,9 @@ if TYPE_CHECKING:  # `as` marks the re-exports for type checkers
         ReplayMissError as ReplayMissError,
     )
     from pytest_llmonpy.verdict import (
+        Score as Score,
+    )
+    from pytest_llmonpy.verdict import (
         Verdict as Verdict,
     )
     from pytest_llmonpy.verdict import (
@@ -82,6 +85,7 @@ _EXPORTS = {
     "PositionBiasWarning": "warning_types",
     "Quorum": "quorum",
     "ReplayMissError": "verdict",
+    "Score": "verdict",
     "Verdict": "verdict",
     "Vote": "verdict",
 }
@@ -103,6 +107,7 @@ __all__ = [
     "PositionBiasWarning",
     "Quorum",
     "ReplayMissError",
+    "Score",
     "Verdict",
     "Vote",
 ]

@@ -33,7 +33,14 @@ import diskcache
 from pytest_llmonpy.jsondisk import JsonOnlyDisk as BaseJsonOnlyDisk
 from pytest_llmonpy.jsondisk import RefusedEntry
 from pytest_llmonpy.judge_request import judge_identity, shared_identity
-from pytest_llmonpy.prompts import PAIR_PROMPT_VERSION, PROMPT_VERSION, Case, Example, PairCase
+from pytest_llmonpy.prompts import (
+    PAIR_PROMPT_VERSION,
+    PROMPT_VERSION,
+    SCORE_PROMPT_VERSION,
+    Case,
+    Example,
+    PairCase,
+)
 from pytest_llmonpy.untrusted import printable, redact_secrets
 from pytest_llmonpy.verdict import Vote
 from pytest_llmonpy.warning_types import CacheWarning
@@ -78,7 +85,9 @@ Question = Case | PairCase
 
 
 def prompt_version(case: Question) -> str:
-    return PAIR_PROMPT_VERSION if isinstance(case, PairCase) else PROMPT_VERSION
+    if isinstance(case, PairCase):
+        return PAIR_PROMPT_VERSION
+    return PROMPT_VERSION if case.scale is None else SCORE_PROMPT_VERSION
 
 
 def cache_keys(models: Iterable[str], case: Question, api_base: str | None = None) -> dict[str, str]:
@@ -129,6 +138,7 @@ def _encode(vote: Vote, case: Question) -> str:
         "cost_usd": vote.cost_usd,
         "latency_s": round(vote.latency_s, 4),
         "attempts": vote.attempts,
+        "score": vote.score,
         "recorded_at": round(_now(), 3),
         "prompt": prompt_version(case),
         "case": asdict(case),
@@ -141,8 +151,13 @@ def _decode(text: Any) -> Entry:
     if not isinstance(data, dict) or data.get("schema") != CACHE_SCHEMA:
         raise ValueError("unexpected entry shape")
     pairwise = "first" in data["case"]
-    if data["vote"] not in (("first", "second", "tie") if pairwise else ("pass", "fail")):
+    scored = data["case"].get("scale") is not None
+    expected = ("first", "second", "tie") if pairwise else ("score",) if scored else ("pass", "fail")
+    if data["vote"] not in expected:
         raise ValueError(f"unexpected vote {data['vote']!r}")
+    score = data.get("score")
+    if scored != isinstance(score, (int, float)) or isinstance(score, bool):
+        raise ValueError(f"unexpected score {score!r}")
     cost = data["cost_usd"]
     vote = Vote(
         model=str(data["model"]),
@@ -154,9 +169,13 @@ def _decode(text: Any) -> Entry:
         latency_s=float(data["latency_s"]),
         cached=True,
         attempts=int(data["attempts"]),
+        score=score,
+        seed=data["case"].get("seed"),
     )
     fields = dict(data["case"])
     fields["examples"] = tuple(Example(**example) for example in fields.get("examples", ()))
+    if fields.get("scale") is not None:
+        fields["scale"] = tuple(fields["scale"])  # a JSON list; a Case's scale is a tuple
     return Entry(
         vote=vote,
         case=PairCase(**fields) if pairwise else Case(**fields),

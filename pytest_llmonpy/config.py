@@ -34,6 +34,8 @@ DEFAULT_MODE = "record"
 # What a comparison decided only by judges that followed the position does: count as a tie, or hang.
 INCONCLUSIVE_POLICIES = ("tie", "hung")
 DEFAULT_CACHE_DIR = ".llmonpy"
+# --jury-samples: at most this many answers per judge per check (each is a paid call).
+MAX_JUDGE_SAMPLES = 20
 # Where human labels live (see labels.py), named here so --help can say it without importing them.
 LABELS_DIR = "__llm_labels__"
 
@@ -120,6 +122,19 @@ def parse_positive_int(name: str, value: str | int) -> int:
         raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}") from None
     if number < 1:
         raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")
+    return number
+
+
+def parse_samples(value: str | int) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        number = 0
+    if not 1 <= number <= MAX_JUDGE_SAMPLES:
+        raise ValueError(
+            f"jury_samples must be a whole number from 1 to {MAX_JUDGE_SAMPLES} (answers per judge per "
+            f"check; 1 asks each judge once), such as 3, got {value!r}"
+        )
     return number
 
 
@@ -331,6 +346,13 @@ OPTIONS: tuple[Option, ...] = (
         marker="examples",
     ),
     Option(
+        "jury_samples",
+        "ask each judge K times about each check or score (temperature above 0, one seed each), take "
+        "its majority, and report how often each judge agrees with itself (default 1)",
+        parse_samples,
+        field="samples",
+    ),
+    Option(
         "jury_calibrate",
         f"instead of running tests, measure each judge and the jury against the human labels in "
         f"{LABELS_DIR}/ directories under the given paths (default: the rootdir)",
@@ -397,6 +419,7 @@ class JurySettings:
     examples: int = 0  # jury_examples: labelled cases of the same criteria shown to each judge
     group: str | None = None  # jury_group: the test's failed checks count against this group's gate
     min_pass_rate: float | None = None  # jury_min_pass_rate: what the group must be shown to reach
+    samples: int = 1  # jury_samples: answers per judge per check or score, combined by majority
 
     def with_marker(self, kwargs: Mapping[str, Any]) -> JurySettings:
         """Apply `@pytest.mark.jury(...)` arguments (or `jury_config` keys), already known to be valid
@@ -625,6 +648,8 @@ def describe(settings: JurySettings, options: RunOptions, rootdir: Path, prompts
     jury += [flag("jury-strategy", settings.strategy), flag("jury-mode", settings.mode)]
     if settings.escalation:
         jury.append(flag("jury-escalation", ",".join(settings.escalation)))
+    if settings.samples > 1:
+        jury.append(flag("jury-samples", settings.samples))
     try:
         cache = options.cache_root.relative_to(rootdir)
     except ValueError:

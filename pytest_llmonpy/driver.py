@@ -28,11 +28,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 from pytest_llmonpy.config import JurySettings
+from pytest_llmonpy.judge_samples import combine, sampled
 from pytest_llmonpy.messages import budget_spent_message, replay_miss_message, status_label
 from pytest_llmonpy.plan import Ask, CallKey, Plan, Recall
 from pytest_llmonpy.prompts import Case, PairCase
@@ -216,6 +217,7 @@ class PlanDriver:
         __tracebackhide__ = True
         answer: dict[CallKey, Vote] | None = None
         paid: list[Vote] = []  # the live votes answered so far
+        calls = _Answers(questions, settings.samples)
         try:
             while True:
                 try:
@@ -224,9 +226,9 @@ class PlanDriver:
                     outcome: T = done.value
                     return outcome
                 if isinstance(step, Recall):
-                    answer = self._recall(step.calls, questions, settings.mode)
+                    answer = self._recall(step.calls, calls, settings.mode)
                     continue
-                ask = self._live_ask(step, questions, settings)
+                ask, wanted = self._live_ask(step, calls, settings)
                 try:
                     live = yield ask
                 except BaseException as exc:
@@ -235,36 +237,41 @@ class PlanDriver:
                         raise JuryConfigError(str(exc)) from None  # one message, no event-loop trace
                     raise
                 paid += live
-                answer = dict(zip(step.calls, live, strict=True))
+                calls.learn(zip(wanted, live, strict=True))
+                answer = {call: calls.vote(call) for call in step.calls}
         except BaseException:
             self.unconcluded.extend(paid)
             raise
 
-    def _live_ask(self, step: Ask, questions: tuple[Question, ...], settings: JurySettings) -> LiveAsk:
-        """The live calls `step` needs, unless replay mode or a spent budget forbids them."""
+    def _live_ask(
+        self, step: Ask, calls: _Answers, settings: JurySettings
+    ) -> tuple[LiveAsk, list[tuple[CallKey, int]]]:
+        """The live calls `step` needs (each sample of each call not answered yet), and which call and
+        sample each is, unless replay mode or a spent budget forbids them."""
         __tracebackhide__ = True
+        questions = calls.questions
         if settings.mode == "replay":
             index = step.calls[0][1]
             missing = tuple(model for model, at in step.calls if at == index)
             raise ReplayMissError(replay_miss_message(questions[index], missing, self._cache()))
         self._refuse_when_budget_spent(settings.mode)
-        calls = [(model, questions[index]) for model, index in step.calls]
+        wanted = calls.unanswered(step.calls)
+        asked = [(call[0], calls.asked(call[1])[sample]) for call, sample in wanted]
 
         def keep(index: int, vote: Vote) -> None:
-            self._keep_live_vote(vote, calls[index][1], settings.mode)
+            self._keep_live_vote(vote, asked[index][1], settings.mode)
 
-        return LiveAsk(calls, keep)
+        return LiveAsk(asked, keep), wanted
 
-    def _recall(
-        self, calls: tuple[CallKey, ...], questions: tuple[Question, ...], mode: str
-    ) -> dict[CallKey, Vote]:
-        found: dict[CallKey, Vote] = {}
-        for index, question in enumerate(questions):
-            models = [model for model, at in calls if at == index]
-            if models:
+    def _recall(self, keys: tuple[CallKey, ...], calls: _Answers, mode: str) -> dict[CallKey, Vote]:
+        """The votes the cache holds for `keys`: those whose every sample is cached (the others' cached
+        samples are kept, so only the missing ones are asked)."""
+        for index in sorted({at for _, at in keys}):
+            models = [model for model, at in keys if at == index]
+            for sample, question in enumerate(calls.asked(index)):
                 votes = cached_votes(self._cache, mode, models, question)
-                found.update(((model, index), vote) for model, vote in votes.items())
-        return found
+                calls.learn((((model, index), sample), vote) for model, vote in votes.items())
+        return {call: calls.vote(call) for call in keys if calls.complete(call)}
 
     def _refuse_when_budget_spent(self, mode: str) -> None:
         __tracebackhide__ = True
@@ -280,6 +287,46 @@ class PlanDriver:
         if self._budget is not None:
             self._budget.charge(vote.cost)
         store_vote(self._cache, mode, vote, question)
+
+
+class _Answers:
+    """What one plan's calls were answered, by sample: a call (judge, question) is asked once, or
+    once per seed under --jury-samples (questions that are checks or scores; a comparison already asks
+    each judge twice), and its vote is then their combination."""
+
+    def __init__(self, questions: tuple[Question, ...], samples: int) -> None:
+        self.questions = questions
+        self._asked: list[list[Question]] = [
+            [*sampled(question, samples)] if samples > 1 and isinstance(question, Case) else [question]
+            for question in questions
+        ]
+        self._answers: dict[CallKey, dict[int, Vote]] = {}
+
+    def asked(self, index: int) -> list[Question]:
+        """What question `index` is asked as: itself, or once per seed."""
+        return self._asked[index]
+
+    def learn(self, answers: Iterable[tuple[tuple[CallKey, int], Vote]]) -> None:
+        for (call, sample), vote in answers:
+            self._answers.setdefault(call, {})[sample] = vote
+
+    def complete(self, call: CallKey) -> bool:
+        return len(self._answers.get(call, ())) == len(self._asked[call[1]])
+
+    def unanswered(self, calls: Iterable[CallKey]) -> list[tuple[CallKey, int]]:
+        known = self._answers
+        return [
+            (call, sample)
+            for call in calls
+            for sample in range(len(self._asked[call[1]]))
+            if sample not in known.get(call, {})
+        ]
+
+    def vote(self, call: CallKey) -> Vote:
+        answers = self._answers[call]
+        if len(self._asked[call[1]]) == 1:
+            return answers[0]
+        return combine(call[0], [answers[sample] for sample in sorted(answers)])
 
 
 def together(drivings: list[Driving[T]], on_lost: Callable[[T], None]) -> Driving[list[T]]:

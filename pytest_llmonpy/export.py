@@ -15,7 +15,9 @@ from typing import Any
 from pytest_llmonpy.ledger import Ledger
 from pytest_llmonpy.untrusted import redact_secrets
 
-_VOTE_KEYS = ("model", "vote", "reason", "error", "tokens_in", "tokens_out", "cost_usd", "cached", "attempts")
+_VOTE_KEYS = (
+    "model", "vote", "reason", "error", "tokens_in", "tokens_out", "cost_usd", "cached", "attempts", "score",
+)  # fmt: skip
 
 
 def export_lines(ledger: Ledger) -> Iterator[str]:
@@ -36,7 +38,10 @@ def _texts(record: dict[str, Any], names: tuple[str, ...]) -> dict[str, str | No
 
 
 def _vote(vote: dict[str, Any]) -> dict[str, Any]:
-    return {key: vote.get(key) for key in _VOTE_KEYS}
+    kept = {key: vote.get(key) for key in _VOTE_KEYS}
+    if vote.get("samples"):  # --jury-samples: each answer, with its seed
+        kept["samples"] = [{**_vote(sample), "seed": sample.get("seed")} for sample in vote["samples"]]
+    return kept
 
 
 def _verdict(record: dict[str, Any]) -> dict[str, Any]:
@@ -56,6 +61,7 @@ def _verdict(record: dict[str, Any]) -> dict[str, Any]:
         "escalation": [_vote(vote) for vote in record.get("escalation", [])],
         "escalated": record.get("escalated"),
         "cost_usd": record["cost_usd"],
+        **({"score": record["score"]} if record.get("score") else {}),
     }
 
 

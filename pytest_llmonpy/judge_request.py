@@ -13,6 +13,7 @@ from typing import Any
 from pytest_llmonpy.local_prompt import LOCAL_PROMPT_VERSION
 from pytest_llmonpy.prompts import (
     MAX_TOKENS,
+    SAMPLE_TEMPERATURE,
     TEMPERATURE,
     Case,
     PairCase,
@@ -49,6 +50,23 @@ PAIR_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 
+
+def score_schema(scale: tuple[int, int]) -> dict[str, Any]:
+    """A score's answer: the reason first (a judge that explains before it scores scores better), then
+    an integer on the scale, as an enum: strict json_schema providers and llama.cpp grammars both
+    enforce an enum, where several ignore minimum/maximum."""
+    low, high = scale
+    return {
+        "type": "object",
+        "properties": {
+            "reason": {"type": "string"},
+            "score": {"type": "integer", "enum": list(range(low, high + 1))},
+        },
+        "required": ["reason", "score"],
+        "additionalProperties": False,
+    }
+
+
 Question = Case | PairCase
 
 
@@ -82,7 +100,11 @@ def route_identity(model: str, api_base: str | None) -> dict[str, str | None]:
 
 def schema_for(question: Question) -> tuple[str, dict[str, Any]]:
     """The response schema's name and JSON schema for one kind of question."""
-    return ("comparison", PAIR_SCHEMA) if isinstance(question, PairCase) else ("verdict", VERDICT_SCHEMA)
+    if isinstance(question, PairCase):
+        return "comparison", PAIR_SCHEMA
+    if question.scale is not None:
+        return "score", score_schema(question.scale)
+    return "verdict", VERDICT_SCHEMA
 
 
 def format_policy(model: str, api_base: str | None) -> str:
@@ -113,9 +135,14 @@ def shared_identity(question: Question) -> dict[str, Any]:
         "temperature": TEMPERATURE,
         "max_tokens": MAX_TOKENS,
     }
+    # Each only when set: the keys of plain checks stay what they were.
     preset = getattr(question, "preset", None)
-    if preset is not None:  # only then: the keys of checks without a preset stay what they were
+    if preset is not None:
         identity["preset"] = preset
+    seed = getattr(question, "seed", None)
+    if seed is not None:
+        identity["temperature"] = SAMPLE_TEMPERATURE
+        identity["seed"] = seed
     return identity
 
 

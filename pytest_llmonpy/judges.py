@@ -95,6 +95,27 @@ class PairReply(BaseModel):
         return self.winner
 
 
+class ScoreReply(BaseModel):
+    """A judge's score on a rubric's scale (checked against the scale by `parse_score_reply`)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    score: int
+    reason: str = ""
+
+    @field_validator("score", mode="before")
+    @classmethod
+    def _whole_number(cls, value: object) -> object:
+        # "4" and 4.0 are the score 4; 4.5 is no score on an integer scale (pydantic refuses it).
+        if isinstance(value, bool):
+            raise ValueError("a score is a number, not true or false")
+        return value.strip() if isinstance(value, str) else value
+
+    @property
+    def vote(self) -> VoteValue:
+        return "score"
+
+
 T = TypeVar("T")
 Question = Case | PairCase
 Call = tuple[str, Question]  # (judge model, what it is asked)
@@ -133,6 +154,24 @@ def parse_pair_reply(text: str | None) -> PairReply:
     """Parse a judge's answer to a pairwise call, as leniently as `parse_reply`."""
     reply: PairReply = _parse(text, PairReply)
     return reply
+
+
+def parse_score_reply(text: str | None, scale: tuple[int, int]) -> ScoreReply:
+    """Parse a judge's score as leniently as `parse_reply`; a score off the scale is an error."""
+    reply: ScoreReply = _parse(text, ScoreReply)
+    low, high = scale
+    if not low <= reply.score <= high:
+        raise ValueError(f"the judge scored {reply.score}, outside the scale {low}-{high}")
+    return reply
+
+
+def parse_answer(text: str | None, question: Question) -> JudgeReply | PairReply | ScoreReply:
+    """Parse a judge's answer to `question`, whichever kind it asked for."""
+    if isinstance(question, PairCase):
+        return parse_pair_reply(text)
+    if question.scale is not None:
+        return parse_score_reply(text, question.scale)
+    return parse_reply(text)
 
 
 @dataclass(frozen=True)
@@ -497,9 +536,9 @@ class JudgeCaller:
                 if await self._retry_after_failure(litellm, exc, model, slot_key, call):
                     continue
                 break
-            call.read_answer(litellm, response, isinstance(question, PairCase))
+            call.read_answer(litellm, response, question)
             break
-        return call.vote(model, self._clock())
+        return call.vote(model, self._clock(), getattr(question, "seed", None))
 
     async def _wait_for_turn(self, model: str, slot_key: str, call: _CallState) -> bool:
         """Wait for the rate limit's slot; False (the reason kept in `call`) when the wait would end
@@ -543,8 +582,10 @@ def build_request(
 ) -> dict[str, Any]:
     """The completion arguments for one judge call, from the values the verdict cache keys on."""
     sent = shared_identity(question)
+    seed = {"seed": sent["seed"]} if "seed" in sent else {}
     return {
         **route.completion_kwargs(),
+        **seed,
         "messages": sent["messages"],
         "temperature": sent["temperature"],
         "max_tokens": sent["max_tokens"],
@@ -592,7 +633,7 @@ class _CallState:
     cost: Cost = field(default_factory=Cost)
     attempts: int = 0
     error: str = ""
-    reply: JudgeReply | PairReply | None = None
+    reply: JudgeReply | PairReply | ScoreReply | None = None
 
     @property
     def deadline(self) -> float:
@@ -601,7 +642,7 @@ class _CallState:
     def timed_out(self) -> str:
         return f"timed out after {self.timeout_s:g}s (jury_timeout), {self.attempts} attempt(s)"
 
-    def read_answer(self, litellm: Any, response: Any, pairwise: bool) -> None:
+    def read_answer(self, litellm: Any, response: Any, question: Question) -> None:
         """Count the response's tokens and cost, and parse its verdict (an error when unparseable)."""
         usage = getattr(response, "usage", None)
         self.tokens_in += int(getattr(usage, "prompt_tokens", 0) or 0)
@@ -609,14 +650,16 @@ class _CallState:
         self.cost += _price(litellm, response)
         content = response.choices[0].message.content if response.choices else None
         try:
-            self.reply = parse_pair_reply(content) if pairwise else parse_reply(content)
+            self.reply = parse_answer(content, question)
         except ValueError as exc:
             self.error = str(exc)
 
-    def vote(self, model: str, now: float) -> Vote:
+    def vote(self, model: str, now: float, seed: int | None = None) -> Vote:
         """One Vote for every ending: an answer, or an abstention that keeps what the attempts cost."""
         reply = self.reply
         return Vote(
+            score=reply.score if isinstance(reply, ScoreReply) else None,
+            seed=seed,
             model=model,
             vote=reply.vote if reply else "abstain",
             reason=reply.reason.strip() if reply else "",

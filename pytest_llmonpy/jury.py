@@ -13,7 +13,7 @@ from pytest_llmonpy.config import NO_JUDGES_HELP, JurySettings
 from pytest_llmonpy.driver import PlanDriver
 from pytest_llmonpy.judge_request import unknown_local_judges
 from pytest_llmonpy.pass_rate import SequentialGate
-from pytest_llmonpy.plan import Plan, check_plan, compare_plan
+from pytest_llmonpy.plan import Plan, check_plan, compare_plan, score_plan
 from pytest_llmonpy.presets import BUILT_IN as BUILT_IN_PRESETS
 from pytest_llmonpy.presets import Preset
 from pytest_llmonpy.presets import resolve as resolve_preset
@@ -21,7 +21,7 @@ from pytest_llmonpy.prompts import Case, Example, PairCase
 from pytest_llmonpy.quorum import Outcome, Winner
 from pytest_llmonpy.sampled import PassRate, atake, batch_size, pass_rate_result, sampling_gate, settle, take
 from pytest_llmonpy.texts import optional_text, output_text, require_utf8
-from pytest_llmonpy.verdict import Comparison, HungJuryError, JuryConfigError, Verdict, Vote
+from pytest_llmonpy.verdict import Comparison, HungJuryError, JuryConfigError, Score, Verdict, Vote
 
 if TYPE_CHECKING:
     from pytest_llmonpy.budget import RunBudget
@@ -33,6 +33,33 @@ if TYPE_CHECKING:
 
 # A pass rate's step: the outputs to take (start, count), or the checks to judge.
 SamplingStep = tuple[int, int] | list[tuple[Plan[Verdict], tuple[Case]]]
+
+
+# The most points a scale may have: each is an enum value in the judge's response schema.
+MAX_SCALE_POINTS = 101
+
+
+def checked_scale(scale: object, threshold: object) -> tuple[int, int]:
+    """The scale as (lowest, highest), or a TypeError/ValueError saying what is wrong with it or with
+    the threshold."""
+    if (
+        not isinstance(scale, (tuple, list))
+        or len(scale) != 2
+        or not all(isinstance(end, int) and not isinstance(end, bool) for end in scale)
+    ):
+        raise TypeError(f"scale must be two integers (lowest, highest), like scale=(1, 5); got {scale!r}")
+    low, high = scale
+    if not low < high or high - low + 1 > MAX_SCALE_POINTS:
+        raise ValueError(
+            f"scale={tuple(scale)!r} needs lowest < highest and at most {MAX_SCALE_POINTS} points, "
+            "like scale=(1, 5) or scale=(0, 10)"
+        )
+    if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not low <= threshold <= high:
+        raise ValueError(
+            f"threshold={threshold!r} must be a number on the scale {low}-{high}: the lowest median "
+            "score that passes"
+        )
+    return low, high
 
 
 class Jury:
@@ -157,6 +184,90 @@ class Jury:
             allow_none=allow_none,
         )  # fmt: skip
         return self._require_pass(verdict)
+
+    def score(
+        self,
+        output: object,
+        rubric: str,
+        *,
+        scale: tuple[int, int] = (1, 5),
+        threshold: float = 4,
+        input: object = None,
+        reference: object = None,
+        context: object = None,
+        allow_none: bool = False,
+    ) -> Score:
+        """Score `output` on `rubric`: each judge gives an integer on `scale` (lowest, highest) with a
+        reason, and the Score is their median, truthy when it reaches `threshold`. Every judge is
+        asked; each score is cached (a new threshold re-reads them, it asks nobody). Raises
+        HungJuryError when judges that abstained could decide whether the median reaches it."""
+        __tracebackhide__ = True
+        plan, questions = self._score_plan(
+            output, rubric, scale, threshold, input, reference, context, allow_none
+        )
+        return self._conclude_score(self._driver.run(plan, questions, self.settings))
+
+    async def ascore(
+        self,
+        output: object,
+        rubric: str,
+        *,
+        scale: tuple[int, int] = (1, 5),
+        threshold: float = 4,
+        input: object = None,
+        reference: object = None,
+        context: object = None,
+        allow_none: bool = False,
+    ) -> Score:
+        """Async twin of `score` (driven on the judge loop, like `acheck`)."""
+        __tracebackhide__ = True
+        plan, questions = self._score_plan(
+            output, rubric, scale, threshold, input, reference, context, allow_none
+        )
+        return self._conclude_score(await self._driver.arun(plan, questions, self.settings))
+
+    def assert_score(
+        self,
+        output: object,
+        rubric: str,
+        *,
+        scale: tuple[int, int] = (1, 5),
+        threshold: float = 4,
+        input: object = None,
+        reference: object = None,
+        context: object = None,
+        allow_none: bool = False,
+    ) -> Score:
+        """Like `score`, but raise AssertionError (every judge's score and reason) when the median is
+        below `threshold`."""
+        __tracebackhide__ = True
+        score = self.score(
+            output, rubric, scale=scale, threshold=threshold, input=input, reference=reference,
+            context=context, allow_none=allow_none,
+        )  # fmt: skip
+        self._require_pass(score)
+        return score
+
+    async def aassert_score(
+        self,
+        output: object,
+        rubric: str,
+        *,
+        scale: tuple[int, int] = (1, 5),
+        threshold: float = 4,
+        input: object = None,
+        reference: object = None,
+        context: object = None,
+        allow_none: bool = False,
+    ) -> Score:
+        """Async twin of `assert_score`."""
+        __tracebackhide__ = True
+        score = await self.ascore(
+            output, rubric, scale=scale, threshold=threshold, input=input, reference=reference,
+            context=context, allow_none=allow_none,
+        )  # fmt: skip
+        self._require_pass(score)
+        return score
 
     def compare(
         self,
@@ -331,6 +442,27 @@ class Jury:
         lean = self._lean.snapshot() if frugal and self._lean is not None else None
         return check_plan(self.settings, case, required, self.test_id, lean), (case,)
 
+    def _score_plan(
+        self,
+        output: object,
+        rubric: str,
+        scale: tuple[int, int],
+        threshold: float,
+        input: object,
+        reference: object,
+        context: object,
+        allow_none: bool,
+    ) -> tuple[Plan[Score], tuple[Case]]:
+        __tracebackhide__ = True
+        scale = checked_scale(scale, threshold)
+        if not isinstance(rubric, str) or not rubric.strip():
+            raise TypeError(
+                "a score's rubric must be a non-empty string describing what the output is scored on"
+            )
+        case, _ = self._prepare(output, rubric, input, reference, context, allow_none)
+        case = dataclasses.replace(case, scale=scale)
+        return score_plan(self.settings, case, float(threshold), self.test_id), (case,)
+
     def _compare_plan(
         self, a: object, b: object, criteria: str, input: object, reference: object, allow_none: bool
     ) -> tuple[Plan[Comparison], tuple[PairCase, PairCase]]:
@@ -386,6 +518,16 @@ class Jury:
             self._raised.add(id(verdict))
             raise HungJuryError(verdict)
         return verdict
+
+    def _conclude_score(self, score: Score) -> Score:
+        """A score reached: kept as a verdict. Neither the frugal lean (its votes are a threshold's, not
+        a judge's pass/fail) nor a human pass/fail label applies to it."""
+        __tracebackhide__ = True
+        self.verdicts.append(score)
+        if score.hung:
+            self._raised.add(id(score))
+            raise HungJuryError(score)
+        return score
 
     def _sampling(
         self,

@@ -10,9 +10,10 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pytest_llmonpy.judge_samples import SelfAgreement, said
 from pytest_llmonpy.money import Cost, total
 from pytest_llmonpy.untrusted import redact_secrets
-from pytest_llmonpy.verdict import Comparison, Verdict, Vote
+from pytest_llmonpy.verdict import Comparison, Score, Verdict, Vote
 
 
 def vote_record(vote: Vote) -> dict[str, Any]:
@@ -20,6 +21,7 @@ def vote_record(vote: Vote) -> dict[str, Any]:
     # Reports are files people share: no secret echoed by a provider or a judge goes into them.
     record["reason"] = redact_secrets(vote.reason)
     record["error"] = None if vote.error is None else redact_secrets(vote.error)
+    record["samples"] = [vote_record(sample) for sample in vote.samples]
     return record
 
 
@@ -39,6 +41,15 @@ def verdict_record(verdict: Verdict, *, texts: bool = False) -> dict[str, Any]:
         "escalation": [vote_record(vote) for vote in verdict.escalation],
         "escalated": verdict.escalated,
     }
+    if isinstance(verdict, Score):
+        spread = verdict.spread
+        record["score"] = {
+            "median": verdict.median,
+            "lowest": None if spread is None else spread[0],
+            "highest": None if spread is None else spread[1],
+            "scale": list(verdict.scale),
+            "threshold": verdict.threshold,
+        }
     if verdict.decided_by is not None:
         record["decided_by"] = verdict.decided_by
         record["outcome_by_jury"] = verdict.outcome_by_jury
@@ -219,6 +230,8 @@ class Ledger:
     groups: dict[str, GroupGate] = field(default_factory=dict)
     # Set when the run selected part of the suite (-k, -m, test ids, --lf...): groups are not gated.
     groups_not_gated: str | None = None
+    # --jury-samples: how often each judge's answers to the same question agree, by model.
+    self_agreement: dict[str, SelfAgreement] = field(default_factory=dict)
 
     def add_test(self, test_id: str, record: dict[str, Any]) -> None:
         test = self.tests.setdefault(test_id, TestTotals(test_id))
@@ -247,6 +260,13 @@ class Ledger:
             self._add_vote(test, vote)
 
     def _add_vote(self, test: TestTotals, vote: dict[str, Any]) -> None:
+        samples = vote.get("samples")
+        if samples:  # --jury-samples: one call per sample, each live or cached on its own
+            agreement = self.self_agreement.setdefault(vote["model"], SelfAgreement(vote["model"]))
+            agreement.add(said(sample) for sample in samples)
+            for sample in samples:
+                self._add_vote(test, sample)
+            return
         model = self.models.setdefault(vote["model"], ModelTotals())
         if vote["vote"] == "not_needed":
             model.not_needed += 1  # never asked: no call, no cost (see not_needed_estimate)

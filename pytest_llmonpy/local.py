@@ -226,6 +226,7 @@ class LocalModel:
         max_tokens: int,
         temperature: float,
         schema: dict[str, Any] | None,
+        seed: int | None = None,
     ) -> dict[str, Any]:
         """One chat completion (grammar-constrained to `schema` when given), as llama.cpp's dict."""
         with self._lock:
@@ -235,6 +236,8 @@ class LocalModel:
                 "max_tokens": max_tokens,
                 "temperature": temperature,
             }
+            if seed is not None:  # --jury-samples: each sample its own, reproducible, draw
+                kwargs["seed"] = seed
             if schema is not None:
                 kwargs["response_format"] = {"type": "json_object", "schema": schema}
             result: dict[str, Any] = llama.create_chat_completion(**kwargs)
@@ -331,6 +334,7 @@ def make_handler(litellm: Any, model: LocalModel) -> Any:
                         max_tokens=int(params.get("max_tokens") or 256),
                         temperature=float(params.get("temperature") or 0.0),
                         schema=schema,
+                        seed=params.get("seed"),
                     )
                     content = result["choices"][0]["message"]["content"]
                     finish = result["choices"][0].get("finish_reason") or "stop"

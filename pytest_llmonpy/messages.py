@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 
 def status_label(question: Case | PairCase) -> str:
     """The check's name on the live "waiting for judges" line."""
-    kind = "comparing" if isinstance(question, PairCase) else "judging"
+    kind = (
+        "comparing" if isinstance(question, PairCase) else "judging" if question.scale is None else "scoring"
+    )
     return f'{kind} "{question.criteria}"'
 
 

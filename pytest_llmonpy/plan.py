@@ -19,8 +19,8 @@ from typing import TypeVar
 from pytest_llmonpy.config import JurySettings
 from pytest_llmonpy.lean import Lean
 from pytest_llmonpy.prompts import Case, PairCase
-from pytest_llmonpy.quorum import decide, decide_pair, next_batch, opening_batch, settled
-from pytest_llmonpy.verdict import Comparison, JuryConfigError, PairVote, Verdict, Vote
+from pytest_llmonpy.quorum import Outcome, decide, decide_pair, next_batch, opening_batch, settled
+from pytest_llmonpy.verdict import Comparison, JuryConfigError, PairVote, Score, Verdict, Vote, median_of
 
 T = TypeVar("T")
 
@@ -143,6 +143,59 @@ def _frugal_can_stop(required: int, judges: int, votes: dict[str, Vote], escalat
     # With escalation, a split jury hands the decision to the escalation judges whatever the others
     # say; until a split is seen, any judge not asked could still cause one.
     return passes > 0 and fails > 0
+
+
+def score_plan(
+    settings: JurySettings, case: Case, threshold: float, test_id: str | None = None
+) -> Plan[Score]:
+    """Score one output: every judge's score (the cached ones, then the rest in one live batch), their
+    median against `threshold`. Every judge is asked whatever the strategy: any one score can move the
+    median. No escalation: a score has no split to settle, its spread is shown instead."""
+    __tracebackhide__ = True
+    assert case.scale is not None
+    judges = settings.judges
+    calls = tuple((model, 0) for model in judges)
+    known = yield Recall(calls)
+    missing = tuple(call for call in calls if call not in known)
+    if missing:
+        live = yield Ask(missing)
+        known = {**known, **{call: live[call] for call in missing}}
+    votes = tuple(_against(known[(model, 0)], threshold) for model in judges)
+    return Score(
+        criteria=case.criteria,
+        outcome=score_outcome([vote.score for vote in votes], case.scale, threshold),
+        votes=votes,
+        quorum=f"median >= {threshold:g}",
+        required=0,
+        output_preview=case.output[:300],
+        test_id=test_id,
+        case=case,
+        scale=case.scale,
+        threshold=threshold,
+    )
+
+
+def _against(vote: Vote, threshold: float) -> Vote:
+    """A judge's score as a vote: pass when it reaches the threshold (an abstention stays one)."""
+    if vote.score is None:
+        return vote
+    return dataclasses.replace(vote, vote="pass" if vote.score >= threshold else "fail")
+
+
+def score_outcome(scores: list[float | None], scale: tuple[int, int], threshold: float) -> Outcome:
+    """passed when the median score reaches `threshold`; hung when the judges that abstained (None)
+    could decide it: the median with them scoring the lowest and with them scoring the highest would
+    fall on two sides of the threshold (or nobody answered)."""
+    given = [score for score in scores if score is not None]
+    missing = len(scores) - len(given)
+    low, high = scale
+    worst = median_of(given + [float(low)] * missing)
+    best = median_of(given + [float(high)] * missing)
+    if not given or worst is None or best is None:
+        return "hung"
+    if worst >= threshold:
+        return "passed"
+    return "failed" if best < threshold else "hung"
 
 
 def compare_plan(

@@ -83,6 +83,7 @@ def summary_lines(
         )
     if baselines is not None and baselines.active:
         lines.append(_baseline_line(baselines))
+    lines += _self_agreement_lines(ledger)
     lines += _human_label_lines(ledger, show)
     if ledger.replay_misses():
         # Not "100% from cache": checks that found no recorded verdict made no call to count.
@@ -241,11 +242,22 @@ def _group_lines(ledger: Ledger, show: Callable[[str], str]) -> list[str]:
     return lines
 
 
+def _self_agreement_lines(ledger: Ledger) -> list[str]:
+    """--jury-samples: how often each judge agreed with itself, least consistent first."""
+    judges = sorted(ledger.self_agreement.values(), key=lambda judge: (judge.rate or 0.0, judge.model))
+    if not judges:
+        return []
+    width = max(len(judge.model) for judge in judges)
+    lines = ["judge self-agreement (each judge asked the same question several times):"]
+    lines += [f"  {printable(judge.model, 80):{width}}  {judge.describe()}" for judge in judges]
+    return lines
+
+
 def _contested_lines(ledger: Ledger, show: Callable[[str], str]) -> list[str]:
     contested = [verdict for verdict in ledger.verdicts_in_order() if verdict.get("contested")]
     lines = [
         f"  contested {verdict['outcome']}: {printable(show(verdict['test_id'] or ''), 120)}: "
-        f"{printable(verdict['criteria'], 80)} - {_split(verdict)}"
+        f"{printable(verdict['criteria'], 80)} - {_split(verdict)}{_score_note(verdict)}"
         for verdict in contested[:CONTESTED_SHOWN]
     ]
     if len(contested) > CONTESTED_SHOWN:
@@ -260,7 +272,7 @@ def _verdict_details(ledger: Ledger, show: Callable[[str], str]) -> list[str]:
     for verdict in ledger.contested_first():
         test_id = show(verdict["test_id"] or "")
         status = verdict["outcome"].upper() + (" (CONTESTED)" if verdict.get("contested") else "")
-        lines.append(f"  {status:6}  {test_id}: {printable(verdict['criteria'], 100)}")
+        lines.append(f"  {status:6}  {test_id}: {printable(verdict['criteria'], 100)}{_score_note(verdict)}")
         if verdict.get("escalated"):
             lines.append(f"          (the jury was {verdict['escalated']}; escalated to the last votes)")
         for vote in record_votes(verdict):
@@ -269,8 +281,27 @@ def _verdict_details(ledger: Ledger, show: Callable[[str], str]) -> list[str]:
                 continue
             source = "cached" if vote["cached"] else "live"
             detail = vote["error"] if vote["vote"] == "abstain" and vote["error"] else vote["reason"]
-            lines.append(f"          {vote['model']}: {vote['vote']} ({source}) - {printable(detail, 120)}")
+            said = vote["vote"] + ("" if vote.get("score") is None else f" {vote['score']:g}")
+            if vote.get("samples"):
+                answers = [_sample_said(sample) for sample in vote["samples"]]
+                said += f" (samples: {', '.join(answers)})"
+            lines.append(f"          {vote['model']}: {said} ({source}) - {printable(detail, 120)}")
     return lines
+
+
+def _sample_said(sample: dict[str, Any]) -> str:
+    value = sample["vote"] if sample.get("score") is None else f"{sample['score']:g}"
+    return f"{value}@seed{sample.get('seed')}"
+
+
+def _score_note(verdict: dict[str, Any]) -> str:
+    """A score's median, spread and threshold, after its rubric on a verdict line."""
+    score = verdict.get("score")
+    if not score or score["median"] is None:
+        return ""
+    spread = "" if score["lowest"] == score["highest"] else f", {score['lowest']:g}-{score['highest']:g}"
+    low, high = score["scale"]
+    return f" [median {score['median']:g}{spread} on {low}-{high}, needs {score['threshold']:g}]"
 
 
 def position_bias_message(ledger: Ledger) -> str | None:

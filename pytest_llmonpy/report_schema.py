@@ -20,6 +20,21 @@ if TYPE_CHECKING:
     from pytest_llmonpy.budget import BudgetState
 
 
+class ReportSample(BaseModel):
+    model: str
+    vote: Literal["pass", "fail", "abstain", "score"]
+    reason: str
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float | None
+    latency_s: float
+    cached: bool
+    attempts: int
+    error: str | None
+    score: float | None = None
+    seed: int | None = None
+
+
 class ReportVote(BaseModel):
     model: str
     # pass/fail: a verdict; first/second/tie: one pairwise call, by the position of the output it chose
@@ -33,6 +48,19 @@ class ReportVote(BaseModel):
     cached: bool
     attempts: int
     error: str | None
+    score: float | None = None  # a score's vote: the judge's score (vote: pass/fail by the threshold)
+    seed: int | None = None  # --jury-samples: the seed one sample was asked with
+    # --jury-samples: the judge's answers, one per seed ("score" before a threshold made it pass/fail);
+    # the vote above is their majority (a score's: their median)
+    samples: list[ReportSample] = []
+
+
+class ReportScore(BaseModel):
+    median: float | None  # None: no judge answered
+    lowest: float | None
+    highest: float | None
+    scale: list[int]  # lowest, highest
+    threshold: float
 
 
 class ReportVerdict(BaseModel):
@@ -51,6 +79,7 @@ class ReportVerdict(BaseModel):
     # A human label (file:line) matched the check and decided it; outcome_by_jury is what the jury said.
     decided_by: str | None = None
     outcome_by_jury: Literal["passed", "failed", "hung"] | None = None
+    score: ReportScore | None = None  # jury.score: the median of the judges' scores against its threshold
 
 
 class ReportCost(BaseModel):
@@ -166,6 +195,15 @@ class ReportGroup(BaseModel):
     uncounted_tests: list[str]  # errors, hung juries, the test's own failed asserts
 
 
+class ReportSelfAgreement(BaseModel):
+    model: str
+    checks: int  # questions this judge answered more than once (--jury-samples)
+    unanimous: int  # of those, how many it answered the same every time
+    pairs: int  # pairs of its answers to the same question
+    agreeing_pairs: int
+    rate: float | None  # agreeing_pairs / pairs
+
+
 class JuryReport(BaseModel):
     """The `--jury-report` file. `schema_version` changes when a field changes meaning or goes away."""
 
@@ -180,6 +218,7 @@ class JuryReport(BaseModel):
     baselines: list[ReportBaseline] = []
     position_bias: list[ReportPositionBias] = []  # every judge that answered a pairwise call
     groups: list[ReportGroup] = []  # the jury_groups and their pass-rate gates
+    self_agreement: list[ReportSelfAgreement] = []  # --jury-samples: each judge's agreement with itself
 
 
 def _cost(total: Cost) -> ReportCost:
@@ -277,6 +316,17 @@ def build_report(
         verdicts=[ReportVerdict.model_validate(v) for v in ledger.verdicts_in_order()],
         comparisons=[ReportComparison.model_validate(c) for c in ledger.comparisons_in_order()],
         baselines=_baselines(baselines),
+        self_agreement=[
+            ReportSelfAgreement(
+                model=judge.model,
+                checks=judge.checks,
+                unanimous=judge.unanimous,
+                pairs=judge.pairs,
+                agreeing_pairs=judge.agreeing_pairs,
+                rate=judge.rate,
+            )
+            for _, judge in sorted(ledger.self_agreement.items())
+        ],
         groups=[
             ReportGroup(
                 name=gate.name,

@@ -14,7 +14,9 @@ if TYPE_CHECKING:
 
 # "pass"/"fail" answer a verdict; "first"/"second"/"tie" answer one pairwise call (by position).
 # "not_needed": the frugal strategy did not ask this judge, the outcome was already settled.
-VoteValue = Literal["pass", "fail", "abstain", "first", "second", "tie", "not_needed"]
+# "score": a judge's score (Vote.score) as it answered and is cached, before a threshold made it a
+# pass or a fail (a Score's votes are "pass"/"fail" by its threshold, their scores kept).
+VoteValue = Literal["pass", "fail", "abstain", "first", "second", "tie", "not_needed", "score"]
 # "inconsistent": the judge picked the same position in both orders (it followed the position).
 PairVoteValue = Literal["a", "b", "tie", "inconsistent", "abstain"]
 
@@ -33,6 +35,12 @@ class Vote:
     cached: bool = False
     attempts: int = 1
     error: str | None = None  # why the judge abstained
+    score: float | None = (
+        None  # a score on a rubric's scale (jury.score): the judge's, or its samples' median
+    )
+    seed: int | None = None  # --jury-samples: the seed this answer was asked with
+    # --jury-samples: the judge's answers to the same question, one per seed; this vote is their majority
+    samples: tuple[Vote, ...] = ()
 
     @property
     def cost(self) -> Cost:
@@ -43,9 +51,18 @@ class Vote:
         """One line for failure messages: model, vote and reason (or the error of an abstention)."""
         detail = self.error if self.vote == "abstain" and self.error else self.reason
         line = f"{self.model}: {self.vote.upper().replace('_', ' ')}"
+        if self.score is not None:
+            line += f" (score {self.score:g})"
+        if self.samples:
+            line += f" ({_samples_said(self.samples)})"
         if detail:
             line += f" - {printable(detail)}"
         return line
+
+
+def _samples_said(samples: tuple[Vote, ...]) -> str:
+    said = [f"{sample.score:g}" if sample.score is not None else sample.vote for sample in samples]
+    return f"{len(samples)} samples: {', '.join(said)}"
 
 
 @dataclass(frozen=True)
@@ -140,6 +157,55 @@ class Verdict:
     def __repr__(self) -> str:
         # One line: pytest shows this for a bare `assert verdict`; the full votes go in a report section.
         return f"<Verdict {self.outcome.upper()} ({self.tally()}) for {printable(self.criteria, 80)!r}>"
+
+
+@dataclass(frozen=True)
+class Score(Verdict):
+    """The jury's score of one output on a rubric: each judge's score (a vote's `score`; its `vote` is
+    pass or fail by the threshold), combined by their median. Truthy when the median is at least the
+    threshold. A Verdict in every report: a test's cost, contested scores (judges on both sides of the
+    threshold), the JSON and JUnit records."""
+
+    scale: tuple[int, int] = (1, 5)
+    threshold: float = 4
+
+    @property
+    def scores(self) -> tuple[float, ...]:
+        """The scores of the judges that answered, in the jury's order."""
+        return tuple(vote.score for vote in self.votes if vote.score is not None)
+
+    @property
+    def median(self) -> float | None:
+        """The median score (None when no judge answered)."""
+        return median_of(self.scores)
+
+    @property
+    def spread(self) -> tuple[float, float] | None:
+        """The lowest and the highest score."""
+        scores = self.scores
+        return (min(scores), max(scores)) if scores else None
+
+    def tally(self) -> str:
+        low, high = self.scale
+        abstained = self.count("abstain")
+        spread = self.spread
+        text = "no score" if spread is None else f"median {self.median:g}"
+        if spread is not None and spread[0] != spread[1]:
+            text += f" (spread {spread[0]:g}-{spread[1]:g})"
+        text += f" on {low}-{high}, passes at {self.threshold:g} or above"
+        text += f"; scores {', '.join(f'{score:g}' for score in self.scores) or 'none'}"
+        return text + (f", {abstained} abstain" if abstained else "")
+
+    def __repr__(self) -> str:
+        return f"<Score {self.outcome.upper()} ({self.tally()}) for {printable(self.criteria, 80)!r}>"
+
+
+def median_of(values: tuple[float, ...] | list[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 @dataclass(frozen=True)
@@ -294,6 +360,12 @@ class HungJuryError(JuryError):
                 + verdict.explain()
                 + "\nUse judges that compare the content (stronger models), or set jury_inconclusive = tie "
                 "to count such a comparison as a tie (reported as inconclusive)."
+            )
+            return
+        if isinstance(verdict, Score):
+            super().__init__(
+                "the jury is hung: whether the median reaches the threshold depends on judges that "
+                "abstained.\n" + verdict.explain() + "\nFix the failing judges (see each error above)."
             )
             return
         super().__init__(

@@ -32,13 +32,11 @@ from pytest_llmonpy.judges import (
     JudgeCaller,
     OnVote,
     Question,
-    parse_pair_reply,
-    parse_reply,
+    parse_answer,
     refused_message,
 )
 from pytest_llmonpy.loop_thread import LoopThread
 from pytest_llmonpy.plugin import RUN_KEY
-from pytest_llmonpy.prompts import PairCase
 from pytest_llmonpy.verdict import JuryConfigError, Vote
 
 # Statuses the real caller retries (litellm's should_retry) and those it treats as a misconfigured judge.
@@ -130,7 +128,9 @@ class FakeJudgeCaller(JudgeCaller):
             "messages": sent["messages"],
             "temperature": sent["temperature"],
             "max_tokens": sent["max_tokens"],
+            **({"seed": sent["seed"]} if "seed" in sent else {}),
         }
+        seed = getattr(question, "seed", None)
         headers = {"authorization": f"Bearer {os.environ.get('OPENAI_API_KEY') or NO_KEY_PLACEHOLDER}"}
         tokens_in = tokens_out = attempts = 0
         error = ""
@@ -154,13 +154,14 @@ class FakeJudgeCaller(JudgeCaller):
             tokens_out += int(usage["completion_tokens"])
             content = reply["choices"][0]["message"]["content"] if reply["choices"] else None
             try:
-                parsed = parse_pair_reply(content) if isinstance(question, PairCase) else parse_reply(content)
+                parsed = parse_answer(content, question)
             except ValueError as exc:
-                return self._vote(model, "abstain", "", str(exc), tokens_in, tokens_out, attempts)
+                return self._vote(model, "abstain", "", str(exc), tokens_in, tokens_out, attempts, seed=seed)
+            score = getattr(parsed, "score", None)
             return self._vote(
-                model, parsed.vote, parsed.reason.strip(), None, tokens_in, tokens_out, attempts
+                model, parsed.vote, parsed.reason.strip(), None, tokens_in, tokens_out, attempts, score, seed
             )
-        return self._vote(model, "abstain", "", error, tokens_in, tokens_out, attempts)
+        return self._vote(model, "abstain", "", error, tokens_in, tokens_out, attempts, seed=seed)
 
     def _vote(
         self,
@@ -171,6 +172,8 @@ class FakeJudgeCaller(JudgeCaller):
         tokens_in: int,
         tokens_out: int,
         attempts: int,
+        score: float | None = None,
+        seed: int | None = None,
     ) -> Vote:
         price = self.prices.get(model)
         cost = None if price is None else tokens_in * price[0] + tokens_out * price[1]
@@ -184,6 +187,8 @@ class FakeJudgeCaller(JudgeCaller):
             cost_usd=cost,
             latency_s=FAKE_LATENCY_S,
             attempts=attempts,
+            score=score,
+            seed=seed,
         )
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 _OUTPUT = re.compile(r"<output>\n(.*)\n</output>", re.DOTALL)
 _CRITERIA = re.compile(r"<criteria>\n(.*?)\n</criteria>", re.DOTALL)
+_RUBRIC = re.compile(r"<rubric>\n(.*?)\n</rubric>", re.DOTALL)
 _FIRST = re.compile(r"<output_1>\n(.*?)\n</output_1>", re.DOTALL)
 _SECOND = re.compile(r"<output_2>\n(.*?)\n</output_2>", re.DOTALL)
 
@@ -69,10 +70,13 @@ class Rule:
     criteria_contains: str | None = None
     content: str | None = None  # raw reply content, overrides vote/reason
     usage: tuple[int, int] | None = None
+    score: int | None = None  # a rule for scores (jury.score): the score it answers
+    seed: int | None = None  # only requests sent with this seed (--jury-samples)
 
-    def matches(self, model: str, output: str, criteria: str) -> bool:
+    def matches(self, model: str, output: str, criteria: str, seed: int | None = None) -> bool:
         return (
             (self.model is None or self.model == model)
+            and (self.seed is None or self.seed == seed)
             and (self.output_contains is None or self.output_contains in output)
             and (self.criteria_contains is None or self.criteria_contains in criteria)
         )
@@ -105,6 +109,8 @@ class LoggedRequest:
     pair: tuple[str, str] | None = None  # a pairwise call: (output 1, output 2) as shown
     fault: str | None = None  # the injected fault's kind, or "status"/"content", or None
     content: str | None = None  # the reply content sent, for a complete reply
+    seed: int | None = None  # the seed the request was sent with (--jury-samples)
+    scoring: bool = False  # a score's request (its rubric is `criteria`)
 
     @property
     def paid(self) -> bool:
@@ -128,6 +134,7 @@ class FakeLLMServer:
         self.faults: list[Fault] = []
         self.requests: list[LoggedRequest] = []
         self.default_vote = "pass"
+        self.default_score = 5
         self.latency_s = 0.0
         # Concurrency is observed by counting, not timing: the most requests in flight at once, and
         # optionally a hold that keeps each request until that many are in flight (or HOLD_MAX_S).
@@ -184,10 +191,32 @@ class FakeLLMServer:
         criteria_contains: str | None = None,
         content: str | None = None,
         usage: tuple[int, int] | None = None,
+        seed: int | None = None,
     ) -> None:
         """Add a rule; the most recently added matching rule decides a reply."""
         with self._lock:
-            self.rules.append(Rule(vote, reason, model, output_contains, criteria_contains, content, usage))
+            self.rules.append(
+                Rule(vote, reason, model, output_contains, criteria_contains, content, usage, seed=seed)
+            )
+
+    def score(
+        self,
+        score: int,
+        reason: str = "scripted score",
+        *,
+        model: str | None = None,
+        output_contains: str | None = None,
+        rubric_contains: str | None = None,
+        content: str | None = None,
+        seed: int | None = None,
+    ) -> None:
+        """A rule for scores: matching score requests are answered `score` (or `content`, raw)."""
+        with self._lock:
+            self.rules.append(
+                Rule(
+                    "score", reason, model, output_contains, rubric_contains, content, score=score, seed=seed
+                )
+            )
 
     def inject(
         self,
@@ -245,6 +274,7 @@ class FakeLLMServer:
             self.faults.clear()
             self.requests.clear()
             self.default_vote = "pass"
+            self.default_score = 5
             self.latency_s = 0.0
             gates, self._gates = list(self._gates.values()), {}
         for gate in gates:  # a reply still held is let go
@@ -271,11 +301,13 @@ class FakeLLMServer:
                     return fault
         return None
 
-    def _rule(self, model: str, output: str, criteria: str) -> Rule:
+    def _rule(self, model: str, output: str, criteria: str, seed: int | None, scoring: bool) -> Rule:
         with self._lock:
             for rule in reversed(self.rules):
-                if rule.matches(model, output, criteria):
+                if (rule.score is not None) == scoring and rule.matches(model, output, criteria, seed):
                     return rule
+            if scoring:
+                return Rule("score", f"default score {self.default_score}", score=self.default_score)
             return Rule(self.default_vote, f"default {self.default_vote}")
 
     def _pair_answer(self, model: str, first: str, second: str) -> str:
@@ -293,7 +325,9 @@ class FakeLLMServer:
         users = [str(m.get("content", "")) for m in body.get("messages", []) if m.get("role") == "user"]
         user = users[-1] if users else ""
         prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
-        out_match, crit_match = _OUTPUT.search(user), _CRITERIA.search(user)
+        rubric = _RUBRIC.search(user)
+        out_match, crit_match = _OUTPUT.search(user), rubric or _CRITERIA.search(user)
+        seed = body.get("seed")
         output = out_match.group(1) if out_match else ""
         criteria = crit_match.group(1) if crit_match else ""
         first, second = _FIRST.search(user), _SECOND.search(user)
@@ -302,8 +336,9 @@ class FakeLLMServer:
         # Logged on arrival, so `at` is when the request came in and a slow reply that outlives a
         # test's reset() is not logged into the next test.
         entry = LoggedRequest(
-            path, model, body, output, criteria, 200, time.time(), headers=headers, pair=pair
-        )
+            path, model, body, output, criteria, 200, time.time(), headers=headers, pair=pair, seed=seed,
+            scoring=rubric is not None,
+        )  # fmt: skip
         kind = fault.kind if fault is not None else None
         entry.fault = kind or (
             "status"
@@ -350,13 +385,15 @@ class FakeLLMServer:
                 "error": {"message": f"injected HTTP {fault.status}", "type": "fake", "code": fault.status}
             }
             return fault.status, extra, json.dumps(error).encode()
-        rule = self._rule(model, output, criteria)
+        rule = self._rule(model, output, criteria, seed, rubric is not None)
         if fault is not None and fault.content is not None:
             content = fault.content
         elif pair is not None:
             content = json.dumps({"winner": self._pair_answer(model, *pair), "reason": "scripted comparison"})
         elif rule.content is not None:
             content = rule.content
+        elif rule.score is not None:
+            content = json.dumps({"reason": rule.reason, "score": rule.score})
         else:
             content = json.dumps({"vote": rule.vote, "reason": rule.reason})
         prompt_tokens, completion_tokens = rule.usage or (_words(prompt), _words(content))

@@ -104,9 +104,12 @@ def test_fingerprint_changes_with_the_prompt_text(monkeypatch: pytest.MonkeyPatc
     from pytest_llmonpy import prompts
 
     before = fingerprint()
-    assert before.startswith(f"{prompts.PROMPT_VERSION}+{prompts.PAIR_PROMPT_VERSION} #")
+    versions = f"{prompts.PROMPT_VERSION}+{prompts.PAIR_PROMPT_VERSION}+{prompts.SCORE_PROMPT_VERSION} #"
+    assert before.startswith(versions)
     monkeypatch.setattr(prompts, "SYSTEM_PROMPT", prompts.SYSTEM_PROMPT + " Be brief.")
-    assert fingerprint() != before
+    reworded = fingerprint()
+    monkeypatch.setattr(prompts, "SCORE_SYSTEM_PROMPT", prompts.SCORE_SYSTEM_PROMPT + " Be brief.")
+    assert len({before, reworded, fingerprint()}) == 3
 
 
 def test_the_local_fingerprint_changes_with_the_local_question_and_margin(

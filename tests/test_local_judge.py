@@ -63,3 +63,30 @@ def test_local_judge_prefers_the_right_answer_in_either_order(local_jury: Jury, 
     # Judged in both orders at once, the model's lean to a position cancels out: one consistent answer.
     assert comparison.winner == ("a" if right_first else "b"), comparison.votes[0].calls
     assert comparison.votes[0].vote == comparison.winner
+
+
+def test_local_judge_scores_on_the_scale_and_the_right_answer_higher(local_jury: Jury) -> None:
+    rubric = "Says that the capital of Australia is Canberra"
+    right = local_jury.score("The capital of Australia is Canberra.", rubric, scale=(1, 5), threshold=4)
+    wrong = local_jury.score("The capital of Australia is Sydney.", rubric, scale=(1, 5), threshold=4)
+    for score in (right, wrong):
+        (vote,) = score.votes
+        assert vote.score is not None, vote.error  # the grammar keeps every score on the scale
+        assert 1 <= vote.score <= 5
+    assert right.median is not None
+    assert wrong.median is not None
+    assert right.median > wrong.median, (right.votes, wrong.votes)
+
+
+def test_local_judge_answers_every_sample_at_its_seed() -> None:
+    caller = JudgeCaller(concurrency=1)
+    settings = JurySettings(judges=(LOCAL_MODEL,), mode="off", timeout_s=300, samples=3)
+    try:
+        verdict = Jury(settings, lambda: caller).check(
+            "The capital of Australia is Canberra.", "Says that the capital of Australia is Canberra"
+        )
+    finally:
+        caller.close()
+    (vote,) = verdict.votes
+    assert [sample.seed for sample in vote.samples] == [0, 1, 2]
+    assert all(sample.vote in ("pass", "fail") for sample in vote.samples), vote.samples
