@@ -141,9 +141,19 @@ def _encode(vote: Vote, case: Question) -> str:
         "score": vote.score,
         "recorded_at": round(_now(), 3),
         "prompt": prompt_version(case),
-        "case": asdict(case),
+        "case": _case_fields(case),
     }
     return json.dumps(data, ensure_ascii=False, sort_keys=True)
+
+
+def _case_fields(case: Question) -> dict[str, Any]:
+    """The case as stored: a score's scale and a sample's seed only when set, so an entry of a plain
+    check reads the same as before they existed (and an older release still reads it)."""
+    fields = asdict(case)
+    for name in ("scale", "seed"):
+        if fields.get(name, 0) is None:
+            del fields[name]
+    return fields
 
 
 def _decode(text: Any) -> Entry:

@@ -164,11 +164,12 @@ def stats(root: Path) -> str:
             f"not used by the last run: {usage.unused_by_last_run} (run #{usage.last_run}{when}; "
             "drop them with `llmonpy cache prune --keep-runs 1`)"
         )
-    # A comparison stores one entry per judge and order; its vote is a position, not pass or fail.
+    # A comparison stores one entry per judge and order; its vote is a position, not pass or fail. A
+    # score's is a number.
     pairwise = Counter(entry.vote.model for entry in entries if isinstance(entry.case, PairCase))
-    checks = Counter(entry.vote.model for entry in entries if not isinstance(entry.case, PairCase))
     votes = Counter((entry.vote.model, entry.vote.vote) for entry in entries)
-    models = sorted({*pairwise, *checks})
+    checks = Counter({model: votes[(model, "pass")] + votes[(model, "fail")] for model, _ in votes})
+    models = sorted({model for model, _ in votes})
     if models:
         width = max(len(model) for model in models)
         lines.append("per judge model:")
@@ -177,6 +178,8 @@ def stats(root: Path) -> str:
             line = f"  {model:<{width}}  {checks[model]:>6} verdicts ({passes} pass, {fails} fail)"
             if pairwise[model]:
                 line += f", {pairwise[model]} comparison call{'s' if pairwise[model] != 1 else ''}"
+            if votes[(model, "score")]:
+                line += f", {votes[(model, 'score')]} score{'s' if votes[(model, 'score')] != 1 else ''}"
             lines.append(line)
     return "\n".join(lines)
 

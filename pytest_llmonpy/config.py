@@ -35,7 +35,7 @@ DEFAULT_MODE = "record"
 INCONCLUSIVE_POLICIES = ("tie", "hung")
 DEFAULT_CACHE_DIR = ".llmonpy"
 # --jury-samples: at most this many answers per judge per check (each is a paid call).
-MAX_JUDGE_SAMPLES = 20
+MAX_JUDGE_SAMPLES = 19
 # Where human labels live (see labels.py), named here so --help can say it without importing them.
 LABELS_DIR = "__llm_labels__"
 
@@ -130,10 +130,12 @@ def parse_samples(value: str | int) -> int:
         number = int(str(value).strip())
     except ValueError:
         number = 0
-    if not 1 <= number <= MAX_JUDGE_SAMPLES:
+    if not 1 <= number <= MAX_JUDGE_SAMPLES or number % 2 == 0:
+        # Odd, so a judge's answers always have a majority: an even split of cached answers would
+        # leave its vote undecided on every later run.
         raise ValueError(
-            f"jury_samples must be a whole number from 1 to {MAX_JUDGE_SAMPLES} (answers per judge per "
-            f"check; 1 asks each judge once), such as 3, got {value!r}"
+            f"jury_samples must be an odd whole number from 1 to {MAX_JUDGE_SAMPLES} (answers per judge "
+            f"per check, odd so that they have a majority; 1 asks each judge once), such as 3, got {value!r}"
         )
     return number
 

@@ -130,8 +130,9 @@ class PlanDriver:
     def _lost_verdict(self, verdict: Verdict) -> None:
         """A check of a batch that failed reached its verdict, which is never returned: its live votes
         are paid for, so they are kept as unconcluded."""
+        answers = [answer for vote in verdict.all_votes for answer in (vote.samples or (vote,))]
         self.unconcluded.extend(
-            vote for vote in verdict.all_votes if not vote.cached and vote.vote != "not_needed"
+            answer for answer in answers if not answer.cached and answer.vote != "not_needed"
         )
 
     def _answer(self, driving: Driving[T], settings: JurySettings) -> T:
@@ -249,13 +250,14 @@ class PlanDriver:
         """The live calls `step` needs (each sample of each call not answered yet), and which call and
         sample each is, unless replay mode or a spent budget forbids them."""
         __tracebackhide__ = True
-        questions = calls.questions
-        if settings.mode == "replay":
-            index = step.calls[0][1]
-            missing = tuple(model for model, at in step.calls if at == index)
-            raise ReplayMissError(replay_miss_message(questions[index], missing, self._cache()))
-        self._refuse_when_budget_spent(settings.mode)
         wanted = calls.unanswered(step.calls)
+        if settings.mode == "replay":
+            # Named by the first question missing (under --jury-samples, with its seed): the closest
+            # recorded verdict then says what differs, the seed included.
+            (_, index), sample = wanted[0]
+            missing = tuple(dict.fromkeys(model for (model, at), _ in wanted if at == index))
+            raise ReplayMissError(replay_miss_message(calls.asked(index)[sample], missing, self._cache()))
+        self._refuse_when_budget_spent(settings.mode)
         asked = [(call[0], calls.asked(call[1])[sample]) for call, sample in wanted]
 
         def keep(index: int, vote: Vote) -> None:

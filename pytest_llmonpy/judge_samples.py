@@ -53,10 +53,11 @@ def combine(model: str, answers: Sequence[Vote]) -> Vote:
     counts = Counter(answer.vote for answer in answered).most_common()
     if len(counts) > 1 and counts[0][1] == counts[1][1]:
         split = ", ".join(f"{count} {value}" for value, count in sorted(counts))
+        abstained = len(answers) - len(answered)
         return dataclasses.replace(
             paid,
-            error=f"its {len(answered)} samples split evenly ({split}): no majority; use an odd "
-            "--jury-samples",
+            error=f"of its {len(answers)} samples, {abstained} abstained and the other {len(answered)} "
+            f"split evenly ({split}): no majority; the next run asks the abstained again",
         )
     value = counts[0][0]
     reason = next(answer.reason for answer in answered if answer.vote == value)
@@ -97,6 +98,6 @@ class SelfAgreement:
 
 def said(sample: dict[str, Any]) -> Any:
     """What one sample (a vote record) said: its score when it scored, its vote unless it abstained."""
-    if sample["vote"] == "abstain":
+    if sample["vote"] in ("abstain", "not_needed"):
         return None
     return sample["score"] if sample.get("score") is not None else sample["vote"]

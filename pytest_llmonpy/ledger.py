@@ -262,8 +262,10 @@ class Ledger:
     def _add_vote(self, test: TestTotals, vote: dict[str, Any]) -> None:
         samples = vote.get("samples")
         if samples:  # --jury-samples: one call per sample, each live or cached on its own
-            agreement = self.self_agreement.setdefault(vote["model"], SelfAgreement(vote["model"]))
+            agreement = self.self_agreement.get(vote["model"]) or SelfAgreement(vote["model"])
             agreement.add(said(sample) for sample in samples)
+            if agreement.checks:  # listed only once it answered some question twice
+                self.self_agreement[vote["model"]] = agreement
             for sample in samples:
                 self._add_vote(test, sample)
             return

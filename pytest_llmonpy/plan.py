@@ -73,9 +73,7 @@ def check_plan(
     verdict = Verdict(
         criteria=case.criteria,
         outcome=outcome,
-        votes=tuple(
-            votes.get(model, Vote(model, "not_needed", cost_usd=0.0, attempts=0)) for model in judges
-        ),
+        votes=tuple(votes.get(model) or _not_asked(model, settings.samples) for model in judges),
         quorum=str(settings.quorum),
         required=required,
         output_preview=case.output[:300],
@@ -103,8 +101,15 @@ def check_plan(
     )
 
 
-def _not_asked(model: str) -> Vote:
-    return Vote(model, "not_needed", cost_usd=0.0, attempts=0)
+def _not_asked(model: str, samples: int = 1) -> Vote:
+    """A judge the frugal strategy did not ask: under --jury-samples, none of its answers were needed
+    (each is counted as a call not made)."""
+    vote = Vote(model, "not_needed", cost_usd=0.0, attempts=0)
+    if samples == 1:
+        return vote
+    return dataclasses.replace(
+        vote, samples=tuple(dataclasses.replace(vote, seed=seed) for seed in range(samples))
+    )
 
 
 def _ask_until_settled(

@@ -33,14 +33,21 @@ MAX_TOKENS = 200
 # to 0.7-1.0 for chat).
 SAMPLE_TEMPERATURE = 0.7
 
-_SECTIONS = ("criteria", "rubric", "input", "reference", "context", "output", "output_1", "output_2")
+_SECTIONS = ("criteria", "input", "reference", "context", "output", "output_1", "output_2")
 # A delimiter tag written inside the data could close our section early. Any tag form of a section
 # name is defused: `</output>`, `< / OUTPUT >`, `</output foo="1">`, `<output/>`, and even `</output`
 # with no closing bracket, since a model may read that as a tag too.
-_TAG = re.compile(
-    r"<(\s*/?\s*(?:" + "|".join(sorted(_SECTIONS, key=len, reverse=True)) + r")(?![\w-])[^<>]*)(>?)",
-    re.IGNORECASE,
-)
+
+
+def _tag_pattern(sections: tuple[str, ...]) -> re.Pattern[str]:
+    names = "|".join(sorted(sections, key=len, reverse=True))
+    return re.compile(r"<(\s*/?\s*(?:" + names + r")(?![\w-])[^<>]*)(>?)", re.IGNORECASE)
+
+
+_TAG = _tag_pattern(_SECTIONS)
+# A score's message has a <rubric> section too; only there is that tag defused (a check's texts, and
+# so their cache keys, stay as they were).
+_SCORE_TAG = _tag_pattern((*_SECTIONS, "rubric"))
 
 
 @dataclass(frozen=True)
@@ -71,18 +78,23 @@ class Case:
     seed: int | None = None
 
 
-def _defuse(text: str) -> str:
-    return _TAG.sub(lambda m: f"&lt;{m.group(1)}{'&gt;' if m.group(2) else ''}", text)
+def _defuse(text: str, tags: re.Pattern[str] = _TAG) -> str:
+    return tags.sub(lambda m: f"&lt;{m.group(1)}{'&gt;' if m.group(2) else ''}", text)
 
 
-def render_user_message(case: Case) -> str:
+def _data_sections(case: Case, tags: re.Pattern[str]) -> list[str]:
     # The output first and the criteria last: the small local judge agreed with 16-17 of 20 labelled
     # cases with the criteria first and 20 of 20 this way (measured 2026-11-22).
-    parts = [f"<output>\n{_defuse(case.output)}\n</output>"]
+    parts = [f"<output>\n{_defuse(case.output, tags)}\n</output>"]
     for name in ("input", "reference", "context"):
         value: str | None = getattr(case, name)
         if value is not None:
-            parts.append(f"<{name}>\n{_defuse(value)}\n</{name}>")
+            parts.append(f"<{name}>\n{_defuse(value, tags)}\n</{name}>")
+    return parts
+
+
+def render_user_message(case: Case) -> str:
+    parts = _data_sections(case, _TAG)
     parts.append(f"<criteria>\n{_defuse(case.criteria)}\n</criteria>")
     return "\n".join(parts)
 
@@ -133,11 +145,10 @@ def render_score_message(case: Case) -> str:
     """The case as render_user_message shows it, the rubric in place of the criteria, then the scale."""
     assert case.scale is not None
     low, high = case.scale
-    parts = render_user_message(case).rsplit("<criteria>", 1)[0]
-    return (
-        f"{parts}<rubric>\n{_defuse(case.criteria)}\n</rubric>\n"
-        f"SCALE: an integer from {low} (does not meet the rubric at all) to {high} (fully meets it)"
-    )
+    parts = _data_sections(case, _SCORE_TAG)
+    parts.append(f"<rubric>\n{_defuse(case.criteria, _SCORE_TAG)}\n</rubric>")
+    parts.append(f"SCALE: an integer from {low} (does not meet the rubric at all) to {high} (fully meets it)")
+    return "\n".join(parts)
 
 
 PAIR_SYSTEM_PROMPT = (
@@ -212,7 +223,7 @@ def fingerprint(*, local: bool = False) -> str:
         *(message["content"] for message in build_messages(Case(*sample))),
         *(message["content"] for message in pair_messages),
         *(message["content"] for message in build_messages(Case(*sample, scale=(1, 5)))),
-        f"{TEMPERATURE}/{MAX_TOKENS}",
+        f"{TEMPERATURE}/{MAX_TOKENS}/{SAMPLE_TEMPERATURE}",
     ]
     versions = f"{PROMPT_VERSION}+{PAIR_PROMPT_VERSION}+{SCORE_PROMPT_VERSION}"
     if local:

@@ -279,7 +279,7 @@ def _verdict_details(ledger: Ledger, show: Callable[[str], str]) -> list[str]:
             if vote["vote"] == "not_needed":
                 lines.append(f"          {vote['model']}: not needed (not asked)")
                 continue
-            source = "cached" if vote["cached"] else "live"
+            source = _source(vote)
             detail = vote["error"] if vote["vote"] == "abstain" and vote["error"] else vote["reason"]
             said = vote["vote"] + ("" if vote.get("score") is None else f" {vote['score']:g}")
             if vote.get("samples"):
@@ -287,6 +287,14 @@ def _verdict_details(ledger: Ledger, show: Callable[[str], str]) -> list[str]:
                 said += f" (samples: {', '.join(answers)})"
             lines.append(f"          {vote['model']}: {said} ({source}) - {printable(detail, 120)}")
     return lines
+
+
+def _source(vote: dict[str, Any]) -> str:
+    """Where a vote came from; under --jury-samples, some of its answers may be cached and some live."""
+    if vote["cached"]:
+        return "cached"
+    samples = vote.get("samples") or []
+    return "live and cached" if any(sample["cached"] for sample in samples) else "live"
 
 
 def _sample_said(sample: dict[str, Any]) -> str:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 class ReportSample(BaseModel):
     model: str
-    vote: Literal["pass", "fail", "abstain", "score"]
+    vote: Literal["pass", "fail", "abstain", "score", "not_needed"]
     reason: str
     tokens_in: int
     tokens_out: int

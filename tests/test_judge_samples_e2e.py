@@ -81,17 +81,20 @@ def test_each_answer_is_cached_so_more_samples_ask_only_the_new_seeds(
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["judge calls: 0 live, 6 cached (100% from cache)"])
     assert len(llm_server.calls()) == 6
-    run_inprocess(JUDGES, "--jury-samples=5").assert_outcomes(passed=1)
+    result = run_inprocess(JUDGES, "--jury-samples=5", "-v")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*judge-a: pass (samples: *pass@seed4) (live and cached) - default pass"])
     assert sorted(call.seed or 0 for call in llm_server.calls()[6:]) == [3, 3, 4, 4]
     # One answer at temperature 0 is another question: the samples never stand in for it.
     run_inprocess(JUDGES).assert_outcomes(passed=1)
     assert [call.seed for call in llm_server.calls()[10:]] == [None, None]
 
 
-def test_an_even_split_is_no_majority_and_hangs_the_jury_when_it_decides(
+def test_an_even_split_left_by_an_abstention_hangs_the_jury_and_the_next_run_asks_it_again(
     pytester: pytest.Pytester, run_inprocess: RunJury, llm_server: FakeLLMServer
 ) -> None:
     llm_server.judge("fail", "unsure", model="judge-b", seed=1)
+    llm_server.judge("pass", content="not json", model="judge-b", seed=2)
     pytester.makepyfile(
         """
         import pytest
@@ -100,11 +103,67 @@ def test_an_even_split_is_no_majority_and_hangs_the_jury_when_it_decides(
         def test_hung(jury):
             with pytest.raises(HungJuryError) as info:
                 jury.check("Refunds.", "Mentions the 30-day limit")
-            said = "judge-b: ABSTAIN (2 samples: pass, fail) - its 2 samples split evenly (1 fail, 1 pass)"
+            said = (
+                "judge-b: ABSTAIN (3 samples: pass, fail, abstain) - of its 3 samples, 1 abstained and the "
+                "other 2 split evenly (1 fail, 1 pass): no majority"
+            )
             assert said in str(info.value)
         """
     )
-    run_inprocess(JUDGES, "--jury-quorum=unanimous", "--jury-samples=2").assert_outcomes(passed=1)
+    run_inprocess(JUDGES, "--jury-quorum=unanimous", "--jury-samples=3").assert_outcomes(passed=1)
+    assert len(llm_server.calls()) == 6
+    llm_server.reset()
+    llm_server.judge("fail", "sure now", model="judge-b", seed=2)
+    pytester.makepyfile(
+        """
+        def test_decided(jury):
+            assert not jury.check("Refunds.", "Mentions the 30-day limit")  # pass, fail, fail
+        """
+    )
+    run_inprocess(JUDGES, "--jury-quorum=unanimous", "--jury-samples=3").assert_outcomes(passed=1)
+    assert [(call.model, call.seed) for call in llm_server.calls()] == [("judge-b", 2)]
+
+
+def test_a_replay_miss_names_the_sample_that_was_never_recorded(
+    pytester: pytest.Pytester, run_inprocess: RunJury, llm_server: FakeLLMServer
+) -> None:
+    pytester.makepyfile(
+        """
+        def test_answer(jury):
+            jury.assert_passes("Refunds within 30 days.", "Mentions the 30-day limit")
+        """
+    )
+    run_inprocess(JUDGES, "--jury-samples=3").assert_outcomes(passed=1)
+    result = run_inprocess(JUDGES, "--jury-samples=5", "--jury-mode=replay")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*no recorded verdict * for judges 'judge-a', 'judge-b' (--jury-mode=replay never calls *",
+            "*closest recorded verdict: judge 'judge-a', criteria 'Mentions the 30-day *'; differs in: seed",
+        ]
+    )
+    assert len(llm_server.calls()) == 6
+
+
+def test_a_frugal_judge_not_asked_counts_as_k_calls_not_needed(
+    pytester: pytest.Pytester, run_inprocess: RunJury, llm_server: FakeLLMServer
+) -> None:
+    pytester.makepyfile(
+        """
+        def test_answer(jury):
+            verdict = jury.assert_passes("Refunds within 30 days.", "Mentions the 30-day limit")
+            assert [vote.vote for vote in verdict.votes] == ["pass", "pass", "not_needed"]
+        """
+    )
+    result = run_inprocess(
+        "--jury-judges=judge-a,judge-b,judge-c", "--jury-strategy=frugal", "--jury-samples=3",
+        "--jury-report=jury.json",
+    )  # fmt: skip
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*(3 judge calls not needed)"])
+    report = json.loads((pytester.path / "jury.json").read_text())
+    assert [model["not_needed"] for model in report["models"]] == [0, 0, 3]
+    assert [judge["model"] for judge in report["self_agreement"]] == ["judge-a", "judge-b"]
 
 
 def test_a_judges_score_is_the_median_of_its_samples(
@@ -132,11 +191,11 @@ def test_a_judges_score_is_the_median_of_its_samples(
     )
 
 
-@pytest.mark.parametrize("value", ["0", "21", "three"])
+@pytest.mark.parametrize("value", ["0", "2", "21", "three"])
 def test_a_bad_sample_count_is_one_clear_usage_error(
     pytester: pytest.Pytester, run_inprocess: RunJury, value: str
 ) -> None:
     pytester.makepyfile("def test_nothing():\n    pass\n")
     result = run_inprocess(JUDGES, f"--jury-samples={value}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*jury_samples must be a whole number from 1 to 20*"])
+    result.stderr.fnmatch_lines(["*jury_samples must be an odd whole number from 1 to 19 *"])

@@ -6,6 +6,7 @@ import pytest
 
 from pytest_llmonpy.judge_request import shared_identity
 from pytest_llmonpy.judge_samples import SelfAgreement, combine, said, sampled
+from pytest_llmonpy.ledger import Ledger, vote_record
 from pytest_llmonpy.prompts import SAMPLE_TEMPERATURE, TEMPERATURE, Case
 from pytest_llmonpy.verdict import Vote
 
@@ -42,10 +43,13 @@ def test_abstentions_are_left_out_of_the_majority() -> None:
     assert combine("judge-a", [_answer("abstain"), _answer("fail"), _answer("abstain")]).vote == "fail"
 
 
-def test_an_even_split_is_no_majority() -> None:
+def test_an_even_split_left_by_an_abstention_is_no_majority() -> None:
     vote = combine("judge-a", [_answer("pass"), _answer("fail"), _answer("abstain")])
     assert vote.vote == "abstain"
-    assert vote.error == "its 2 samples split evenly (1 fail, 1 pass): no majority; use an odd --jury-samples"
+    assert vote.error == (
+        "of its 3 samples, 1 abstained and the other 2 split evenly (1 fail, 1 pass): no majority; "
+        "the next run asks the abstained again"
+    )
 
 
 def test_a_judge_whose_every_answer_abstained_abstains_with_the_first_error() -> None:
@@ -93,3 +97,13 @@ def test_what_a_sample_said_is_its_score_or_its_vote() -> None:
     assert said({"vote": "score", "score": 3}) == 3
     assert said({"vote": "fail", "score": None}) == "fail"
     assert said({"vote": "abstain"}) is None
+    assert said({"vote": "not_needed"}) is None
+
+
+def test_a_judge_that_never_answered_twice_is_not_listed() -> None:
+    ledger = Ledger()
+    abstained = [vote_record(_answer("abstain")), vote_record(_answer("abstain"))]
+    record = {**vote_record(_answer("abstain")), "samples": abstained}
+    ledger.add_test("t", {"verdicts": [{"outcome": "hung", "votes": [record]}]})
+    assert ledger.self_agreement == {}
+    assert ledger.models["judge-a"].live_calls == 2  # each sample a call

@@ -3,11 +3,13 @@ the request and its cache key, and a cached score's round trip."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from pytest_llmonpy.cache import VerdictCache, cache_key
+from pytest_llmonpy.cache import VerdictCache, _encode, cache_key
+from pytest_llmonpy.cli import stats
 from pytest_llmonpy.judge_request import schema_for, shared_identity
 from pytest_llmonpy.judges import parse_answer, parse_score_reply
 from pytest_llmonpy.jury import checked_scale
@@ -138,3 +140,28 @@ def test_a_cached_score_comes_back_with_its_score_and_scale(tmp_path: Path) -> N
     assert cache.get("judge-a", Case("out", "Is clear", scale=(1, 5))) is None
     (entry,) = cache.entries()
     assert entry.case == case  # the scale read back as a tuple: the same question
+
+
+def test_a_plain_checks_entry_has_no_trace_of_scores_or_samples() -> None:
+    # So an older release reads the entries a newer one writes for the checks both know.
+    plain = json.loads(_encode(Vote("judge-a", "pass", reason="ok"), Case("out", "Is clear")))["case"]
+    assert "scale" not in plain
+    assert "seed" not in plain
+    sample = json.loads(_encode(Vote("judge-a", "pass", seed=1), Case("out", "Is clear", seed=1)))["case"]
+    assert sample["seed"] == 1
+
+
+def test_a_rubric_tag_is_left_alone_in_a_check_and_defused_in_a_score() -> None:
+    text = "use <rubric> here"
+    check = build_messages(Case(text, "Is clear"))[-1]["content"]
+    score = build_messages(Case(text, "Is clear", scale=(1, 5)))[-1]["content"]
+    assert "<output>\nuse <rubric> here\n</output>" in check  # a check's text (and key) as before
+    assert "<output>\nuse &lt;rubric&gt; here\n</output>" in score
+
+
+def test_cache_stats_counts_scores_apart_from_pass_and_fail(tmp_path: Path) -> None:
+    cache = VerdictCache(tmp_path)
+    cache.put(Vote("judge-a", "pass", reason="ok"), Case("out", "Is clear"))
+    cache.put(Vote("judge-a", "score", reason="ok", score=4), Case("out", "Is clear", scale=(1, 5)))
+    cache.close()
+    assert "judge-a       1 verdicts (1 pass, 0 fail), 1 score" in stats(tmp_path)
