@@ -126,6 +126,7 @@ class BaselineChecks:
     module: Path
     test_name: str
     update: bool = False
+    texts: bool = False  # keep both outputs in each result (--jury-html shows their diff)
     results: list[dict[str, Any]] = field(default_factory=list, repr=False)
     _files: dict[Path, dict[str, dict[str, Any]]] = field(default_factory=dict, repr=False)
 
@@ -245,7 +246,7 @@ class BaselineChecks:
                 "key": key,
                 "status": status,
                 "entry": entry,
-                "comparison": None if comparison is None else comparison_record(comparison),
+                "comparison": None if comparison is None else comparison_record(comparison, texts=self.texts),
             }
         )
 

@@ -304,6 +304,12 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("jury_report", "write a JSON report of every verdict, vote and cost to this path", parse_text),
     Option(
+        "jury_html",
+        "write a self-contained HTML report of the run (verdicts by judge, costs, comparisons, baselines) "
+        "to this path",
+        parse_text,
+    ),
+    Option(
         "jury_strategy",
         "parallel (default): ask every judge at once; frugal: ask the fewest judges that can decide the "
         "quorum, and more only while the outcome is open",
@@ -456,6 +462,7 @@ class RunOptions(NamedTuple):
     rate_limits: Mapping[str, Rate] = MappingProxyType({})
     export_path: Path | None = None  # --jury-export: every verdict and comparison as JSON Lines
     disagreements_path: Path | None = None  # --jury-label-disagreements: split/hung cases to label
+    html_path: Path | None = None  # --jury-html: the run as one self-contained HTML page
     calibrate: bool = False  # --jury-calibrate: measure the jury against human labels, run no test
     min_kappa: float | None = None
     calibration_report: Path | None = None
@@ -516,7 +523,7 @@ def run_options(
     report_path = Path(invocation_dir, report) if report else None
     calibration = parsed("jury_calibration_report")
     outputs: dict[str, Path | None] = {}
-    for name in ("jury_export", "jury_label_disagreements"):
+    for name in ("jury_export", "jury_label_disagreements", "jury_html"):
         text = parsed(name)
         path = outputs[name] = Path(invocation_dir, text) if text else None
         if path is not None and not is_worker:
@@ -542,6 +549,7 @@ def run_options(
         rate_limits=parsed("jury_rate_limits") or {},
         export_path=outputs["jury_export"],
         disagreements_path=outputs["jury_label_disagreements"],
+        html_path=outputs["jury_html"],
         calibrate=switches.get("jury_calibrate", False),
         min_kappa=parsed("jury_min_kappa"),
         calibration_report=Path(invocation_dir, calibration) if calibration else None,

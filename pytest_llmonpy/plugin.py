@@ -372,11 +372,13 @@ def llm_baseline(request: pytest.FixtureRequest, jury: Jury) -> BaselineChecks:
     """
     from pytest_llmonpy.baselines import BaselineChecks
 
+    run = run_of(request.config)
     checks = BaselineChecks(
         jury,
         module=Path(request.node.path),
         test_name=request.node.nodeid.split("::", 1)[-1],
-        update=run_of(request.config).options.baseline_update,
+        update=run.options.baseline_update,
+        texts=run.options.html_path is not None,  # the HTML report shows each baseline's diff
     )
     request.node.stash[BASELINE_KEY] = checks
     return checks
@@ -531,7 +533,8 @@ def jury_record(item: pytest.Item, jury: Jury) -> dict[str, object] | None:
     if record is not None:
         from pytest_llmonpy.report import junit_properties
 
-        item.user_properties.extend(junit_properties(record))
+        checks = item.stash.get(BASELINE_KEY, None)
+        item.user_properties.extend(junit_properties(record, checks.results if checks is not None else None))
     return record
 
 
@@ -703,7 +706,10 @@ class JuryReporting:
         """Is there anything to merge, write or clean up at the end of the run?"""
         if self.run.started or self.run.options.report_path is not None:
             return True
-        if self.run.options.export_path is not None or self.run.options.disagreements_path is not None:
+        options = self.run.options
+        if any(
+            path is not None for path in (options.export_path, options.disagreements_path, options.html_path)
+        ):
             return True
         if self.run.options.max_cost is not None or self.run.baseline_tests or self.collected:
             return True
@@ -720,7 +726,7 @@ class JuryReporting:
         if not self.needs_session():
             return
         from pytest_llmonpy.baseline_files import baseline_file
-        from pytest_llmonpy.report import write_export, write_outputs
+        from pytest_llmonpy.report import run_info, write_export, write_html, write_outputs
 
         jury_session = self.run.session()
         for label, record in jury_session.shared_records().items():
@@ -751,6 +757,14 @@ class JuryReporting:
         if self.run.options.disagreements_path is not None:
             self.problems += write_export(
                 jury_session.ledger, self.run.options.disagreements_path, disagreements=True
+            )
+        if self.run.options.html_path is not None:
+            self.problems += write_html(
+                jury_session.ledger,
+                jury_session.budget_state(),
+                baselines,
+                run_info(self.run.settings),
+                self.run.options.html_path,
             )
         self.warn_position_bias(session, jury_session)
 

@@ -19,6 +19,8 @@ from pytest_llmonpy.untrusted import printable
 if TYPE_CHECKING:
     from pytest_llmonpy.baselines import BaselineRun
     from pytest_llmonpy.budget import BudgetState
+    from pytest_llmonpy.config import JurySettings
+    from pytest_llmonpy.html_report import RunInfo
 
 
 def could_save(saved: Cost) -> bool:
@@ -451,7 +453,7 @@ def _cell(text: str, limit: int = 120) -> str:
     return safe
 
 
-def markdown_summary(ledger: Ledger, budget: BudgetState | None) -> str:
+def markdown_summary(ledger: Ledger, budget: BudgetState | None, baselines: BaselineRun | None = None) -> str:
     outcomes = ledger.outcomes()
     live, cached = ledger.live_calls(), ledger.cached_calls()
     saved = ledger.saved()
@@ -466,6 +468,16 @@ def markdown_summary(ledger: Ledger, budget: BudgetState | None) -> str:
     lines = ["## LLM jury summary", "", headline]
     for gate in ledger.group_gates():
         lines += ["", _cell(group_line(gate, ledger.groups_not_gated))]
+    if ledger.comparisons:
+        compared = ledger.comparison_outcomes()
+        lines += [
+            "",
+            f"**Comparisons:** {len(ledger.comparisons)} ({compared['a']} won by a, {compared['b']} by b, "
+            f"{_plural(compared['tie'], 'tie')}, {compared['hung']} hung, "
+            f"{compared['inconclusive']} inconclusive)",
+        ]
+    if baselines is not None and baselines.active:
+        lines += ["", f"**Baselines:** {_cell(_baseline_line(baselines).removeprefix('baselines: '), 300)}"]
     if budget is not None:
         lines.append("")
         lines.append(f"**Budget:** {format_cost(budget.spent)} of {format_cost(budget.limit)} spent")
@@ -495,7 +507,42 @@ def markdown_summary(ledger: Ledger, budget: BudgetState | None) -> str:
                 f"| {_cell(verdict['test_id'] or '')} | {outcome} | {_cell(verdict['criteria'])} "
                 f"| {_cell(reason)} |"
             )
+    lines += _markdown_attention(ledger, baselines)
     return "\n".join(lines) + "\n\n"
+
+
+def _relative(path: str) -> str:
+    """A path relative to where pytest ran, as the JSON report gives it."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return path
+
+
+def _markdown_attention(ledger: Ledger, baselines: BaselineRun | None) -> list[str]:
+    """The comparisons and baselines that need a look: hung or inconclusive comparisons, baselines
+    that regressed, were inconclusive, stale, missing or unused."""
+    rows = [
+        (comparison["test_id"] or "", "comparison", "hung" if comparison["hung"] else "inconclusive",
+         comparison["criteria"])
+        for comparison in ledger.comparisons_in_order()
+        if comparison["hung"] or comparison.get("inconclusive")
+    ]  # fmt: skip
+    if baselines is not None:
+        rows += [
+            (result["key"], f"baseline in {_relative(result['file'])}", result["status"], "")
+            for result in sorted(baselines.results, key=lambda result: (result["file"], result["key"]))
+            if result["status"] in ("regressed", "inconclusive", "stale", "missing")
+        ]
+        rows += [(key, f"baseline in {_relative(path)}", "unused", "") for path, key in baselines.unused]
+    if not rows:
+        return []
+    lines = ["", "| what | kind | status | criteria |", "|---|---|---|---|"]
+    lines += [
+        f"| {_cell(what)} | {_cell(kind)} | {status} | {_cell(criteria)} |"
+        for what, kind, status, criteria in rows[:50]
+    ]
+    return lines
 
 
 # Disagreements between the jury and a human label listed in the summary (all are in the JSON report).
@@ -530,17 +577,31 @@ def _human_label_lines(ledger: Ledger, show: Callable[[str], str]) -> list[str]:
     return lines
 
 
-def junit_properties(record: dict[str, Any]) -> list[tuple[str, object]]:
-    """The per-test figures that go to JUnit XML as properties."""
+# The outcomes a comparison and a baseline can have, in the order JUnit properties list them.
+COMPARISON_OUTCOMES = ("a", "b", "tie", "hung", "inconclusive")
+BASELINE_STATUSES = ("improved", "held", "regressed", "inconclusive", "recorded", "stale", "missing")
+
+
+def junit_properties(
+    record: dict[str, Any], baseline_results: list[dict[str, Any]] | None = None
+) -> list[tuple[str, object]]:
+    """The per-test figures that go to JUnit XML as properties: its verdicts, comparisons and
+    baselines (`baseline_results`: what its llm_baseline checks found), calls, tokens and cost."""
+    from collections import Counter
+
     from pytest_llmonpy.ledger import Ledger
 
     ledger = Ledger()
     ledger.add_test("", record)
     test = ledger.tests[""]
     outcomes = test.outcomes
+    compared = ledger.comparison_outcomes()
+    statuses = Counter(result["status"] for result in baseline_results or [])
     return [
         ("jury_verdicts", f"passed={outcomes['passed']} failed={outcomes['failed']} hung={outcomes['hung']}"),
         ("jury_contested", str(test.contested)),
+        ("jury_comparisons", " ".join(f"{outcome}={compared[outcome]}" for outcome in COMPARISON_OUTCOMES)),
+        ("jury_baselines", " ".join(f"{status}={statuses[status]}" for status in BASELINE_STATUSES)),
         ("jury_judge_calls", f"live={test.live_calls} cached={test.cached_calls}"),
         ("jury_tokens", f"in={test.tokens_in} out={test.tokens_out}"),
         # Numbers, for tools that read JUnit XML; unpriced calls are counted, not priced at 0.
@@ -582,7 +643,37 @@ def write_outputs(
     if step_summary and ledger.used:
         try:
             with open(step_summary, "a", encoding="utf-8") as stream:
-                stream.write(markdown_summary(ledger, budget))
+                stream.write(markdown_summary(ledger, budget, baselines))
         except OSError as exc:
             problems.append(f"could not append to GITHUB_STEP_SUMMARY ({step_summary}): {exc}")
     return problems
+
+
+def run_info(settings: JurySettings) -> RunInfo:
+    """The run-wide jury as the HTML report's header shows it."""
+    import time
+
+    from pytest_llmonpy.html_report import RunInfo
+
+    return RunInfo(
+        judges=settings.judges,
+        quorum=str(settings.quorum),
+        strategy=settings.strategy,
+        mode=settings.mode,
+        escalation=settings.escalation,
+        samples=settings.samples,
+        generated_at=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+    )
+
+
+def write_html(
+    ledger: Ledger, budget: BudgetState | None, baselines: BaselineRun | None, run: RunInfo, path: Path
+) -> list[str]:
+    """--jury-html: the run as one self-contained page (mode 0644). What could not be written."""
+    from pytest_llmonpy.html_report import html_report
+
+    try:
+        write_atomically(path, html_report(ledger, budget, baselines, run))
+    except OSError as exc:
+        return [f"could not write the HTML report {path}: {exc}"]
+    return []

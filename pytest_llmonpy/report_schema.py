@@ -371,4 +371,15 @@ def report_json(ledger: Ledger, budget: BudgetState | None, baselines: BaselineR
 
 
 def json_schema() -> dict[str, Any]:
-    return JuryReport.model_json_schema()
+    """The report's JSON Schema (draft 2020-12), as docs/jury-report.schema.json publishes it."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        **JuryReport.model_json_schema(),
+        "description": "The pytest-llmonpy --jury-report file. schema_version changes when a field changes "
+        "meaning or goes away; new fields may appear without a change.",
+    }
+
+
+def json_schema_text() -> str:
+    """The published schema file's text: docs/jury-report.schema.json (a test keeps the two equal)."""
+    return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"

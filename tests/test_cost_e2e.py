@@ -177,6 +177,8 @@ def assert_reports_carry_the_summary_figures(pytester: pytest.Pytester) -> None:
         assert properties == {
             "jury_verdicts": "passed=1 failed=0 hung=0",
             "jury_contested": "1",  # judge-x failed what the other two passed
+            "jury_comparisons": "a=0 b=0 tie=0 hung=0 inconclusive=0",
+            "jury_baselines": "improved=0 held=0 regressed=0 inconclusive=0 recorded=0 stale=0 missing=0",
             "jury_judge_calls": "live=3 cached=0",
             "jury_tokens": "in=3000 out=300",
             "jury_cost_usd": f"{MINI_COST + FOUR_O_COST:.9f}",

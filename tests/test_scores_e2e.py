@@ -197,4 +197,3 @@ def test_scores_through_litellm_are_costed_and_reported(
     assert sum(model["tokens_in"] for model in report["models"]) == sum(
         call.prompt_tokens for call in llm_server.calls()
     )
-
