@@ -361,6 +361,13 @@ OPTIONS: tuple[Option, ...] = (
         field="samples",
     ),
     Option(
+        "jury_estimate",
+        "call no judge: run the suite with every judge call that would be live counted and priced instead "
+        "(cache misses per judge model, tokens by litellm's tokenizer, cost by its prices), and report "
+        "what a real run would cost",
+        ini=None,
+    ),
+    Option(
         "jury_calibrate",
         f"instead of running tests, measure each judge and the jury against the human labels in "
         f"{LABELS_DIR}/ directories under the given paths (default: the rootdir)",
@@ -464,6 +471,7 @@ class RunOptions(NamedTuple):
     disagreements_path: Path | None = None  # --jury-label-disagreements: split/hung cases to label
     html_path: Path | None = None  # --jury-html: the run as one self-contained HTML page
     calibrate: bool = False  # --jury-calibrate: measure the jury against human labels, run no test
+    estimate: bool = False  # --jury-estimate: count and price the live calls instead of making them
     min_kappa: float | None = None
     calibration_report: Path | None = None
     presets: Mapping[str, Any] = MappingProxyType({})  # jury_presets: the file's presets, by name
@@ -551,6 +559,7 @@ def run_options(
         disagreements_path=outputs["jury_label_disagreements"],
         html_path=outputs["jury_html"],
         calibrate=switches.get("jury_calibrate", False),
+        estimate=switches.get("jury_estimate", False),
         min_kappa=parsed("jury_min_kappa"),
         calibration_report=Path(invocation_dir, calibration) if calibration else None,
     )

@@ -49,6 +49,7 @@ from pytest_llmonpy.verdict import (
 
 if TYPE_CHECKING:
     from pytest_llmonpy.budget import RunBudget
+    from pytest_llmonpy.estimate import Estimator
     from pytest_llmonpy.judges import JudgeCaller
 
 T = TypeVar("T")
@@ -99,8 +100,11 @@ class PlanDriver:
         cache: CacheOpener,
         budget: RunBudget | None,
         on_live_vote: Callable[[Vote], None] | None,
+        estimator: Estimator | None = None,
     ) -> None:
         self._caller = caller
+        # --jury-estimate: live calls are counted and priced by it, never made.
+        self._estimator = estimator
         self._cache = cache
         self._budget = budget
         self._on_live_vote = on_live_vote  # the run's spend journal
@@ -230,6 +234,11 @@ class PlanDriver:
                     answer = self._recall(step.calls, calls, settings.mode)
                     continue
                 ask, wanted = self._live_ask(step, calls, settings)
+                if self._estimator is not None:
+                    live = [self._estimator.vote(model, question) for model, question in ask.calls]
+                    calls.learn(zip(wanted, live, strict=True))
+                    answer = {call: calls.vote(call) for call in step.calls}
+                    continue
                 try:
                     live = yield ask
                 except BaseException as exc:
@@ -251,6 +260,9 @@ class PlanDriver:
         sample each is, unless replay mode or a spent budget forbids them."""
         __tracebackhide__ = True
         wanted = calls.unanswered(step.calls)
+        asked = [(call[0], calls.asked(call[1])[sample]) for call, sample in wanted]
+        if self._estimator is not None:  # counted, not made: neither replay nor the budget forbids it
+            return LiveAsk(asked, lambda index, vote: None), wanted
         if settings.mode == "replay":
             # Named by the first question missing (under --jury-samples, with its seed): the closest
             # recorded verdict then says what differs, the seed included.
@@ -258,7 +270,6 @@ class PlanDriver:
             missing = tuple(dict.fromkeys(model for (model, at), _ in wanted if at == index))
             raise ReplayMissError(replay_miss_message(calls.asked(index)[sample], missing, self._cache()))
         self._refuse_when_budget_spent(settings.mode)
-        asked = [(call[0], calls.asked(call[1])[sample]) for call, sample in wanted]
 
         def keep(index: int, vote: Vote) -> None:
             self._keep_live_vote(vote, asked[index][1], settings.mode)

@@ -26,6 +26,7 @@ from pytest_llmonpy.verdict import Comparison, HungJuryError, JuryConfigError, S
 if TYPE_CHECKING:
     from pytest_llmonpy.budget import RunBudget
     from pytest_llmonpy.cache import VerdictCache
+    from pytest_llmonpy.estimate import Estimator
     from pytest_llmonpy.judges import JudgeCaller
     from pytest_llmonpy.labels import LabelBook
     from pytest_llmonpy.lean import VoteLean
@@ -83,6 +84,7 @@ class Jury:
         examples: Callable[[], LabelBook | None] | None = None,
         presets: Mapping[str, Preset] | None = None,
         lean: VoteLean | None = None,
+        estimator: Estimator | None = None,
     ) -> None:
         self.settings = settings
         # The criteria presets `preset=` names: the built-in ones unless the run adds its own.
@@ -96,7 +98,7 @@ class Jury:
         self.test_id = test_id
         self.verdicts: list[Verdict] = []
         self.comparisons: list[Comparison] = []
-        self._driver = PlanDriver(caller, cache, budget, on_live_vote)
+        self._driver = PlanDriver(caller, cache, budget, on_live_vote, estimator)
         self._raised: set[int] = set()
         # The AssertionErrors this jury raised: a grouped test failed by one counts against its group.
         self.failures_raised: list[AssertionError] = []
@@ -105,6 +107,13 @@ class Jury:
     def unconcluded(self) -> list[Vote]:
         """Votes paid for by checks that never reached a verdict (a misconfigured judge, an interrupt)."""
         return self._driver.unconcluded
+
+    @property
+    def estimated(self) -> bool:
+        """Whether --jury-estimate answered any of this jury's calls (no judge did)."""
+        votes = [vote for verdict in self.verdicts for vote in verdict.all_votes]
+        votes += [call for comparison in self.comparisons for pair in comparison.votes for call in pair.calls]
+        return any(answer.estimated for vote in votes for answer in (vote, *vote.samples))
 
     @property
     def blocked_by_budget(self) -> int:

@@ -232,6 +232,9 @@ class Ledger:
     groups_not_gated: str | None = None
     # --jury-samples: how often each judge's answers to the same question agree, by model.
     self_agreement: dict[str, SelfAgreement] = field(default_factory=dict)
+    # --jury-estimate: the calls a real run would make, by model (as live calls: counted, priced, not made)
+    estimating: bool = False
+    estimated: dict[str, ModelTotals] = field(default_factory=dict)
 
     def add_test(self, test_id: str, record: dict[str, Any]) -> None:
         test = self.tests.setdefault(test_id, TestTotals(test_id))
@@ -268,6 +271,13 @@ class Ledger:
                 self.self_agreement[vote["model"]] = agreement
             for sample in samples:
                 self._add_vote(test, sample)
+            return
+        if vote.get("estimated"):
+            estimate = self.estimated.setdefault(vote["model"], ModelTotals())
+            estimate.live_calls += 1
+            estimate.tokens_in += vote["tokens_in"]
+            estimate.tokens_out += vote["tokens_out"]
+            estimate.spent += Cost.of_usd(vote["cost_usd"], tokens=vote["tokens_in"] + vote["tokens_out"])
             return
         model = self.models.setdefault(vote["model"], ModelTotals())
         if vote["vote"] == "not_needed":

@@ -93,6 +93,7 @@ def summary_lines(
     else:
         share = f" ({cached * 100 // (live + cached)}% from cache)" if live + cached else ""
     lines.append(f"judge calls: {live} live, {cached} cached{share}")
+    lines += estimate_lines(ledger)
     if verbosity >= 0:
         tokens_in, tokens_out = ledger.tokens()
         lines.append(f"tokens (live): {tokens_in:,} in, {tokens_out:,} out")
@@ -241,6 +242,28 @@ def _group_lines(ledger: Ledger, show: Callable[[str], str]) -> list[str]:
                 f"  ... and {len(gate.failed_tests) - GROUP_FAILURES_SHOWN} more (see --jury-report)"
             )
         lines.extend(f"  not counted: {printable(show(test), 160)}" for test in gate.uncounted_tests)
+    return lines
+
+
+def estimate_lines(ledger: Ledger) -> list[str]:
+    """--jury-estimate: the live calls a real run would make, and what they would cost, per model."""
+    if not ledger.estimating:
+        return []
+    models = sorted(ledger.estimated.items())
+    calls = sum(model.live_calls for _, model in models)
+    cost = format_cost(sum((model.spent for _, model in models), Cost()), calls)
+    lines = [
+        "estimate (--jury-estimate; no judge was called): a real run would make "
+        f"{_plural(calls, 'live call')}, about {cost}"
+    ]
+    if models:
+        width = max(len(name) for name, _ in models)
+        lines.append(f"  {'judge model':{width}}  calls  tokens in  tokens out  estimated cost")
+        lines += [
+            f"  {printable(name, 80):{width}}  {m.live_calls:5}  {m.tokens_in:9,}  {m.tokens_out:10,}  "
+            f"{format_cost(m.spent, m.live_calls)}"
+            for name, m in models
+        ]
     return lines
 
 

@@ -204,6 +204,20 @@ class ReportSelfAgreement(BaseModel):
     rate: float | None  # agreeing_pairs / pairs
 
 
+class ReportEstimateModel(BaseModel):
+    model: str
+    live_calls: int  # the cache misses a real run would ask this judge live
+    tokens_in: int  # counted by litellm's tokenizer for the model
+    tokens_out: int  # the mean of the judge's cached replies, per call (30 when it has none)
+    cost: ReportCost  # by litellm's prices; unpriced calls counted apart
+
+
+class ReportEstimate(BaseModel):
+    live_calls: int
+    cost: ReportCost
+    models: list[ReportEstimateModel]
+
+
 class JuryReport(BaseModel):
     """The `--jury-report` file. `schema_version` changes when a field changes meaning or goes away."""
 
@@ -219,6 +233,7 @@ class JuryReport(BaseModel):
     position_bias: list[ReportPositionBias] = []  # every judge that answered a pairwise call
     groups: list[ReportGroup] = []  # the jury_groups and their pass-rate gates
     self_agreement: list[ReportSelfAgreement] = []  # --jury-samples: each judge's agreement with itself
+    estimate: ReportEstimate | None = None  # --jury-estimate: what a real run would call and cost
 
 
 def _cost(total: Cost) -> ReportCost:
@@ -249,6 +264,26 @@ def _baselines(baselines: BaselineRun | None) -> list[ReportBaseline]:
         ReportBaseline(file=_relative(path), key=key, status="unused") for path, key in baselines.unused
     ]
     return sorted(found, key=lambda baseline: (baseline.file, baseline.key))
+
+
+def _estimate(ledger: Ledger) -> ReportEstimate | None:
+    if not ledger.estimating:
+        return None
+    models = sorted(ledger.estimated.items())
+    return ReportEstimate(
+        live_calls=sum(m.live_calls for _, m in models),
+        cost=_cost(sum((m.spent for _, m in models), Cost())),
+        models=[
+            ReportEstimateModel(
+                model=name,
+                live_calls=m.live_calls,
+                tokens_in=m.tokens_in,
+                tokens_out=m.tokens_out,
+                cost=_cost(m.spent),
+            )
+            for name, m in models
+        ],
+    )
 
 
 def build_report(
@@ -316,6 +351,7 @@ def build_report(
         verdicts=[ReportVerdict.model_validate(v) for v in ledger.verdicts_in_order()],
         comparisons=[ReportComparison.model_validate(c) for c in ledger.comparisons_in_order()],
         baselines=_baselines(baselines),
+        estimate=_estimate(ledger),
         self_agreement=[
             ReportSelfAgreement(
                 model=judge.model,

@@ -17,6 +17,7 @@ from pytest_llmonpy.spend_journal import SpendJournal, remove_journal
 if TYPE_CHECKING:
     from pytest_llmonpy.budget import BudgetState, RunBudget
     from pytest_llmonpy.cache import VerdictCache
+    from pytest_llmonpy.estimate import Estimator
     from pytest_llmonpy.judges import JudgeCaller
     from pytest_llmonpy.labels import LabelBook
     from pytest_llmonpy.progress import StatusLine
@@ -33,12 +34,13 @@ class JurySession:
     def __init__(self, settings: JurySettings, options: RunOptions) -> None:
         self.settings = settings
         self.options = options
-        self.ledger = Ledger()
+        self.ledger = Ledger(estimating=options.estimate)
         self.baselines = BaselineRun(update=options.baseline_update)
         self._caller: JudgeCaller | None = None
         self.caller_factory: Callable[[], JudgeCaller] | None = None
         self._cache: VerdictCache | None = None
         self._budget: RunBudget | None = None
+        self._estimator: Estimator | None = None
         self.journal = SpendJournal(options.run_id)
         # The live "waiting for judges" line: set by the plugin for a serial run on a terminal.
         self.status: StatusLine | None = None
@@ -88,6 +90,18 @@ class JurySession:
             )
         return self._caller
 
+    def estimator(self) -> Estimator | None:
+        """--jury-estimate: what answers the live calls instead of the judges (one per process)."""
+        if self._estimator is None and self.options.estimate:
+            from pytest_llmonpy.estimate import Estimator, mean_reply_tokens
+
+            def cached_replies() -> dict[str, int]:
+                entries = self.cache().entries() if self.settings.mode != "off" else []
+                return mean_reply_tokens((entry.vote.model, entry.vote.tokens_out) for entry in entries)
+
+            self._estimator = Estimator(cached_replies)
+        return self._estimator
+
     def budget(self) -> RunBudget | None:
         if self._budget is None and self.options.max_cost is not None:
             from pytest_llmonpy.budget import RunBudget
@@ -121,6 +135,7 @@ class JurySession:
             examples=(lambda: examples) if examples is not None else None,
             presets=merged(*own) if any(own) else None,
             lean=self.lean,
+            estimator=self.estimator(),
         )
 
     def labels(self, directory: Path) -> LabelBook:

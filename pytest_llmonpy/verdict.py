@@ -41,6 +41,7 @@ class Vote:
     seed: int | None = None  # --jury-samples: the seed this answer was asked with
     # --jury-samples: the judge's answers to the same question, one per seed; this vote is their majority
     samples: tuple[Vote, ...] = ()
+    estimated: bool = False  # --jury-estimate: a call counted and priced, not made (no judge answered)
 
     @property
     def cost(self) -> Cost:

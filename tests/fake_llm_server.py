@@ -17,7 +17,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -135,6 +135,9 @@ class FakeLLMServer:
         self.requests: list[LoggedRequest] = []
         self.default_vote = "pass"
         self.default_score = 5
+        # How usage is counted: whitespace-separated words by default; `count_tokens_like_openai`
+        # counts with a real BPE tokenizer and OpenAI's chat overhead, as a provider bills.
+        self.tokenizer: Callable[[str], int] | None = None
         self.latency_s = 0.0
         # Concurrency is observed by counting, not timing: the most requests in flight at once, and
         # optionally a hold that keeps each request until that many are in flight (or HOLD_MAX_S).
@@ -275,6 +278,7 @@ class FakeLLMServer:
             self.requests.clear()
             self.default_vote = "pass"
             self.default_score = 5
+            self.tokenizer = None
             self.latency_s = 0.0
             gates, self._gates = list(self._gates.values()), {}
         for gate in gates:  # a reply still held is let go
@@ -300,6 +304,24 @@ class FakeLLMServer:
                     fault.remaining -= 1
                     return fault
         return None
+
+    def count_tokens_like_openai(self) -> None:
+        """Count usage as OpenAI bills chat completions: tiktoken's o200k_base, plus 3 tokens per
+        message and 3 for the reply's priming."""
+        # litellm's bundled tokenizer files: tiktoken would otherwise download them (no network here).
+        import litellm.litellm_core_utils.default_encoding  # noqa: F401  (sets TIKTOKEN_CACHE_DIR)
+        import tiktoken
+
+        encoding = tiktoken.get_encoding("o200k_base")
+        self.tokenizer = lambda text: len(encoding.encode(text))
+
+    def _usage(self, body: dict[str, Any], prompt: str, content: str) -> tuple[int, int]:
+        tokenizer = self.tokenizer
+        if tokenizer is None:
+            return _words(prompt), _words(content)
+        messages = body.get("messages", [])
+        prompt_tokens = 3 + sum(3 + tokenizer(str(message.get("content", ""))) for message in messages)
+        return prompt_tokens, tokenizer(content)
 
     def _rule(self, model: str, output: str, criteria: str, seed: int | None, scoring: bool) -> Rule:
         with self._lock:
@@ -396,7 +418,7 @@ class FakeLLMServer:
             content = json.dumps({"reason": rule.reason, "score": rule.score})
         else:
             content = json.dumps({"vote": rule.vote, "reason": rule.reason})
-        prompt_tokens, completion_tokens = rule.usage or (_words(prompt), _words(content))
+        prompt_tokens, completion_tokens = rule.usage or self._usage(body, prompt, content)
         choices = [
             {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}
         ]
