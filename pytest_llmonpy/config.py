@@ -538,6 +538,11 @@ def run_options(
             check_report_path(path, name)
     if report_path is not None and not is_worker:
         check_report_path(report_path)
+    if switches.get("jury_estimate") and switches.get("jury_calibrate"):
+        raise ValueError(
+            "--jury-estimate and --jury-calibrate can't be used together: calibration measures the judges' "
+            "answers, and an estimate asks no judge. Run --jury-calibrate on its own."
+        )
     presets_file = parsed("jury_presets")
     presets: Mapping[str, Any] = {}
     if presets_file:

@@ -261,14 +261,14 @@ class PlanDriver:
         __tracebackhide__ = True
         wanted = calls.unanswered(step.calls)
         asked = [(call[0], calls.asked(call[1])[sample]) for call, sample in wanted]
-        if self._estimator is not None:  # counted, not made: neither replay nor the budget forbids it
-            return LiveAsk(asked, lambda index, vote: None), wanted
         if settings.mode == "replay":
             # Named by the first question missing (under --jury-samples, with its seed): the closest
             # recorded verdict then says what differs, the seed included.
             (_, index), sample = wanted[0]
             missing = tuple(dict.fromkeys(model for (model, at), _ in wanted if at == index))
             raise ReplayMissError(replay_miss_message(calls.asked(index)[sample], missing, self._cache()))
+        if self._estimator is not None:  # counted, not made: the budget has nothing to refuse
+            return LiveAsk(asked, lambda index, vote: None), wanted
         self._refuse_when_budget_spent(settings.mode)
 
         def keep(index: int, vote: Vote) -> None:

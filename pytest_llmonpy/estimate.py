@@ -5,11 +5,15 @@ call the cache answers is free in a real run too, and every other call is counte
 tokens counted by litellm's tokenizer for that model, its reply tokens taken as the mean of that
 judge's cached replies (or DEFAULT_REPLY_TOKENS when it has none), and its cost from litellm's
 prices. The answer it gives the plan passes (a score at the top of the scale, a comparison a tie), so
-the check goes on without any judge: nothing is cached, journaled or charged to the budget.
+the check goes on without any judge: nothing is cached, journaled or charged to the budget. Each
+estimated vote carries its call's identity, so the run's ledger counts a call made again (in any
+worker) once, as the cache would answer it in a real run.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -22,6 +26,13 @@ from pytest_llmonpy.verdict import Vote
 # reason (the replies of real judges to the jury's prompt are 15 to 45 tokens).
 DEFAULT_REPLY_TOKENS = 30
 ESTIMATED_REASON = "not asked: --jury-estimate counted this call"
+
+
+def call_identity(model: str, sent: dict[str, Any]) -> str:
+    """What identifies a call across the run's processes: the same identity is the same request, which
+    a real run answers from the cache after its first time."""
+    text = json.dumps({"model": model, **sent}, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
 
 
 def mean_reply_tokens(replies: Iterable[tuple[str, int]]) -> dict[str, int]:
@@ -45,7 +56,8 @@ class Estimator:
 
     def vote(self, model: str, question: Case | PairCase) -> Vote:
         litellm, replies = self._ready()
-        messages = shared_identity(question)["messages"]
+        sent = shared_identity(question)
+        messages = sent["messages"]
         tokens_in = int(litellm.token_counter(model=model, messages=messages))
         tokens_out = replies.get(model, DEFAULT_REPLY_TOKENS)
         answer: dict[str, Any] = {"vote": "pass"}
@@ -61,7 +73,7 @@ class Estimator:
             cost_usd=self._price(litellm, model, tokens_in, tokens_out),
             attempts=0,
             seed=getattr(question, "seed", None),
-            estimated=True,
+            estimated=call_identity(model, sent),
             **answer,
         )
 
@@ -71,7 +83,11 @@ class Estimator:
                 from pytest_llmonpy.litellm_import import import_litellm
 
                 self._reply_tokens = self._reply_tokens_source()
-                self._litellm = import_litellm()
+                litellm = import_litellm()
+                # For some model names (Llama, Cohere, older Claude) litellm's token counter downloads
+                # a tokenizer from Hugging Face: an estimate touches no network, so tiktoken counts them.
+                litellm.disable_hf_tokenizer_download = True
+                self._litellm = litellm
             assert self._reply_tokens is not None
             return self._litellm, self._reply_tokens
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 REASON_SHOWN = 600
 TEXT_SHOWN = 4000
 DIFF_LINES_SHOWN = 200
+DIFF_INPUT_LINES = 2000
 COSTLIEST_SHOWN = 10
 CHART_WIDTH = 420
 
@@ -257,8 +258,8 @@ def _cell(vote: dict[str, Any] | None) -> str:
     detail = _detail(vote)
     if value == "not_needed":
         detail = "not asked: the outcome was already settled"
-    source = "cached" if vote.get("cached") else "live"
-    classes = f"v {value}" + (" cached" if vote.get("cached") else "")
+    source = "estimated" if vote.get("estimated") else "cached" if vote.get("cached") else "live"
+    classes = f"v {_text(value, 20)}" + (" cached" if vote.get("cached") else "")
     return f'<td class="{classes}" title="{_text(f"{source}: {detail}", REASON_SHOWN)}">{_text(said)}</td>'
 
 
@@ -272,7 +273,7 @@ def _matrix(ledger: Ledger) -> str:
     for verdict in verdicts:
         votes = {vote["model"]: vote for vote in record_votes(verdict)}
         outcome = verdict["outcome"]
-        badges = f'<span class="badge {outcome}">{_text(outcome)}</span>'
+        badges = f'<span class="badge {_text(outcome, 20)}">{_text(outcome)}</span>'
         if verdict.get("contested"):
             badges += ' <span class="badge contested">contested</span>'
         if verdict.get("escalated"):
@@ -345,9 +346,9 @@ def _comparisons(ledger: Ledger) -> str:
 
 
 def _diff(accepted: str, new: str) -> str:
-    lines = list(
-        difflib.unified_diff(accepted.splitlines(), new.splitlines(), "accepted", "new", lineterm="", n=2)
-    )
+    # Cut before diffing: difflib is quadratic, and the page shows DIFF_LINES_SHOWN lines at most.
+    old, fresh = accepted.splitlines()[:DIFF_INPUT_LINES], new.splitlines()[:DIFF_INPUT_LINES]
+    lines = list(difflib.unified_diff(old, fresh, "accepted", "new", lineterm="", n=2))
     if not lines:
         return '<p class="note">the same text</p>'
     shown = []

@@ -40,6 +40,7 @@ def combine(model: str, answers: Sequence[Vote]) -> Vote:
         cached=all(answer.cached for answer in answers),
         attempts=sum(answer.attempts for answer in answers),
         samples=tuple(answers),
+        estimated=next((answer.estimated for answer in answers if answer.estimated), None),
     )
     answered = [answer for answer in answers if answer.vote != "abstain"]
     if not answered:
@@ -97,7 +98,8 @@ class SelfAgreement:
 
 
 def said(sample: dict[str, Any]) -> Any:
-    """What one sample (a vote record) said: its score when it scored, its vote unless it abstained."""
-    if sample["vote"] in ("abstain", "not_needed"):
+    """What one sample (a vote record) said: its score when it scored, its vote unless it abstained (or
+    was not asked, or only estimated)."""
+    if sample["vote"] in ("abstain", "not_needed") or sample.get("estimated"):
         return None
     return sample["score"] if sample.get("score") is not None else sample["vote"]

@@ -235,6 +235,7 @@ class Ledger:
     # --jury-estimate: the calls a real run would make, by model (as live calls: counted, priced, not made)
     estimating: bool = False
     estimated: dict[str, ModelTotals] = field(default_factory=dict)
+    _estimated_calls: set[str] = field(default_factory=set, repr=False)
 
     def add_test(self, test_id: str, record: dict[str, Any]) -> None:
         test = self.tests.setdefault(test_id, TestTotals(test_id))
@@ -273,6 +274,9 @@ class Ledger:
                 self._add_vote(test, sample)
             return
         if vote.get("estimated"):
+            if vote["estimated"] in self._estimated_calls:
+                return  # asked before in the run: a real run would answer it from the cache
+            self._estimated_calls.add(vote["estimated"])
             estimate = self.estimated.setdefault(vote["model"], ModelTotals())
             estimate.live_calls += 1
             estimate.tokens_in += vote["tokens_in"]
@@ -344,6 +348,8 @@ class Ledger:
         for comparison in self.comparisons:
             for vote in comparison["votes"]:
                 judge = judges.setdefault(vote["model"], PositionBias(vote["model"]))
+                if any(call.get("estimated") for call in vote["calls"]):
+                    continue  # --jury-estimate answered it: no judge showed a bias
                 answers = [call["vote"] for call in vote["calls"]]
                 answered = [answer for answer in answers if answer in ("first", "second", "tie")]
                 judge.answered_calls += len(answered)

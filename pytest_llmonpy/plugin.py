@@ -749,7 +749,8 @@ class JuryReporting:
         self.problems = [*baselines.problems]
         if baselines.problems and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # asked to record, and could not
-        jury_session.ledger.groups_not_gated = part_of_the_suite(self.config)
+        estimating = "--jury-estimate (no judge was called)" if self.run.options.estimate else None
+        jury_session.ledger.groups_not_gated = part_of_the_suite(self.config) or estimating
         failed_groups = [group for group in jury_session.ledger.group_gates() if not group.passed]
         gated = jury_session.ledger.groups_not_gated is None
         if failed_groups and gated and session.exitstatus == pytest.ExitCode.OK:

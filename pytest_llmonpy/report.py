@@ -257,7 +257,7 @@ def estimate_lines(ledger: Ledger) -> list[str]:
         f"{_plural(calls, 'live call')}, about {cost}"
     ]
     if models:
-        width = max(len(name) for name, _ in models)
+        width = max(len("judge model"), *(len(name) for name, _ in models))
         lines.append(f"  {'judge model':{width}}  calls  tokens in  tokens out  estimated cost")
         lines += [
             f"  {printable(name, 80):{width}}  {m.live_calls:5}  {m.tokens_in:9,}  {m.tokens_out:10,}  "
@@ -316,6 +316,8 @@ def _verdict_details(ledger: Ledger, show: Callable[[str], str]) -> list[str]:
 
 def _source(vote: dict[str, Any]) -> str:
     """Where a vote came from; under --jury-samples, some of its answers may be cached and some live."""
+    if vote.get("estimated"):
+        return "estimated, not asked"
     if vote["cached"]:
         return "cached"
     samples = vote.get("samples") or []

@@ -33,6 +33,7 @@ class ReportSample(BaseModel):
     error: str | None
     score: float | None = None
     seed: int | None = None
+    estimated: str | None = None
 
 
 class ReportVote(BaseModel):
@@ -53,6 +54,9 @@ class ReportVote(BaseModel):
     # --jury-samples: the judge's answers, one per seed ("score" before a threshold made it pass/fail);
     # the vote above is their majority (a score's: their median)
     samples: list[ReportSample] = []
+    # --jury-estimate: no judge answered; the call was counted and priced (its tokens and cost_usd).
+    # The call's identity: the same call made again in the run is counted once.
+    estimated: str | None = None
 
 
 class ReportScore(BaseModel):

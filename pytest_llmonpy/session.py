@@ -45,10 +45,7 @@ class JurySession:
         # The live "waiting for judges" line: set by the plugin for a serial run on a terminal.
         self.status: StatusLine | None = None
         # --jury-export, --jury-label-disagreements: records carry what the judges were asked in full.
-        # The texts judged travel with each test's record only when a file needs them.
-        self.exporting = any(
-            path is not None for path in (options.export_path, options.disagreements_path, options.html_path)
-        )
+        self.exporting = options.export_path is not None or options.disagreements_path is not None
         # Which way this process's verdicts lean: frugal juries size their first round by it.
         self.lean = VoteLean()
         # Juries of module- and session-scoped fixtures (jury_factory), by name: no test reports

@@ -41,7 +41,9 @@ class Vote:
     seed: int | None = None  # --jury-samples: the seed this answer was asked with
     # --jury-samples: the judge's answers to the same question, one per seed; this vote is their majority
     samples: tuple[Vote, ...] = ()
-    estimated: bool = False  # --jury-estimate: a call counted and priced, not made (no judge answered)
+    # --jury-estimate: a call counted and priced, not made (no judge answered); the call's identity,
+    # so that the run counts a call made again once.
+    estimated: str | None = None
 
     @property
     def cost(self) -> Cost:
@@ -98,13 +100,15 @@ class Verdict:
     def contested(self) -> bool:
         """The judges split: pass and fail votes both present (the escalation's included), whatever
         the quorum made of them. A criteria the judges read differently, or an output on its edge."""
-        cast = {vote.vote for vote in self.all_votes}
+        cast = {vote.vote for vote in self.all_votes if not vote.estimated}
         return "pass" in cast and "fail" in cast
 
     @property
     def cost_usd(self) -> float | None:
-        """Total cost of the votes; None when any vote's model is unpriced."""
-        return total(vote.cost for vote in self.all_votes if vote.vote != "not_needed").usd_or_none()
+        """Total cost of the votes; None when any vote's model is unpriced. (--jury-estimate's votes
+        cost nothing: no judge was called.)"""
+        paid = [vote for vote in self.all_votes if vote.vote != "not_needed" and not vote.estimated]
+        return total(vote.cost for vote in paid).usd_or_none()
 
     @property
     def all_votes(self) -> tuple[Vote, ...]:

@@ -39,6 +39,8 @@ def test_answer(jury, topic):
 
 def test_compare(jury):
     jury.compare(ANSWERS["refund"], ANSWERS["hours"], "Answers a question about refunds")
+    # Asked again: a real run answers it from the cache, so the estimate counts it once.
+    jury.assert_passes(ANSWERS["refund"], "Answers the customer's question about refund accurately")
 """
 
 
@@ -114,3 +116,32 @@ def test_an_estimate_needs_no_key_and_fails_no_test(
         ]
     )
     assert llm_server.calls() == []
+
+
+def test_an_estimate_in_replay_mode_misses_as_a_replay_does_and_gates_no_group(
+    pytester: pytest.Pytester, run_inprocess: RunJury, llm_server: FakeLLMServer
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.jury(group="faq", min_pass_rate=0.9)
+        @pytest.mark.parametrize("n", range(2))
+        def test_grouped(jury, n):
+            jury.assert_passes(f"answer {n}", "Is an answer")
+        """
+    )
+    result = run_inprocess("--jury-judges=judge-a", "--jury-estimate", "--jury-mode=replay")
+    result.assert_outcomes(failed=2)  # a replay run would miss these: no recorded verdict
+    result.stdout.fnmatch_lines(["*a real run would make 0 live calls*"])
+    result = run_inprocess("--jury-judges=judge-a", "--jury-estimate")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*NOT GATED*--jury-estimate (no judge was called)*"])
+    assert result.ret == 0
+    assert llm_server.calls() == []
+
+
+def test_an_estimate_of_a_calibration_is_refused(pytester: pytest.Pytester, run_inprocess: RunJury) -> None:
+    result = run_inprocess("--jury-judges=judge-a", "--jury-estimate", "--jury-calibrate")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--jury-estimate and --jury-calibrate can't be used together*"])
