@@ -156,7 +156,8 @@ def _case_fields(case: Question) -> dict[str, Any]:
     return fields
 
 
-def _decode(text: Any) -> Entry:
+def read_entry(text: Any) -> Entry:
+    """A stored entry read back and checked (ValueError, KeyError or TypeError when it is not one)."""
     data = json.loads(text)
     if not isinstance(data, dict) or data.get("schema") != CACHE_SCHEMA:
         raise ValueError("unexpected entry shape")
@@ -211,7 +212,7 @@ def prepare_directory(root: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _open_writer(directory: Path) -> diskcache.Cache:
+def open_writer(directory: Path) -> diskcache.Cache:
     return diskcache.Cache(
         str(directory),
         disk=JsonOnlyDisk,
@@ -222,7 +223,7 @@ def _open_writer(directory: Path) -> diskcache.Cache:
     )
 
 
-def _verdict_keys(store: diskcache.Cache | ReadOnlyStore) -> Iterator[str]:
+def verdict_keys(store: diskcache.Cache | ReadOnlyStore) -> Iterator[str]:
     for key in store.iterkeys():
         if not key.startswith(META_PREFIX):
             yield key
@@ -239,7 +240,7 @@ def clear_directory(root: Path) -> int:
     if not target.exists():
         return 0
     try:
-        cache = _open_writer(target)
+        cache = open_writer(target)
     except Exception as exc:
         shutil.rmtree(target, ignore_errors=True)
         if target.exists():
@@ -248,7 +249,7 @@ def clear_directory(root: Path) -> int:
     try:
         with cache.transact():
             try:
-                count = sum(1 for _ in _verdict_keys(cache))
+                count = sum(1 for _ in verdict_keys(cache))
             except RefusedEntry:
                 count = len(cache)  # a forged (pickled) key: cleared all the same
             cache.clear()
@@ -390,7 +391,7 @@ class PruneResult:
 
 def _recorded_at(raw: Any) -> float | None:
     try:
-        return _decode(raw).recorded_at
+        return read_entry(raw).recorded_at
     except (ValueError, KeyError, TypeError):
         return None
 
@@ -412,7 +413,7 @@ def prune(
     if not directory.is_dir():
         return PruneResult(0, 0)
     cutoff = datetime.datetime.combine(before, datetime.time()).timestamp() if before else None
-    with _open_writer(directory) as cache, cache.transact():
+    with open_writer(directory) as cache, cache.transact():
         runs, keys, used = _last_uses(cache)
         kept_runs = set(range(runs.last - keep_runs + 1, runs.last + 1)) if keep_runs else set()
         kept_starts = [runs.started[n][1] for n in kept_runs if n in runs.started]
@@ -494,7 +495,7 @@ class VerdictCache:
             return None  # reading never creates the cache: a replay run on a fresh checkout leaves no trace
         try:
             prepare_directory(self.root)
-            self._cache = _open_writer(self._database.parent)
+            self._cache = open_writer(self._database.parent)
             self._identity = self._stat()
         except Exception as exc:
             try:
@@ -576,7 +577,7 @@ class VerdictCache:
             if raw is None:
                 continue
             try:
-                found[model] = _decode(raw).vote
+                found[model] = read_entry(raw).vote
             except (ValueError, KeyError, TypeError) as exc:
                 self._warn(f"has an unreadable entry for judge {model!r}", exc, self._missed())
                 continue
@@ -613,9 +614,9 @@ class VerdictCache:
             return []
         found = []
         try:
-            for key in _verdict_keys(cache):
+            for key in verdict_keys(cache):
                 try:
-                    found.append(_decode(cache.get(key)))
+                    found.append(read_entry(cache.get(key)))
                 except (ValueError, KeyError, TypeError):
                     continue
         except (sqlite3.Error, OSError, ValueError, diskcache.Timeout) as exc:

@@ -1,5 +1,6 @@
-"""`llmonpy cache stats|clear|prune` (also `python -m pytest_llmonpy ...`): look into, empty or trim the
-verdict cache. `llmonpy calibrate`: measure a jury against human labels (`pytest --jury-calibrate`)."""
+"""`llmonpy cache stats|clear|prune|export|import` (also `python -m pytest_llmonpy ...`): look into,
+empty, trim, export or import the verdict cache. `llmonpy calibrate`: measure a jury against human
+labels (`pytest --jury-calibrate`)."""
 
 from __future__ import annotations
 
@@ -184,17 +185,59 @@ def stats(root: Path) -> str:
     return "\n".join(lines)
 
 
+def transfer(action: str, root: Path, path: Path) -> int:
+    """`cache export PATH` / `cache import PATH`; what it did on stdout, what went wrong on stderr."""
+    from pytest_llmonpy.cache_transfer import TransferError, checked_lines, export_lines, import_lines
+    from pytest_llmonpy.report import write_atomically
+
+    try:
+        if action == "export":
+            lines, skipped = export_lines(root)
+            write_atomically(path, "".join(line + "\n" for line in lines))
+            unreadable = f" ({skipped} unreadable entries skipped)" if skipped else ""
+            print(f"exported {len(lines)} cached verdicts from {root} to {path}{unreadable}")
+            return 0
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise TransferError(f"cannot read {path}: {exc}") from None
+        entries = checked_lines(text.splitlines(), str(path))
+        done = import_lines(root, entries)
+    except TransferError as exc:
+        print(f"llmonpy: cache {action}: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # sqlite3.Error, diskcache.Timeout, OSError: say it, no traceback
+        print(
+            f"llmonpy: cache {action}: the verdict cache at {root}: {type(exc).__name__}: {exc}",
+            file=sys.stderr,
+        )
+        return 1
+    print(
+        f"imported {done.added + done.replaced} of {len(entries)} cached verdicts into {root} "
+        f"({done.added} added, {done.replaced} replaced, {done.kept} already there)"
+    )
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llmonpy", description=__doc__)
     sub = parser.add_subparsers(dest="area", required=True)
     cache = sub.add_parser(
         "cache",
-        help="inspect, clear or prune the verdict cache",
-        description="Inspect, clear or prune the verdict cache.",
+        help="inspect, clear, prune, export or import the verdict cache",
+        description="Inspect, clear or prune the verdict cache, or export it to (import it from) a JSON "
+        "Lines file.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    cache.add_argument("action", choices=("stats", "clear", "prune"))
+    cache.add_argument("action", choices=("stats", "clear", "prune", "export", "import"))
+    cache.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        help="export: the JSON Lines file to write; import: the one to read (checked line by line before "
+        "anything is written, then merged: the more recently recorded vote wins)",
+    )
     cache.add_argument(
         "--dir",
         default=None,
@@ -266,11 +309,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--keep-runs, --before and --dry-run go with the prune action")
     if args.action == "prune" and args.keep_runs is None and args.before is None:
         parser.error("prune needs --keep-runs N and/or --before YYYY-MM-DD")
+    if (args.action in ("export", "import")) != (args.path is not None):
+        parser.error("export and import need a PATH (a .jsonl file); the other actions take none")
     root: Path
     if args.dir is not None:
         root = args.dir
     else:
         found, problem = find_cache(Path.cwd())
+        if found is None and args.action == "import":
+            # A new cache, where pytest would make it (the configured jury_cache_dir, else .llmonpy).
+            found = _shown(cache_candidates(Path.cwd())[0][0], Path.cwd())
         if found is None:
             print(f"llmonpy: {problem}", file=sys.stderr)
             return 1
@@ -278,6 +326,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.action == "stats":
         print(stats(root))
         return 0
+    if args.action in ("export", "import"):
+        return transfer(args.action, root, args.path)
     if args.action == "prune":
         from pytest_llmonpy.cache import prune
 

@@ -20,27 +20,10 @@ if TYPE_CHECKING:
     from pytest_llmonpy.budget import BudgetState
 
 
-class ReportSample(BaseModel):
-    model: str
-    vote: Literal["pass", "fail", "abstain", "score", "not_needed"]
-    reason: str
-    tokens_in: int
-    tokens_out: int
-    cost_usd: float | None
-    latency_s: float
-    cached: bool
-    attempts: int
-    error: str | None
-    score: float | None = None
-    seed: int | None = None
-    estimated: str | None = None
+class _ReportAnswer(BaseModel):
+    """What every judge answer records; a vote and a sample differ only in what `vote` may be."""
 
-
-class ReportVote(BaseModel):
     model: str
-    # pass/fail: a verdict; first/second/tie: one pairwise call, by the position of the output it chose
-    # not_needed: the frugal strategy did not ask this judge (no call, no cost)
-    vote: Literal["pass", "fail", "abstain", "first", "second", "tie", "not_needed"]
     reason: str
     tokens_in: int
     tokens_out: int
@@ -51,12 +34,23 @@ class ReportVote(BaseModel):
     error: str | None
     score: float | None = None  # a score's vote: the judge's score (vote: pass/fail by the threshold)
     seed: int | None = None  # --jury-samples: the seed one sample was asked with
-    # --jury-samples: the judge's answers, one per seed ("score" before a threshold made it pass/fail);
-    # the vote above is their majority (a score's: their median)
-    samples: list[ReportSample] = []
     # --jury-estimate: no judge answered; the call was counted and priced (its tokens and cost_usd).
     # The call's identity: the same call made again in the run is counted once.
     estimated: str | None = None
+
+
+class ReportSample(_ReportAnswer):
+    # "score": a score's sample, before a threshold made the judge's vote pass or fail
+    vote: Literal["pass", "fail", "abstain", "score", "not_needed"]
+
+
+class ReportVote(_ReportAnswer):
+    # pass/fail: a verdict; first/second/tie: one pairwise call, by the position of the output it chose
+    # not_needed: the frugal strategy did not ask this judge (no call, no cost)
+    vote: Literal["pass", "fail", "abstain", "first", "second", "tie", "not_needed"]
+    # --jury-samples: the judge's answers, one per seed; the vote above is their majority (a score's:
+    # their median)
+    samples: list[ReportSample] = []
 
 
 class ReportScore(BaseModel):

@@ -168,11 +168,11 @@ def test_an_entry_recorded_before_examples_existed_still_reads(tmp_path: Path) -
     vote = Vote("judge-a", "pass", reason="ok", tokens_in=3, tokens_out=2, cost_usd=0.001, latency_s=0.1)
     written = json.loads(cache_module._encode(vote, CASE))
     del written["case"]["examples"]
-    entry = cache_module._decode(json.dumps(written))
+    entry = cache_module.read_entry(json.dumps(written))
     assert entry.case == CASE
     assert entry.case.examples == ()
     with_examples = dataclasses.replace(CASE, examples=(Example("q", '{"vote": "fail"}'),))
-    assert cache_module._decode(cache_module._encode(vote, with_examples)).case == with_examples
+    assert cache_module.read_entry(cache_module._encode(vote, with_examples)).case == with_examples
 
 
 def test_a_cache_directory_another_worker_creates_first_is_kept_and_ours_dropped(
