@@ -138,6 +138,8 @@ class FakeLLMServer:
         # How usage is counted: whitespace-separated words by default; `count_tokens_like_openai`
         # counts with a real BPE tokenizer and OpenAI's chat overhead, as a provider bills.
         self.tokenizer: Callable[[str], int] | None = None
+        # A litellm proxy reports each reply's cost, by the model behind the alias, in this header.
+        self.reported_cost: float | None = None
         self.latency_s = 0.0
         # Concurrency is observed by counting, not timing: the most requests in flight at once, and
         # optionally a hold that keeps each request until that many are in flight (or HOLD_MAX_S).
@@ -279,6 +281,7 @@ class FakeLLMServer:
             self.default_vote = "pass"
             self.default_score = 5
             self.tokenizer = None
+            self.reported_cost = None
             self.latency_s = 0.0
             gates, self._gates = list(self._gates.values()), {}
         for gate in gates:  # a reply still held is let go
@@ -440,6 +443,8 @@ class FakeLLMServer:
             },
         }
         extra = {"x-fault": "close_mid_body"} if kind == "close_mid_body" else {}
+        if self.reported_cost is not None:
+            extra["x-litellm-response-cost"] = repr(self.reported_cost)
         return 200, extra, json.dumps(reply).encode()
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:

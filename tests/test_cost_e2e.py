@@ -7,6 +7,7 @@ Every test runs serially and with `-n 2` and expects the same numbers.
 
 from __future__ import annotations
 
+import json
 import re
 import xml.etree.ElementTree as ET
 
@@ -356,3 +357,22 @@ def test_an_unwritable_step_summary_is_reported_not_a_traceback(
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(["pytest-llmonpy: could not append to GITHUB_STEP_SUMMARY (*): *"])
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_an_alias_a_litellm_proxy_serves_is_priced_by_the_cost_it_reports(
+    pytester: pytest.Pytester, run_jury: RunJury, llm_server: FakeLLMServer
+) -> None:
+    # A proxy answers with its alias as the model, which litellm has no price for, and reports the
+    # cost of the model behind the alias in `x-litellm-response-cost`: that is the call's cost.
+    llm_server.reported_cost = 0.000123
+    pytester.makepyfile(
+        """
+        def test_answer(jury):
+            jury.assert_passes("Refunds within 30 days.", "Mentions the 30-day limit")
+        """
+    )
+    result = run_jury("--jury-judges=team-judge-fast,team-judge-strong", "--jury-report=jury.json")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["total spent: $0.000246"])
+    report = json.loads((pytester.path / "jury.json").read_text())
+    assert [vote["cost_usd"] for vote in report["verdicts"][0]["votes"]] == [0.000123, 0.000123]
