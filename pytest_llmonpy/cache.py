@@ -16,6 +16,7 @@ import datetime
 import difflib
 import hashlib
 import json
+import math
 import os
 import shutil
 import sqlite3
@@ -187,12 +188,41 @@ def read_entry(text: Any) -> Entry:
     fields["examples"] = tuple(Example(**example) for example in fields.get("examples", ()))
     if fields.get("scale") is not None:
         fields["scale"] = tuple(fields["scale"])  # a JSON list; a Case's scale is a tuple
+    _check_types(fields, pairwise, vote, float(data["recorded_at"]))
     return Entry(
         vote=vote,
         case=PairCase(**fields) if pairwise else Case(**fields),
         recorded_at=float(data["recorded_at"]),
         prompt=str(data["prompt"]),
     )
+
+
+def _check_types(fields: dict[str, Any], pairwise: bool, vote: Vote, recorded_at: float) -> None:
+    """What an entry holds has the types and ranges a recorded vote has (an imported or edited entry
+    might not): ValueError otherwise."""
+    texts = ("first", "second", "criteria") if pairwise else ("output", "criteria")
+    for name in texts:
+        if not isinstance(fields.get(name), str):
+            raise ValueError(f"the case's {name} is not a text")
+    for name in ("input", "reference", "context", "preset"):
+        if fields.get(name) is not None and not isinstance(fields[name], str):
+            raise ValueError(f"the case's {name} is not a text")
+    scale = fields.get("scale")
+    if scale is not None:
+        if len(scale) != 2 or not all(type(end) is int for end in scale):
+            raise ValueError("the case's scale is not two integers")
+        if vote.score is None or not scale[0] <= vote.score <= scale[1]:
+            raise ValueError(f"the score {vote.score!r} is off the scale {scale[0]}-{scale[1]}")
+    numbers = (
+        vote.tokens_in,
+        vote.tokens_out,
+        vote.latency_s,
+        vote.attempts,
+        recorded_at,
+        vote.cost_usd or 0,
+    )
+    if not all(math.isfinite(number) and number >= 0 for number in numbers):
+        raise ValueError("a count, a cost or a time is negative or not a finite number")
 
 
 def prepare_directory(root: Path) -> None:
@@ -577,7 +607,14 @@ class VerdictCache:
             if raw is None:
                 continue
             try:
-                found[model] = read_entry(raw).vote
+                entry = read_entry(raw)
+                if entry.vote.model != model or entry.case != case:
+                    # The key says which judge and question; an entry that says otherwise was put
+                    # there by hand (an edited cache, an imported file), not recorded for this call.
+                    raise ValueError(
+                        f"the entry under this key is judge {entry.vote.model!r}'s on another question"
+                    )
+                found[model] = entry.vote
             except (ValueError, KeyError, TypeError) as exc:
                 self._warn(f"has an unreadable entry for judge {model!r}", exc, self._missed())
                 continue

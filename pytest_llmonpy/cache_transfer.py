@@ -19,11 +19,13 @@ from pathlib import Path
 from pytest_llmonpy.cache import (
     CACHE_SCHEMA,
     VERDICTS_SUBDIR,
+    ReadOnlyStore,
     open_writer,
     prepare_directory,
     read_entry,
     verdict_keys,
 )
+from pytest_llmonpy.untrusted import redact_secrets
 
 _KEY = re.compile(rf"v{CACHE_SCHEMA}:[0-9a-f]{{64}}")
 # Problems listed before an import gives up (the count says how many more there were).
@@ -42,38 +44,59 @@ class Imported:
 
 
 def export_lines(root: Path) -> tuple[list[str], int]:
-    """The cache's verdicts as JSON lines, sorted by key; and how many unreadable entries were skipped."""
+    """The cache's verdicts as JSON lines, sorted by key; and how many unreadable entries were skipped.
+    Read through the read-only store: exporting never writes to the cache (nor needs to be able to)."""
     directory = root / VERDICTS_SUBDIR
     if not directory.is_dir():
-        return [], 0
-    cache = open_writer(directory)
+        raise TransferError(f"no verdict cache at {root}")
+    store = ReadOnlyStore(directory)
     lines, skipped = [], 0
     try:
-        for key in sorted(verdict_keys(cache)):
-            raw = cache.get(key)
+        for key in sorted(verdict_keys(store)):
             try:
+                raw = store.get(key)  # a pickle or a row naming a file is refused here (RefusedEntry)
                 read_entry(raw)
+                entry = json.loads(raw, parse_constant=_refuse_constant)
+                entry["reason"] = redact_secrets(str(entry.get("reason", "")))
+                line = json.dumps(
+                    {"key": key, "entry": entry}, sort_keys=True, ensure_ascii=False, allow_nan=False
+                )
             except (ValueError, KeyError, TypeError):
                 skipped += 1
                 continue
-            line = json.dumps({"key": key, "entry": json.loads(raw)}, sort_keys=True, ensure_ascii=False)
             lines.append(line)
     finally:
-        cache.close()
+        store.close()
     return lines, skipped
 
 
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number a verdict can hold")
+
+
+def _unique_members(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    names = [name for name, _ in pairs]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"the member(s) {', '.join(repeated)} appear twice")
+    return dict(pairs)
+
+
 def checked_lines(lines: Iterable[str], source: str) -> list[tuple[str, str, float]]:
-    """Every line as (key, entry as stored, recorded at); TransferError naming each bad line."""
-    found: list[tuple[str, str, float]] = []
+    """Every line as (key, entry as stored, recorded at), one per key (the latest recorded where a key
+    repeats); TransferError naming each bad line."""
+    found: dict[str, tuple[str, str, float]] = {}
     problems: list[str] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            found.append(_checked(line))
-        except (ValueError, KeyError, TypeError) as exc:
+            key, stored, recorded_at = _checked(line)
+        except Exception as exc:  # each bad line is named, whatever the json or the entry raised
             problems.append(f"{source}:{number}: {exc}")
+            continue
+        if key not in found or found[key][2] < recorded_at:
+            found[key] = (key, stored, recorded_at)
     if problems:
         shown = problems[:PROBLEMS_SHOWN]
         more = len(problems) - len(shown)
@@ -82,14 +105,14 @@ def checked_lines(lines: Iterable[str], source: str) -> list[tuple[str, str, flo
             + "\n  ".join(shown)
             + (f"\n  ... and {more} more" if more > 0 else "")
         )
-    return found
+    return list(found.values())
 
 
 def _checked(line: str) -> tuple[str, str, float]:
     try:
-        record = json.loads(line)
-    except ValueError:
-        raise ValueError("not a JSON object") from None
+        record = json.loads(line, parse_constant=_refuse_constant, object_pairs_hook=_unique_members)
+    except ValueError as exc:
+        raise ValueError(f"not a JSON object ({exc})") from None
     if not isinstance(record, dict) or set(record) != {"key", "entry"}:
         raise ValueError('not {"key": ..., "entry": ...}')
     key, entry = record["key"], record["entry"]
@@ -97,10 +120,15 @@ def _checked(line: str) -> tuple[str, str, float]:
         raise ValueError(
             f"the key is not a verdict cache key of schema {CACHE_SCHEMA} (v{CACHE_SCHEMA}:<sha256>)"
         )
-    stored = json.dumps(entry, ensure_ascii=False, sort_keys=True)
+    if not isinstance(entry, dict):
+        raise ValueError("the entry is not a JSON object")
+    # Secrets of this machine's environment never go into its cache, whoever wrote the file.
+    entry["reason"] = redact_secrets(str(entry.get("reason", "")))
+    stored = json.dumps(entry, ensure_ascii=False, sort_keys=True, allow_nan=False)
+    stored.encode("utf-8")  # a lone surrogate cannot be stored
     try:
         recorded_at = read_entry(stored).recorded_at
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"the entry is not a cached verdict ({type(exc).__name__}: {exc})") from None
     return key, stored, recorded_at
 

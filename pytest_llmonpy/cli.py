@@ -24,6 +24,8 @@ actions:
   stats   entries, size, verdicts per judge, and how many entries the last run did not use
   clear   delete every cached verdict (a run using the cache meanwhile keeps its new verdicts)
   prune   delete the verdicts recent runs did not use: --keep-runs N and/or --before YYYY-MM-DD
+  export  write every cached verdict to PATH as JSON Lines, sorted by key
+  import  read a JSON Lines export into the cache (every line checked first), the later vote winning
 """
 
 
@@ -198,10 +200,11 @@ def transfer(action: str, root: Path, path: Path) -> int:
             print(f"exported {len(lines)} cached verdicts from {root} to {path}{unreadable}")
             return 0
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8-sig")  # a BOM from a Windows editor is not a line
         except (OSError, UnicodeDecodeError) as exc:
             raise TransferError(f"cannot read {path}: {exc}") from None
-        entries = checked_lines(text.splitlines(), str(path))
+        # Lines end at \n only: str.splitlines would also break inside a text at U+2028 or \x85.
+        entries = checked_lines((line.removesuffix("\r") for line in text.split("\n")), str(path))
         done = import_lines(root, entries)
     except TransferError as exc:
         print(f"llmonpy: cache {action}: {exc}", file=sys.stderr)

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from conftest import RunJury
 from fake_llm_server import FakeLLMServer
+from pytest_llmonpy.cache import VerdictCache
 from pytest_llmonpy.cli import main
+from pytest_llmonpy.prompts import Case
+from pytest_llmonpy.verdict import Vote
 
 JUDGES = "--jury-judges=judge-a,judge-b"
 SUITE = """
@@ -110,3 +114,68 @@ def test_export_and_import_need_a_path(capsys: pytest.CaptureFixture[str], tmp_p
     )
     assert code == 1
     assert "cannot read" in err
+
+
+def test_unusual_texts_round_trip_and_repeats_bom_and_secrets_are_handled(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = VerdictCache(tmp_path / "source")
+    odd = Case("line\u2028separator\x85next", "Is odd")
+    source.put(Vote("judge-a", "pass", "fine"), odd)
+    source.close()
+    export = tmp_path / "odd.jsonl"
+    assert _llmonpy("cache", "export", str(export), "--dir", str(tmp_path / "source"), capsys=capsys)[0] == 0
+    (line,) = export.read_text(encoding="utf-8").split("\n")[:-1]
+    monkeypatch.setenv("TEAM_API_KEY", "sk-team-secret-123")
+    leaked = json.loads(line)
+    leaked["entry"]["reason"] = "fine, said sk-team-secret-123"
+    # A BOM, the same key twice (cat of two exports), Windows line ends.
+    export.write_text("\ufeff" + line + "\r\n" + json.dumps(leaked) + "\r\n", encoding="utf-8")
+    code, out, _ = _llmonpy("cache", "import", str(export), "--dir", str(tmp_path / "target"), capsys=capsys)
+    assert (code, out.split(" (")[0]) == (0, f"imported 1 of 1 cached verdicts into {tmp_path / 'target'}")
+    target = VerdictCache(tmp_path / "target")
+    vote = target.get("judge-a", odd)
+    assert vote is not None
+    assert vote.reason in ("fine", "fine, said ***")  # never the secret itself
+    target.close()
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (
+            lambda record: record["entry"].update(recorded_at=float("nan")),
+            "NaN is not a number a verdict can hold",
+        ),
+        (lambda record: record["entry"].update(tokens_in=-3), "negative or not a finite number"),
+        (lambda record: record["entry"]["case"].update(output=5), "the case's output is not a text"),
+        (lambda record: record["entry"].update(vote="score", score=9), "unexpected vote 'score'"),
+    ],
+)
+def test_an_entry_with_wrong_types_or_numbers_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, change: Any, problem: str
+) -> None:
+    source = VerdictCache(tmp_path / "source")
+    source.put(Vote("judge-a", "pass", "fine"), Case("out", "Is short"))
+    source.close()
+    export = tmp_path / "one.jsonl"
+    _llmonpy("cache", "export", str(export), "--dir", str(tmp_path / "source"), capsys=capsys)
+    record = json.loads(export.read_text())
+    change(record)
+    export.write_text(json.dumps(record) + "\n")
+    code, _, err = _llmonpy("cache", "import", str(export), "--dir", str(tmp_path / "target"), capsys=capsys)
+    assert code == 1
+    assert problem in err
+
+
+def test_a_duplicated_member_and_a_missing_cache_are_errors(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    export = tmp_path / "dup.jsonl"
+    export.write_text('{"key": "v2:' + "0" * 64 + '", "key": "x", "entry": {}}\n')
+    code, _, err = _llmonpy("cache", "import", str(export), "--dir", str(tmp_path / "t"), capsys=capsys)
+    assert code == 1
+    assert "the member(s) key appear twice" in err
+    code, _, err = _llmonpy("cache", "export", str(export), "--dir", str(tmp_path / "nowhere"), capsys=capsys)
+    assert code == 1
+    assert f"no verdict cache at {tmp_path / 'nowhere'}" in err
