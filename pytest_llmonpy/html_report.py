@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pytest_llmonpy.ledger import Ledger, ModelTotals, record_votes
+from pytest_llmonpy.ledger import Ledger, ModelTotals, record_votes, vote_detail
 from pytest_llmonpy.messages import budget_remedy
 from pytest_llmonpy.money import Cost, format_cost
 from pytest_llmonpy.untrusted import printable
@@ -241,11 +241,6 @@ def _judges(verdicts: Iterable[dict[str, Any]]) -> list[str]:
     return list(seen)
 
 
-def _detail(vote: dict[str, Any]) -> str:
-    """A vote's reason, or the error of an abstention."""
-    return str((vote.get("error") if vote["vote"] == "abstain" else vote.get("reason")) or "")
-
-
 def _cell(vote: dict[str, Any] | None) -> str:
     if vote is None:
         return '<td class="note">-</td>'
@@ -255,7 +250,7 @@ def _cell(vote: dict[str, Any] | None) -> str:
         said += f" {vote['score']:g}"
     if vote.get("samples"):
         said += f" ({len(vote['samples'])}x)"
-    detail = _detail(vote)
+    detail = vote_detail(vote)
     if value == "not_needed":
         detail = "not asked: the outcome was already settled"
     source = "estimated" if vote.get("estimated") else "cached" if vote.get("cached") else "live"
@@ -287,7 +282,7 @@ def _matrix(ledger: Ledger) -> str:
             )
         reasons = "".join(
             f"<li><b>{_text(vote['model'], 80)}</b>: {_text(vote['vote'])} - "
-            f"{_text(_detail(vote), REASON_SHOWN)}</li>"
+            f"{_text(vote_detail(vote), REASON_SHOWN)}</li>"
             for vote in record_votes(verdict)
             if vote["vote"] != "not_needed"
         )

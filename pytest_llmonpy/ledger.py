@@ -64,6 +64,11 @@ def verdict_record(verdict: Verdict, *, texts: bool = False) -> dict[str, Any]:
     return record
 
 
+def vote_detail(vote: dict[str, Any]) -> str:
+    """What explains a vote record: the error of an abstention, else the judge's reason."""
+    return str((vote.get("error") if vote["vote"] == "abstain" else None) or vote.get("reason") or "")
+
+
 def record_votes(verdict: dict[str, Any]) -> list[dict[str, Any]]:
     """A verdict record's votes: the jury's, then its escalation judges'."""
     return [*verdict["votes"], *verdict.get("escalation", [])]
@@ -372,6 +377,11 @@ class Ledger:
             model.typical_cost() for model in self.models.values() for _ in range(model.not_needed)
         )
         return sum(model.not_needed for model in self.models.values()), estimate
+
+    def estimate_total(self) -> tuple[int, Cost]:
+        """--jury-estimate: the live calls a real run would make, and what they would cost."""
+        models = self.estimated.values()
+        return sum(model.live_calls for model in models), total(model.spent for model in models)
 
     def escalations(self) -> int:
         return sum(1 for verdict in self.verdicts if verdict.get("escalated"))

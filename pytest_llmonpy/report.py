@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_llmonpy.ledger import GROUP_CONFIDENCE, GroupGate, Ledger, record_votes
+from pytest_llmonpy.ledger import GROUP_CONFIDENCE, GroupGate, Ledger, record_votes, vote_detail
 from pytest_llmonpy.money import Cost, format_cost
 from pytest_llmonpy.untrusted import printable
 
@@ -250,8 +250,8 @@ def estimate_lines(ledger: Ledger) -> list[str]:
     if not ledger.estimating:
         return []
     models = sorted(ledger.estimated.items())
-    calls = sum(model.live_calls for _, model in models)
-    cost = format_cost(sum((model.spent for _, model in models), Cost()), calls)
+    calls, spent = ledger.estimate_total()
+    cost = format_cost(spent, calls)
     lines = [
         "estimate (--jury-estimate; no judge was called): a real run would make "
         f"{_plural(calls, 'live call')}, about {cost}"
@@ -305,7 +305,7 @@ def _verdict_details(ledger: Ledger, show: Callable[[str], str]) -> list[str]:
                 lines.append(f"          {vote['model']}: not needed (not asked)")
                 continue
             source = _source(vote)
-            detail = vote["error"] if vote["vote"] == "abstain" and vote["error"] else vote["reason"]
+            detail = vote_detail(vote)
             said = vote["vote"] + ("" if vote.get("score") is None else f" {vote['score']:g}")
             if vote.get("samples"):
                 answers = [_sample_said(sample) for sample in vote["samples"]]
@@ -536,8 +536,8 @@ def markdown_summary(ledger: Ledger, budget: BudgetState | None, baselines: Base
     return "\n".join(lines) + "\n\n"
 
 
-def _relative(path: str) -> str:
-    """A path relative to where pytest ran, as the JSON report gives it."""
+def relative_path(path: str) -> str:
+    """Paths relative to where pytest ran, so reports compare across machines and CI runners."""
     try:
         return os.path.relpath(path)
     except ValueError:  # another drive (Windows)
@@ -555,11 +555,11 @@ def _markdown_attention(ledger: Ledger, baselines: BaselineRun | None) -> list[s
     ]  # fmt: skip
     if baselines is not None:
         rows += [
-            (result["key"], f"baseline in {_relative(result['file'])}", result["status"], "")
+            (result["key"], f"baseline in {relative_path(result['file'])}", result["status"], "")
             for result in sorted(baselines.results, key=lambda result: (result["file"], result["key"]))
             if result["status"] in ("regressed", "inconclusive", "stale", "missing")
         ]
-        rows += [(key, f"baseline in {_relative(path)}", "unused", "") for path, key in baselines.unused]
+        rows += [(key, f"baseline in {relative_path(path)}", "unused", "") for path, key in baselines.unused]
     if not rows:
         return []
     lines = ["", "| what | kind | status | criteria |", "|---|---|---|---|"]

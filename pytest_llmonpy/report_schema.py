@@ -6,7 +6,6 @@ Kept apart from report.py so that a run without a JSON report never imports pyda
 from __future__ import annotations
 
 import json
-import os
 import time
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -15,6 +14,7 @@ from pydantic import BaseModel
 from pytest_llmonpy.baselines import BaselineRun
 from pytest_llmonpy.ledger import GROUP_CONFIDENCE, Ledger
 from pytest_llmonpy.money import Cost
+from pytest_llmonpy.report import relative_path
 
 if TYPE_CHECKING:
     from pytest_llmonpy.budget import BudgetState
@@ -238,20 +238,12 @@ def _cost(total: Cost) -> ReportCost:
     return ReportCost(usd=total.usd, unpriced_calls=total.unpriced)
 
 
-def _relative(path: str) -> str:
-    """Paths relative to where pytest ran, so reports compare across machines and CI runners."""
-    try:
-        return os.path.relpath(path)
-    except ValueError:  # another drive (Windows)
-        return path
-
-
 def _baselines(baselines: BaselineRun | None) -> list[ReportBaseline]:
     if baselines is None:
         return []
     found = [
         ReportBaseline(
-            file=_relative(result["file"]),
+            file=relative_path(result["file"]),
             key=result["key"],
             status=result["status"],
             comparison=result["comparison"] and ReportComparison.model_validate(result["comparison"]),
@@ -259,7 +251,7 @@ def _baselines(baselines: BaselineRun | None) -> list[ReportBaseline]:
         for result in baselines.results
     ]
     found += [
-        ReportBaseline(file=_relative(path), key=key, status="unused") for path, key in baselines.unused
+        ReportBaseline(file=relative_path(path), key=key, status="unused") for path, key in baselines.unused
     ]
     return sorted(found, key=lambda baseline: (baseline.file, baseline.key))
 
@@ -268,9 +260,10 @@ def _estimate(ledger: Ledger) -> ReportEstimate | None:
     if not ledger.estimating:
         return None
     models = sorted(ledger.estimated.items())
+    calls, spent = ledger.estimate_total()
     return ReportEstimate(
-        live_calls=sum(m.live_calls for _, m in models),
-        cost=_cost(sum((m.spent for _, m in models), Cost())),
+        live_calls=calls,
+        cost=_cost(spent),
         models=[
             ReportEstimateModel(
                 model=name,
