@@ -6,6 +6,7 @@ that never asks a jury, without importing the jury. No pytest import.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -40,3 +41,12 @@ def collected_baseline_tests(items: Iterable[tuple[Path, str]], narrowed: set[Pa
         if tests is not None:
             tests.append(nodeid.split("::", 1)[-1])
     return collected
+
+
+def relative_path(path: str) -> str:
+    """A baseline file's path relative to where pytest ran, as every report shows it (so reports
+    compare across machines and CI runners)."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return path

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_llmonpy.baseline_files import relative_path
 from pytest_llmonpy.ledger import GROUP_CONFIDENCE, GroupGate, Ledger, record_votes, vote_detail
 from pytest_llmonpy.money import Cost, format_cost
 from pytest_llmonpy.untrusted import printable
@@ -534,14 +535,6 @@ def markdown_summary(ledger: Ledger, budget: BudgetState | None, baselines: Base
             )
     lines += _markdown_attention(ledger, baselines)
     return "\n".join(lines) + "\n\n"
-
-
-def relative_path(path: str) -> str:
-    """Paths relative to where pytest ran, so reports compare across machines and CI runners."""
-    try:
-        return os.path.relpath(path)
-    except ValueError:  # another drive (Windows)
-        return path
 
 
 def _markdown_attention(ledger: Ledger, baselines: BaselineRun | None) -> list[str]:

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
+from pytest_llmonpy.baseline_files import relative_path
 from pytest_llmonpy.baselines import BaselineRun
 from pytest_llmonpy.ledger import GROUP_CONFIDENCE, Ledger
 from pytest_llmonpy.money import Cost
-from pytest_llmonpy.report import relative_path
 
 if TYPE_CHECKING:
     from pytest_llmonpy.budget import BudgetState
