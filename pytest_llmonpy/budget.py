@@ -16,12 +16,16 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import diskcache
 
 from pytest_llmonpy.jsondisk import CounterDisk
 from pytest_llmonpy.money import Cost
 from pytest_llmonpy.shared_dirs import prepare_private_directory
+
+if TYPE_CHECKING:
+    from pytest_llmonpy.redis_store import RedisBudget
 
 _KEY = "spent_nano_usd"  # Cost.nano: the same unit as every other sum of money in the plugin
 
@@ -52,10 +56,19 @@ def budget_directory(run_id: str) -> Path:
 
 
 class RunBudget:
-    def __init__(self, limit: Cost, run_id: str) -> None:
+    """The run's budget; with `shared` (jury_budget_key), the budget of every run given that key.
+
+    If Redis fails, the spend goes on from the fleet's total last seen, plus what this run spends from
+    then on (counted locally): the budget still stops this run, later by at most what the other
+    runners spent meanwhile.
+    """
+
+    def __init__(self, limit: Cost, run_id: str, shared: RedisBudget | None = None) -> None:
         self.limit = limit
         self.directory = budget_directory(run_id)
         self._cache: diskcache.Cache | None = None
+        self.shared = shared
+        self._fleet_seen = 0  # the shared total last read, in nano-dollars
 
     def _counter(self) -> diskcache.Cache:
         if self._cache is None:
@@ -68,9 +81,17 @@ class RunBudget:
     def spent(self) -> Cost:
         """What the run's priced live calls cost so far, across every worker (unpriced ones are not
         counted: the budget limits what is known to be spent)."""
+        if self.shared is not None:
+            from pytest_llmonpy.redis_store import SharedStoreFailed
+
+            try:
+                self._fleet_seen = self.shared.spent_nano()
+                return Cost(self._fleet_seen)
+            except SharedStoreFailed:
+                self.shared = None  # the link warned once; counted here from now on
         if self._cache is None and not self.directory.exists():
-            return Cost()
-        return Cost(int(self._counter().get(_KEY, 0)))
+            return Cost(self._fleet_seen)
+        return Cost(self._fleet_seen + int(self._counter().get(_KEY, 0)))
 
     def state(self) -> BudgetState:
         """The limit and what is spent, read once: whether it is exhausted, and the figures to show."""
@@ -83,8 +104,17 @@ class RunBudget:
 
     def charge(self, cost: Cost) -> None:
         """Add a live call's cost (unpriced calls add nothing) to the spend every worker sees."""
-        if cost.nano > 0:
-            self._counter().incr(_KEY, cost.nano, default=0)
+        if cost.nano <= 0:
+            return
+        if self.shared is not None:
+            from pytest_llmonpy.redis_store import SharedStoreFailed
+
+            try:
+                self._fleet_seen = self.shared.charge(cost.nano)
+                return
+            except SharedStoreFailed:
+                self.shared = None
+        self._counter().incr(_KEY, cost.nano, default=0)
 
     def close(self, *, remove: bool = False) -> None:
         if self._cache is not None:

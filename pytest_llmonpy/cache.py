@@ -27,7 +27,7 @@ import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import diskcache
 
@@ -45,6 +45,9 @@ from pytest_llmonpy.prompts import (
 from pytest_llmonpy.untrusted import printable, redact_secrets
 from pytest_llmonpy.verdict import Vote
 from pytest_llmonpy.warning_types import CacheWarning
+
+if TYPE_CHECKING:
+    from pytest_llmonpy.redis_store import RedisVerdicts
 
 # Bump when the key recipe or the stored entry's shape changes: old entries then simply miss.
 CACHE_SCHEMA = 2
@@ -491,9 +494,18 @@ class VerdictCache:
     """
 
     def __init__(
-        self, root: Path, api_base: str | None = None, *, run_id: str | None = None, mode: str = "record"
+        self,
+        root: Path,
+        api_base: str | None = None,
+        *,
+        run_id: str | None = None,
+        mode: str = "record",
+        shared: RedisVerdicts | None = None,
     ) -> None:
         self.root = root
+        # jury_cache_url: the fleet's Redis, asked for what the local cache lacks and given every new
+        # verdict. The local cache is still written: it keeps what Redis loses, and serves when it fails.
+        self.shared = shared
         self.api_base = api_base  # part of every key: one model behind two endpoints is two judges
         self.run_id = run_id
         self.mode = mode
@@ -590,12 +602,14 @@ class VerdictCache:
             warnings.warn(CacheWarning(message), stacklevel=4)
 
     def get_many(self, models: Iterable[str], case: Question) -> dict[str, Vote]:
-        """The cached votes on `case` of those `models` that have one."""
-        cache = self._current(create=False)
-        if cache is None:
-            return {}
+        """The cached votes on `case` of those `models` that have one: the local cache first, then the
+        shared one (Redis) for the rest, whose finds are kept locally too."""
+        keys = cache_keys(models, case, self.api_base)
         found: dict[str, Vote] = {}
-        for model, key in cache_keys(models, case, self.api_base).items():
+        cache = self._current(create=False)
+        for model, key in keys.items():
+            if cache is None:
+                break
             try:
                 raw = cache.get(key)
             except RefusedEntry as exc:
@@ -604,22 +618,51 @@ class VerdictCache:
             except (sqlite3.Error, OSError, ValueError, diskcache.Timeout) as exc:
                 self._warn("could not be read", exc, self._missed())
                 continue
-            if raw is None:
-                continue
-            try:
-                entry = read_entry(raw)
-                if entry.vote.model != model or entry.case != case:
-                    # The key says which judge and question; an entry that says otherwise was put
-                    # there by hand (an edited cache, an imported file), not recorded for this call.
-                    raise ValueError(
-                        f"the entry under this key is judge {entry.vote.model!r}'s on another question"
-                    )
-                found[model] = entry.vote
-            except (ValueError, KeyError, TypeError) as exc:
-                self._warn(f"has an unreadable entry for judge {model!r}", exc, self._missed())
-                continue
-            self._used.add(key)
+            vote = self._vote(model, case, raw)
+            if vote is not None:
+                found[model] = vote
+                self._used.add(key)
+        missing = [model for model in keys if model not in found]
+        if self.shared is not None and missing:
+            self._recall_shared(missing, keys, case, found)
         return found
+
+    def _recall_shared(
+        self, missing: list[str], keys: dict[str, str], case: Question, found: dict[str, Vote]
+    ) -> None:
+        from pytest_llmonpy.redis_store import SharedStoreFailed
+
+        assert self.shared is not None
+        try:
+            texts = self.shared.get_many([keys[model] for model in missing])
+        except SharedStoreFailed:
+            self.shared = None  # the link warned once; the local cache carries the run from here
+            return
+        for model, raw in zip(missing, texts, strict=True):
+            vote = self._vote(model, case, raw, where=f"Redis at {self.shared.link.settings.shown}")
+            if vote is None:
+                continue
+            found[model] = vote
+            if self.mode != "replay":  # replay reads only; a record run keeps a local copy
+                self._write_local(keys[model], str(raw))
+
+    def _vote(self, model: str, case: Question, raw: Any, where: str = "") -> Vote | None:
+        """The vote a stored text holds, when it is `model`'s on `case`; a warning when unreadable."""
+        if raw is None:
+            return None
+        try:
+            entry = read_entry(raw)
+            if entry.vote.model != model or entry.case != case:
+                # The key says which judge and question; an entry that says otherwise was put
+                # there by hand (an edited cache, an imported file), not recorded for this call.
+                raise ValueError(
+                    f"the entry under this key is judge {entry.vote.model!r}'s on another question"
+                )
+        except (ValueError, KeyError, TypeError) as exc:
+            what = f"has an unreadable entry for judge {model!r}" + (f" (in {where})" if where else "")
+            self._warn(what, exc, self._missed())
+            return None
+        return entry.vote
 
     def get(self, model: str, case: Question) -> Vote | None:
         return self.get_many((model,), case).get(model)
@@ -627,10 +670,20 @@ class VerdictCache:
     def put(self, vote: Vote, case: Question) -> None:
         if vote.vote == "abstain":
             return  # an error or unparseable answer is not a verdict worth keeping
+        key, text = cache_key(vote.model, case, self.api_base), _encode(vote, case)
+        self._write_local(key, text)
+        if self.shared is not None:
+            from pytest_llmonpy.redis_store import SharedStoreFailed
+
+            try:
+                self.shared.put(key, text)
+            except SharedStoreFailed:
+                self.shared = None  # the link warned once; the local cache has this verdict
+
+    def _write_local(self, key: str, text: str) -> None:
         cache = self._current(create=True)
         if cache is None or isinstance(cache, ReadOnlyStore):
             return  # unusable or read-only: said once when it was opened
-        key, text = cache_key(vote.model, case, self.api_base), _encode(vote, case)
         try:
             cache.set(key, text)
             if self._stat() != self._identity:

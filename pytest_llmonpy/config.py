@@ -222,6 +222,76 @@ def parse_text(value: str) -> str:
     return value.strip()
 
 
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+# The password of a Redis URL that has none in it (a URL in an ini file is committed; a secret is not).
+REDIS_PASSWORD_ENV = "LLMONPY_REDIS_PASSWORD"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|h|d)?")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_cache_url(value: str | None) -> str | None:
+    """A Redis URL: redis://host[:port][/db], rediss:// (TLS) or unix:///path/to/socket."""
+    from urllib.parse import urlsplit
+
+    if value is None or not value.strip():
+        return None
+    url = value.strip()
+    shown = mask_password(url)
+    expected = (
+        "give a Redis URL such as redis://localhost:6379/0 (rediss:// for TLS, unix:///path for a socket)"
+    )
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # ValueError when it is not a number in range
+    except ValueError as exc:
+        raise ValueError(f"jury_cache_url {shown!r} is not a URL ({exc}); {expected}") from None
+    if parts.scheme not in REDIS_SCHEMES:
+        raise ValueError(f"jury_cache_url {shown!r} is not a Redis URL; {expected}")
+    if parts.scheme == "unix":
+        if not parts.path:
+            raise ValueError(f"jury_cache_url {shown!r} names no socket; {expected}")
+        return url
+    if not parts.hostname:
+        raise ValueError(f"jury_cache_url {shown!r} names no host; {expected}")
+    database = parts.path.strip("/")
+    if database and not database.isdigit():
+        raise ValueError(f"jury_cache_url {shown!r}: the database after the host must be a number such as /0")
+    del port
+    return url
+
+
+def mask_password(url: str) -> str:
+    """`url` with any password masked: what messages and reports may print."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def parse_name(setting: str, value: str | None) -> str | None:
+    """A namespace or budget key: letters, digits, '_', '.', '-' (it becomes part of Redis keys)."""
+    if value is None or not value.strip():
+        return None
+    name = value.strip()
+    if not _NAME.fullmatch(name):
+        raise ValueError(
+            f"{setting} {name!r} must be 1 to 100 letters, digits, '_', '.' or '-', starting with a letter "
+            "or digit, e.g. ci-1234"
+        )
+    return name
+
+
+def parse_duration(setting: str, value: str | None) -> float | None:
+    """A duration such as 3600, 90m, 12h or 30d; None when unset."""
+    if value is None or not value.strip():
+        return None
+    match = _DURATION.fullmatch(value.strip().lower())
+    seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2) or "s"] if match else 0.0
+    if seconds < 1:
+        raise ValueError(
+            f"{setting} must be a duration of at least 1 s such as 3600, 90m, 12h or 30d, got {value!r}"
+        )
+    return seconds
+
+
 # ---- the table of settings ----
 
 
@@ -298,9 +368,32 @@ OPTIONS: tuple[Option, ...] = (
         parse_text,
     ),
     Option(
+        "jury_cache_url",
+        f"share the verdict cache, rate limits and 429 pauses, and a --jury-budget-key budget through "
+        f"Redis at this URL (redis://host:6379/0, rediss:// for TLS; the password from "
+        f"${REDIS_PASSWORD_ENV}); the local cache stays, and takes over if Redis fails",
+        parse_cache_url,
+    ),
+    Option(
+        "jury_cache_namespace",
+        "the prefix of this project's Redis keys, llmonpy:<namespace>:... (default: the rootdir's name)",
+        lambda value: parse_name("jury_cache_namespace", value),
+    ),
+    Option(
+        "jury_cache_ttl",
+        "how long Redis keeps a verdict after it is recorded, such as 30d or 12h (default: forever)",
+        lambda value: parse_duration("jury_cache_ttl", value),
+    ),
+    Option(
         "jury_max_cost",
         "run-wide judging budget in USD, shared by all xdist workers (default: none)",
         parse_budget,
+    ),
+    Option(
+        "jury_budget_key",
+        "share the jury_max_cost budget through Redis (jury_cache_url) with every run given the same "
+        "key, such as the CI pipeline's id",
+        lambda value: parse_name("jury_budget_key", value),
     ),
     Option("jury_report", "write a JSON report of every verdict, vote and cost to this path", parse_text),
     Option(
@@ -475,6 +568,21 @@ class RunOptions(NamedTuple):
     min_kappa: float | None = None
     calibration_report: Path | None = None
     presets: Mapping[str, Any] = MappingProxyType({})  # jury_presets: the file's presets, by name
+    shared: SharedStoreSettings | None = None  # jury_cache_url: Redis, shared by a CI fleet
+    budget_key: str | None = None  # jury_budget_key: the budget every run with this key draws on
+
+
+class SharedStoreSettings(NamedTuple):
+    """Where a fleet's shared state lives: a Redis URL (its password never shown) and a key prefix."""
+
+    url: str
+    namespace: str
+    verdict_ttl_s: float | None = None
+
+    @property
+    def shown(self) -> str:
+        """The URL with any password masked: what messages and reports may print."""
+        return mask_password(self.url)
 
 
 # ---- reading flags and ini keys ----
@@ -543,6 +651,7 @@ def run_options(
             "--jury-estimate and --jury-calibrate can't be used together: calibration measures the judges' "
             "answers, and an estimate asks no judge. Run --jury-calibrate on its own."
         )
+    shared, budget_key = _shared_store(parsed, rootdir)
     presets_file = parsed("jury_presets")
     presets: Mapping[str, Any] = {}
     if presets_file:
@@ -567,7 +676,42 @@ def run_options(
         estimate=switches.get("jury_estimate", False),
         min_kappa=parsed("jury_min_kappa"),
         calibration_report=Path(invocation_dir, calibration) if calibration else None,
+        shared=shared,
+        budget_key=budget_key,
     )
+
+
+def _shared_store(
+    parsed: Callable[[str], Any], rootdir: Path
+) -> tuple[SharedStoreSettings | None, str | None]:
+    url, budget_key = parsed("jury_cache_url"), parsed("jury_budget_key")
+    if budget_key is not None and parsed("jury_max_cost") is None:
+        raise ValueError(
+            f"jury_budget_key {budget_key!r} names a shared budget, but no jury_max_cost says how much it "
+            "is: add e.g. --jury-max-cost=5.00"
+        )
+    if budget_key is not None and url is None:
+        raise ValueError(
+            f"jury_budget_key {budget_key!r} shares the budget through Redis: set jury_cache_url "
+            "(e.g. --jury-cache-url=redis://localhost:6379/0), or drop the key for a budget per run"
+        )
+    if url is None:
+        return None, None
+    import importlib.util
+
+    if importlib.util.find_spec("redis") is None:
+        raise ValueError(
+            "jury_cache_url needs the Redis client library, which is not installed: "
+            "pip install 'pytest-llmonpy[redis]'"
+        )
+    namespace = parsed("jury_cache_namespace") or parse_name("rootdir", _name_of(rootdir)) or "default"
+    return SharedStoreSettings(url, namespace, parsed("jury_cache_ttl")), budget_key
+
+
+def _name_of(rootdir: Path) -> str:
+    """The rootdir's name as a namespace: characters a Redis key name is given here replaced."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "-", rootdir.name).lstrip("_.-")[:100]
+    return name or "default"
 
 
 def resolve_cache_dir(rootdir: Path, value: str | None) -> Path:
@@ -679,7 +823,12 @@ def describe(settings: JurySettings, options: RunOptions, rootdir: Path, prompts
     except ValueError:
         cache = options.cache_root
     budget = "none" if options.max_cost is None else f"${typed_usd(options.max_cost)}"
+    if options.budget_key is not None:
+        budget += f" shared by key {options.budget_key}"
+    where = printable(str(cache), 200)
+    if options.shared is not None:
+        where += f" + Redis {printable(options.shared.shown, 200)} (namespace {options.shared.namespace})"
     return [
         f"llmonpy: {' '.join(jury)} (markers and jury_config may override per test)",
-        f"llmonpy: cache {printable(str(cache), 200)}, budget {budget}, judge prompts {prompts}",
+        f"llmonpy: cache {where}, budget {budget}, judge prompts {prompts}",
     ]

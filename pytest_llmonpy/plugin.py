@@ -23,6 +23,7 @@ from pytest_llmonpy.config import (
     OPTIONS,
     JurySettings,
     RunOptions,
+    SharedStoreSettings,
     build_settings,
     describe,
     jury_config_problem,
@@ -176,6 +177,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(JuryReporting(config, run), "llmonpy-reporting")
     if run.options.cache_clear:
         clear_cache(run.options.cache_root)
+    if run.options.shared is not None and run.settings.mode == "replay":
+        check_replay_store(run.options.shared)
     if run.options.calibrate:
         if getattr(config.option, "dist", "no") != "no":
             config.option.dist = "no"  # before xdist's own configure: its cases run concurrently here
@@ -223,6 +226,20 @@ def clear_cache(root: Path) -> None:
         clear_directory(root)  # empties it in place: another run using it keeps going
     except OSError as exc:  # a read-only cache: say so rather than run on stale verdicts
         raise pytest.UsageError(f"pytest-llmonpy: --jury-cache-clear: {exc}") from None
+
+
+def check_replay_store(shared: SharedStoreSettings) -> None:
+    """A replay run reads the fleet's verdicts from Redis: when it cannot, every check would fail as a
+    miss, so say the real cause once, before any test."""
+    from pytest_llmonpy.redis_store import unreachable
+
+    problem = unreachable(shared)
+    if problem is not None:
+        raise pytest.UsageError(
+            f"pytest-llmonpy: jury_mode is replay and the verdicts are in Redis at {shared.shown}, which "
+            f"cannot be used ({problem}). Start Redis or fix jury_cache_url; to replay from this machine's "
+            "cache only, run without jury_cache_url."
+        )
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:

@@ -45,13 +45,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import diskcache
 
 from pytest_llmonpy.jsondisk import JsonOnlyDisk, RefusedPickle
 from pytest_llmonpy.shared_dirs import prepare_private_directory, user_temp_directory
 from pytest_llmonpy.warning_types import LlmonpyWarning
+
+if TYPE_CHECKING:
+    from pytest_llmonpy.redis_store import RedisRateState
 
 # Share of the window added to every interval: absorbs send jitter (see the module docstring).
 SAFETY = 0.10
@@ -217,9 +220,17 @@ class SharedRateLimiter:
     """
 
     def __init__(
-        self, directory: Path, limits: Mapping[str, Rate], *, first_call_guard_s: float = FIRST_CALL_GUARD_S
+        self,
+        directory: Path,
+        limits: Mapping[str, Rate],
+        *,
+        first_call_guard_s: float = FIRST_CALL_GUARD_S,
+        shared: RedisRateState | None = None,
     ) -> None:
         self._directory = Path(directory)
+        # jury_cache_url: the state lives in Redis, for every runner of the fleet; this directory's
+        # store takes over if Redis fails.
+        self._shared = shared
         self._first_call_guard_s = first_call_guard_s
         self._limits: dict[str, Rate] = dict(limits)
         self._lock = threading.Lock()
@@ -326,6 +337,17 @@ class SharedRateLimiter:
 
     def _update(self, slot: str, update: _Update, create: bool) -> float | None:
         """Run `update` on a slot's state in one cross-process transaction; None if the store failed."""
+        if self._shared is not None:
+            from pytest_llmonpy.redis_store import SharedStoreFailed
+
+            def change(raw: str | None, now: float) -> tuple[str | None, float]:
+                new_state, result = update(_decode(raw, now), now)
+                return (None if new_state is None else _encode(new_state, now)), result
+
+            try:
+                return self._shared.update(slot, change)
+            except SharedStoreFailed:
+                self._shared = None  # the link warned once; this machine's store keeps the limits
         key = _KEY_PREFIX + slot
         try:
             with self._lock:

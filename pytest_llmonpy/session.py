@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from pytest_llmonpy.judges import JudgeCaller
     from pytest_llmonpy.labels import LabelBook
     from pytest_llmonpy.progress import StatusLine
+    from pytest_llmonpy.redis_store import RedisLink
 
 
 class JurySession:
@@ -41,6 +42,7 @@ class JurySession:
         self._cache: VerdictCache | None = None
         self._budget: RunBudget | None = None
         self._estimator: Estimator | None = None
+        self._link: RedisLink | None = None
         self.journal = SpendJournal(options.run_id)
         # The live "waiting for judges" line: set by the plugin for a serial run on a terminal.
         self.status: StatusLine | None = None
@@ -58,15 +60,36 @@ class JurySession:
         """Cross-process locks (diskcache) shared by every pytest run of this user on this machine."""
         return user_temp_directory("locks")
 
+    def shared_link(self) -> RedisLink | None:
+        """jury_cache_url: this process's link to the fleet's Redis (connected on first use)."""
+        if self._link is None and self.options.shared is not None:
+            from pytest_llmonpy.redis_store import RedisLink
+
+            instead = (
+                f"uses the local verdict cache at {self.options.cache_root} (new verdicts are stored there), "
+                "keeps rate limits and 429 pauses on this machine only"
+            )
+            if self.options.budget_key is not None:
+                instead += ", and counts the budget from the fleet's spend last seen plus its own"
+            self._link = RedisLink(self.options.shared, instead=instead)
+        return self._link
+
     def cache(self) -> VerdictCache:
         if self._cache is None:
             from pytest_llmonpy.cache import VerdictCache  # diskcache is imported only when judging
 
+            link = self.shared_link()
+            shared = None
+            if link is not None:
+                from pytest_llmonpy.redis_store import RedisVerdicts
+
+                shared = RedisVerdicts(link)
             self._cache = VerdictCache(
                 self.options.cache_root,
                 self.settings.api_base,
                 run_id=self.options.run_id,  # shared by xdist workers: one run for `cache prune`
                 mode=self.settings.mode,
+                shared=shared,
             )
         return self._cache
 
@@ -80,9 +103,15 @@ class JurySession:
 
             # Always present: even without jury_rate_limits, a provider's 429 Retry-After pauses that
             # model for every worker and run on this machine.
+            link = self.shared_link()
+            shared = None
+            if link is not None:
+                from pytest_llmonpy.redis_store import RedisRateState
+
+                shared = RedisRateState(link)
             self._caller = JudgeCaller(
                 self.settings.concurrency,
-                SharedRateLimiter(default_directory(), self.options.rate_limits),
+                SharedRateLimiter(default_directory(), self.options.rate_limits, shared=shared),
                 status=self.status,
             )
         return self._caller
@@ -103,7 +132,13 @@ class JurySession:
         if self._budget is None and self.options.max_cost is not None:
             from pytest_llmonpy.budget import RunBudget
 
-            self._budget = RunBudget(self.options.max_cost, self.options.run_id)
+            link = self.shared_link() if self.options.budget_key is not None else None
+            shared = None
+            if link is not None and self.options.budget_key is not None:
+                from pytest_llmonpy.redis_store import RedisBudget
+
+                shared = RedisBudget(link, self.options.budget_key)
+            self._budget = RunBudget(self.options.max_cost, self.options.run_id, shared)
         return self._budget
 
     def new_jury(
@@ -241,3 +276,6 @@ class JurySession:
             # The controller owns the run's budget counter and removes it; workers only close theirs.
             budget.close(remove=not self.options.is_worker)
             self._budget = None
+        if self._link is not None:
+            self._link.close()
+            self._link = None

@@ -4,7 +4,7 @@
 # built, the wheel installed in a fresh virtualenv and run on a small jury suite) and the test suite
 # with two xdist workers, reporting the coverage of pytest_llmonpy/. Works on a fresh machine with only
 # Python 3.10+, the package registry and Debian's (for Chromium, which the HTML report's browser tests
-# drive: scripts/install_chromium.sh); no API keys, no other network. The first install compiles llama-cpp-python (about 5 minutes on 2 cores).
+# drive: scripts/install_chromium.sh, and Redis, which the shared-cache tests start: scripts/install_redis.sh); no API keys, no other network. The first install compiles llama-cpp-python (about 5 minutes on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -35,5 +35,8 @@ bash scripts/check_package.sh
 step "Chromium for the HTML report's browser tests (Debian's package, once)"
 bash scripts/install_chromium.sh
 export LLMONPY_REQUIRE_BROWSER=1  # the browser tests fail, not skip, if Chromium went missing
+step "Redis for the shared-cache tests (Debian's package, once)"
+bash scripts/install_redis.sh
+export LLMONPY_REQUIRE_REDIS=1  # the Redis tests fail, not skip, if redis-server went missing
 step "tests"
 .venv/bin/python -m pytest -n 2 --dist loadgroup -rs --cov --cov-report=term "$@"

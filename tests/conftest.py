@@ -9,6 +9,7 @@ import pytest
 
 from fake_judges import FakeJudges
 from fake_llm_server import FakeLLMServer, running_server
+from redis_server import REQUIRE_ENV, RedisServer, redis_binary, running_redis
 from pytest_llmonpy.judges import JudgeCaller
 
 pytest_plugins = ["pytester"]
@@ -61,6 +62,18 @@ def judge_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
         monkeypatch.setenv(name, value)
     for name in ("ANTHROPIC_API_KEY", "GEMINI_API_KEY", "PYTEST_XDIST_AUTO_NUM_WORKERS"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A real redis-server of this test's own on a loopback port, killed at its end."""
+    if redis_binary() is None:
+        message = "needs redis-server: bash scripts/install_redis.sh (scripts/check.sh runs it)"
+        if os.environ.get(REQUIRE_ENV):
+            pytest.fail(message)
+        pytest.skip(message)
+    with running_redis() as server:
+        yield server
 
 
 def pytest_configure(config: pytest.Config) -> None:
