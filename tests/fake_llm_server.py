@@ -147,6 +147,7 @@ class FakeLLMServer:
         self.hold_until_in_flight: int | None = None
         # Per-model gates (hold_replies): a reply waits until the test opens its gate.
         self._gates: dict[str, threading.Event] = {}
+        self._gate_after: dict[str, int] = {}
         self._in_flight = 0
         self._generation = 0  # bumped by reset(): requests from before it are not counted in flight
         self._held_reached = False
@@ -246,14 +247,17 @@ class FakeLLMServer:
                 Fault(model, status, retry_after, delay_s, content, times, criteria_contains, kind)
             )
 
-    def hold_replies(self, model: str) -> threading.Event:
-        """Hold every reply to `model` until the returned event is set (or HOLD_MAX_S has passed).
+    def hold_replies(self, model: str, *, after: int = 0) -> threading.Event:
+        """Hold every reply to `model` (after its first `after` requests) until the returned event is
+        set (or HOLD_MAX_S has passed).
 
         A test opens the gate from the code whose progress it wants to prove, so "it ran while the judge
         was answering" is an order of events, never a measured time.
         """
         with self._lock:
-            return self._gates.setdefault(model, threading.Event())
+            gate = self._gates.setdefault(model, threading.Event())
+            self._gate_after[model] = after
+            return gate
 
     def calls(self, model: str | None = None, status: int | None = 200) -> list[LoggedRequest]:
         with self._lock:
@@ -284,6 +288,7 @@ class FakeLLMServer:
             self.reported_cost = None
             self.latency_s = 0.0
             gates, self._gates = list(self._gates.values()), {}
+            self._gate_after = {}
         for gate in gates:  # a reply still held is let go
             gate.set()
         with self._flight:
@@ -388,6 +393,9 @@ class FakeLLMServer:
                 self._flight.wait_for(lambda: self._held_reached, timeout=HOLD_MAX_S)
         with self._lock:
             gate = self._gates.get(model)
+            earlier = sum(1 for request in self.requests if request.model == model) - 1
+            if earlier < self._gate_after.get(model, 0):
+                gate = None
         if gate is not None:
             gate.wait(HOLD_MAX_S)
         delay = self.latency_s + (fault.delay_s if fault else 0.0)
