@@ -5,7 +5,8 @@ diff line by line. The entry is the stored JSON as it is (the judge's vote, reas
 the case it judged); the key is kept because it also hashes what the entry does not store (the
 endpoint). An import checks every line before it writes anything, and then merges: a key the cache
 lacks is added, and where both have one, the more recently recorded vote is kept. JSON only, never
-pickle, in both directions.
+pickle, in both directions. The same lines go to and from a Redis namespace (jury_cache_url), whose
+entries are the same JSON under the same keys.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pytest_llmonpy.cache import (
     CACHE_SCHEMA,
@@ -26,6 +28,9 @@ from pytest_llmonpy.cache import (
     verdict_keys,
 )
 from pytest_llmonpy.untrusted import redact_secrets
+
+if TYPE_CHECKING:
+    from pytest_llmonpy.redis_store import RedisVerdicts
 
 _KEY = re.compile(rf"v{CACHE_SCHEMA}:[0-9a-f]{{64}}")
 # Problems listed before an import gives up (the count says how many more there were).
@@ -50,23 +55,32 @@ def export_lines(root: Path) -> tuple[list[str], int]:
     if not directory.is_dir():
         raise TransferError(f"no verdict cache at {root}")
     store = ReadOnlyStore(directory)
-    lines, skipped = [], 0
     try:
-        for key in sorted(verdict_keys(store)):
-            try:
-                raw = store.get(key)  # a pickle or a row naming a file is refused here (RefusedEntry)
-                read_entry(raw)
-                entry = json.loads(raw, parse_constant=_refuse_constant)
-                entry["reason"] = redact_secrets(str(entry.get("reason", "")))
-                line = json.dumps(
-                    {"key": key, "entry": entry}, sort_keys=True, ensure_ascii=False, allow_nan=False
-                )
-            except (ValueError, KeyError, TypeError):
-                skipped += 1
-                continue
-            lines.append(line)
+        return _lines((key, store.get(key)) for key in sorted(verdict_keys(store)))
     finally:
         store.close()
+
+
+def export_shared_lines(shared: RedisVerdicts) -> tuple[list[str], int]:
+    """The verdicts of a Redis namespace as JSON lines, sorted by key (SharedStoreFailed if it fails)."""
+    return _lines(shared.items(sorted(shared.keys())))
+
+
+def _lines(items: Iterable[tuple[str, Any]]) -> tuple[list[str], int]:
+    lines, skipped = [], 0
+    for key, raw in items:
+        try:
+            # A pickle or a row naming a file is refused while `items` reads it (RefusedEntry).
+            read_entry(raw)
+            entry = json.loads(raw, parse_constant=_refuse_constant)
+            entry["reason"] = redact_secrets(str(entry.get("reason", "")))
+            line = json.dumps(
+                {"key": key, "entry": entry}, sort_keys=True, ensure_ascii=False, allow_nan=False
+            )
+        except (ValueError, KeyError, TypeError):
+            skipped += 1
+            continue
+        lines.append(line)
     return lines, skipped
 
 
@@ -133,6 +147,37 @@ def _checked(line: str) -> tuple[str, str, float]:
     return key, stored, recorded_at
 
 
+def _newer(existing: Any, recorded_at: float) -> bool | None:
+    """Whether an entry recorded at `recorded_at` should replace `existing` (None: there is none)."""
+    if existing is None:
+        return None
+    try:
+        return bool(read_entry(existing).recorded_at < recorded_at)
+    except (ValueError, KeyError, TypeError):
+        return True  # a broken entry is worth replacing
+
+
+def import_shared_lines(shared: RedisVerdicts, entries: list[tuple[str, str, float]]) -> Imported:
+    """Merge checked entries into a Redis namespace, the later recorded vote winning. Not one
+    transaction, unlike a local import: a runner may record the same key meanwhile, and either entry is
+    a verdict recorded for that very question."""
+    existing = dict(shared.items(key for key, _, _ in entries))
+    writes = []
+    added = replaced = kept = 0
+    for key, stored, recorded_at in entries:
+        newer = _newer(existing.get(key), recorded_at)
+        if newer is False:
+            kept += 1
+            continue
+        if newer is None:
+            added += 1
+        else:
+            replaced += 1
+        writes.append((key, stored))
+    shared.put_many(writes)
+    return Imported(added, replaced, kept)
+
+
 def import_lines(root: Path, entries: list[tuple[str, str, float]]) -> Imported:
     """Merge checked entries into the cache at `root` (created if needed), in one transaction."""
     prepare_directory(root)
@@ -141,18 +186,14 @@ def import_lines(root: Path, entries: list[tuple[str, str, float]]) -> Imported:
     try:
         with cache.transact():
             for key, stored, recorded_at in entries:
-                existing = cache.get(key)
-                if existing is not None:
-                    try:
-                        newer = read_entry(existing).recorded_at < recorded_at
-                    except (ValueError, KeyError, TypeError):
-                        newer = True  # a broken entry is worth replacing
-                    if not newer:
-                        kept += 1
-                        continue
-                    replaced += 1
-                else:
+                newer = _newer(cache.get(key), recorded_at)
+                if newer is False:
+                    kept += 1
+                    continue
+                if newer is None:
                     added += 1
+                else:
+                    replaced += 1
                 cache.set(key, stored)
     finally:
         cache.close()

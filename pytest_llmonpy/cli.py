@@ -7,12 +7,18 @@ from __future__ import annotations
 import argparse
 import configparser
 import datetime
+import importlib.util
 import sys
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pytest_llmonpy.config import DEFAULT_CACHE_DIR
+
+if TYPE_CHECKING:
+    from pytest_llmonpy.redis_store import RedisVerdicts
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -26,6 +32,9 @@ actions:
   prune   delete the verdicts recent runs did not use: --keep-runs N and/or --before YYYY-MM-DD
   export  write every cached verdict to PATH as JSON Lines, sorted by key
   import  read a JSON Lines export into the cache (every line checked first), the later vote winning
+
+With --url redis://..., stats, clear, export and import act on the verdicts a fleet shares in Redis
+(jury_cache_url) instead of a local cache: export from one and import into the other to move them.
 """
 
 
@@ -187,17 +196,28 @@ def stats(root: Path) -> str:
     return "\n".join(lines)
 
 
-def transfer(action: str, root: Path, path: Path) -> int:
-    """`cache export PATH` / `cache import PATH`; what it did on stdout, what went wrong on stderr."""
-    from pytest_llmonpy.cache_transfer import TransferError, checked_lines, export_lines, import_lines
+def transfer(
+    action: str, path: Path, where: str, *, root: Path | None = None, shared: RedisVerdicts | None = None
+) -> int:
+    """`cache export PATH` / `cache import PATH` for the local cache at `root`, or a Redis namespace
+    (`shared`); what it did on stdout, what went wrong on stderr."""
+    from pytest_llmonpy.cache_transfer import (
+        TransferError,
+        checked_lines,
+        export_lines,
+        export_shared_lines,
+        import_lines,
+        import_shared_lines,
+    )
+    from pytest_llmonpy.redis_store import SharedStoreFailed
     from pytest_llmonpy.report import write_atomically
 
     try:
         if action == "export":
-            lines, skipped = export_lines(root)
+            lines, skipped = export_shared_lines(shared) if shared is not None else export_lines(_local(root))
             write_atomically(path, "".join(line + "\n" for line in lines))
             unreadable = f" ({skipped} unreadable entries skipped)" if skipped else ""
-            print(f"exported {len(lines)} cached verdicts from {root} to {path}{unreadable}")
+            print(f"exported {len(lines)} cached verdicts from {where} to {path}{unreadable}")
             return 0
         try:
             text = path.read_text(encoding="utf-8-sig")  # a BOM from a Windows editor is not a line
@@ -205,21 +225,84 @@ def transfer(action: str, root: Path, path: Path) -> int:
             raise TransferError(f"cannot read {path}: {exc}") from None
         # Lines end at \n only: str.splitlines would also break inside a text at U+2028 or \x85.
         entries = checked_lines((line.removesuffix("\r") for line in text.split("\n")), str(path))
-        done = import_lines(root, entries)
-    except TransferError as exc:
-        print(f"llmonpy: cache {action}: {exc}", file=sys.stderr)
+        done = (
+            import_shared_lines(shared, entries)
+            if shared is not None
+            else import_lines(_local(root), entries)
+        )
+    except (TransferError, SharedStoreFailed):
+        raise_shared = shared is not None and sys.exc_info()[0] is SharedStoreFailed
+        if raise_shared:
+            raise
+        print(f"llmonpy: cache {action}: {sys.exc_info()[1]}", file=sys.stderr)
         return 1
     except Exception as exc:  # sqlite3.Error, diskcache.Timeout, OSError: say it, no traceback
         print(
-            f"llmonpy: cache {action}: the verdict cache at {root}: {type(exc).__name__}: {exc}",
+            f"llmonpy: cache {action}: the verdict cache at {where}: {type(exc).__name__}: {exc}",
             file=sys.stderr,
         )
         return 1
     print(
-        f"imported {done.added + done.replaced} of {len(entries)} cached verdicts into {root} "
+        f"imported {done.added + done.replaced} of {len(entries)} cached verdicts into {where} "
         f"({done.added} added, {done.replaced} replaced, {done.kept} already there)"
     )
     return 0
+
+
+def _local(root: Path | None) -> Path:
+    assert root is not None
+    return root
+
+
+def rootdir_of(start: Path) -> Path:
+    """The directory pytest would take as the rootdir: the first upward with a pytest config file."""
+    start = start.resolve()
+    for directory in (start, *start.parents):
+        for name, section in _INI_FILES:
+            if (directory / name).is_file() and _ini_setting(directory / name, section)[0]:
+                return directory
+    return start
+
+
+def shared_action(action: str, url: str, namespace: str | None, path: Path | None) -> int:
+    """`cache stats|clear|export|import --url`: the same actions on a Redis namespace."""
+    from pytest_llmonpy.config import SharedStoreSettings, parse_cache_url, parse_name, rootdir_namespace
+
+    try:
+        checked = parse_cache_url(url) or ""
+        name = parse_name("--namespace", namespace) or rootdir_namespace(rootdir_of(Path.cwd()))
+    except ValueError as exc:
+        print(f"llmonpy: {exc}", file=sys.stderr)
+        return 2
+    if importlib.util.find_spec("redis") is None:
+        print(
+            "llmonpy: --url needs the Redis client library: pip install 'pytest-llmonpy[redis]'",
+            file=sys.stderr,
+        )
+        return 1
+    from pytest_llmonpy.redis_store import RedisLink, RedisVerdicts, SharedStoreFailed
+
+    settings = SharedStoreSettings(checked, name)
+    where = f"Redis {settings.shown} (namespace {name})"
+    link = RedisLink(settings)
+    shared = RedisVerdicts(link)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the failure is said below, once
+            if action == "stats":
+                count = len(shared.keys())
+                print(f"verdict cache: {where}\nentries: {count}")
+                return 0
+            if action == "clear":
+                print(f"cleared {shared.clear()} cached verdicts from {where}")
+                return 0
+            assert path is not None
+            return transfer(action, path, where, shared=shared)
+    except SharedStoreFailed as exc:
+        print(f"llmonpy: cache {action}: {where} failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        link.close()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -261,6 +344,16 @@ def _parser() -> argparse.ArgumentParser:
         help="prune: remove the verdicts last used before this date (with --keep-runs: those old by both)",
     )
     cache.add_argument("--dry-run", action="store_true", help="prune: only say how many would be removed")
+    cache.add_argument(
+        "--url",
+        help="act on the verdicts in Redis at this URL (jury_cache_url; the password from "
+        "$LLMONPY_REDIS_PASSWORD) instead of a local cache; not for prune (give verdicts a jury_cache_ttl)",
+    )
+    cache.add_argument(
+        "--namespace",
+        help="with --url: the namespace of the keys (jury_cache_namespace; default: the name of the "
+        "rootdir found from the current directory, as pytest names it)",
+    )
     calibrate = sub.add_parser(
         "calibrate",
         help="measure each judge and the jury against human labels",
@@ -314,6 +407,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("prune needs --keep-runs N and/or --before YYYY-MM-DD")
     if (args.action in ("export", "import")) != (args.path is not None):
         parser.error("export and import need a PATH (a .jsonl file); the other actions take none")
+    if args.url is not None or args.namespace is not None:
+        if args.url is None:
+            parser.error("--namespace goes with --url")
+        if args.action == "prune" or args.dir is not None:
+            parser.error("--url acts on Redis: prune and --dir are for a local cache")
+        return shared_action(args.action, args.url, args.namespace, args.path)
     root: Path
     if args.dir is not None:
         root = args.dir
@@ -330,7 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(stats(root))
         return 0
     if args.action in ("export", "import"):
-        return transfer(args.action, root, args.path)
+        return transfer(args.action, args.path, str(root), root=root)
     if args.action == "prune":
         from pytest_llmonpy.cache import prune
 

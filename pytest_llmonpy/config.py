@@ -704,12 +704,12 @@ def _shared_store(
             "jury_cache_url needs the Redis client library, which is not installed: "
             "pip install 'pytest-llmonpy[redis]'"
         )
-    namespace = parsed("jury_cache_namespace") or parse_name("rootdir", _name_of(rootdir)) or "default"
+    namespace = parsed("jury_cache_namespace") or rootdir_namespace(rootdir)
     return SharedStoreSettings(url, namespace, parsed("jury_cache_ttl")), budget_key
 
 
-def _name_of(rootdir: Path) -> str:
-    """The rootdir's name as a namespace: characters a Redis key name is given here replaced."""
+def rootdir_namespace(rootdir: Path) -> str:
+    """The default jury_cache_namespace: the rootdir's name, with what a namespace may not hold replaced."""
     name = re.sub(r"[^A-Za-z0-9_.-]", "-", rootdir.name).lstrip("_.-")[:100]
     return name or "default"
 

@@ -9,8 +9,8 @@ import pytest
 
 from fake_judges import FakeJudges
 from fake_llm_server import FakeLLMServer, running_server
-from redis_server import REQUIRE_ENV, RedisServer, redis_binary, running_redis
 from pytest_llmonpy.judges import JudgeCaller
+from redis_server import REQUIRE_ENV, RedisServer, redis_binary, running_redis
 
 pytest_plugins = ["pytester"]
 

@@ -17,6 +17,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import redis
 
 # Set by scripts/check.sh after installing Redis: the tests that need it fail instead of skipping.
 REQUIRE_ENV = "LLMONPY_REQUIRE_REDIS"
@@ -66,7 +70,7 @@ class RedisServer:
         self.stop()
         raise RuntimeError(f"redis-server did not answer on port {self.port} within 30 s")
 
-    def client(self):  # type: ignore[no-untyped-def]
+    def client(self) -> redis.Redis:
         import redis
 
         return redis.Redis(port=self.port, password=self.password, decode_responses=True)
