@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -35,7 +36,7 @@ from redis_server import RedisServer
 CASE = Case(output="Refunds within 30 days.", criteria="Mentions the refund window")
 
 
-def _vote(model: str = "judge-a", vote: str = "pass") -> Vote:
+def _vote(model: str = "judge-a", vote: Literal["pass", "fail"] = "pass") -> Vote:
     return Vote(model=model, vote=vote, reason="says 30 days", tokens_in=10, tokens_out=2, cost_usd=0.001)
 
 
