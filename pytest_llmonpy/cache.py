@@ -54,6 +54,8 @@ CACHE_SCHEMA = 2
 VERDICTS_SUBDIR = "verdicts"
 # Seconds to wait for a SQLite lock before giving up on one read or write (a miss, with a warning).
 LOCK_TIMEOUT_S = 10
+# Verdicts found in the shared cache (Redis) are copied into the local one this many at a time.
+COPY_BATCH = 256
 # The cache's own bookkeeping shares its table (verdict keys start with "v<schema>:", never with this):
 # the run registry, and per verdict the number of the last run that used it (for `cache prune`).
 META_PREFIX = "llmonpy:"
@@ -506,6 +508,7 @@ class VerdictCache:
         # jury_cache_url: the fleet's Redis, asked for what the local cache lacks and given every new
         # verdict. The local cache is still written: it keeps what Redis loses, and serves when it fails.
         self.shared = shared
+        self._copies: list[tuple[str, str]] = []  # Redis finds not yet copied into the local cache
         self.api_base = api_base  # part of every key: one model behind two endpoints is two judges
         self.run_id = run_id
         self.mode = mode
@@ -638,13 +641,24 @@ class VerdictCache:
         except SharedStoreFailed:
             self.shared = None  # the link warned once; the local cache carries the run from here
             return
+        copies: list[tuple[str, str]] = []
         for model, raw in zip(missing, texts, strict=True):
             vote = self._vote(model, case, raw, where=f"Redis at {self.shared.link.settings.shown}")
             if vote is None:
                 continue
             found[model] = vote
-            if self.mode != "replay":  # replay reads only; a record run keeps a local copy
-                self._write_local(keys[model], str(raw))
+            copies.append((keys[model], str(raw)))
+        if copies and self.mode != "replay":  # replay reads only; a record run keeps a local copy
+            # Written in batches (one transaction each, the rest at close): a write per check would
+            # cost more than the Redis read it saves. A copy lost in a crash is still in Redis.
+            self._copies.extend(copies)
+            if len(self._copies) >= COPY_BATCH:
+                self._flush_copies()
+
+    def _flush_copies(self) -> None:
+        copies, self._copies = self._copies, []
+        if copies:
+            self._write_local(copies)
 
     def _vote(self, model: str, case: Question, raw: Any, where: str = "") -> Vote | None:
         """The vote a stored text holds, when it is `model`'s on `case`; a warning when unreadable."""
@@ -671,7 +685,7 @@ class VerdictCache:
         if vote.vote == "abstain":
             return  # an error or unparseable answer is not a verdict worth keeping
         key, text = cache_key(vote.model, case, self.api_base), _encode(vote, case)
-        self._write_local(key, text)
+        self._write_local([(key, text)])
         if self.shared is not None:
             from pytest_llmonpy.redis_store import SharedStoreFailed
 
@@ -680,22 +694,32 @@ class VerdictCache:
             except SharedStoreFailed:
                 self.shared = None  # the link warned once; the local cache has this verdict
 
-    def _write_local(self, key: str, text: str) -> None:
+    def _write_local(self, entries: list[tuple[str, str]]) -> None:
+        """Store (key, text) pairs in the local cache, in one transaction."""
         cache = self._current(create=True)
         if cache is None or isinstance(cache, ReadOnlyStore):
             return  # unusable or read-only: said once when it was opened
         try:
-            cache.set(key, text)
+            self._set_all(cache, entries)
             if self._stat() != self._identity:
                 # Deleted between the check and the write: the write went into the unlinked file.
                 cache = self._current(create=True)
                 if cache is None or isinstance(cache, ReadOnlyStore):
                     return
-                cache.set(key, text)
+                self._set_all(cache, entries)
         except (sqlite3.Error, OSError, TypeError, diskcache.Timeout) as exc:
             self._warn("could not be written", exc, "this verdict is not stored")
             return
-        self._used.add(key)
+        self._used.update(key for key, _ in entries)
+
+    @staticmethod
+    def _set_all(cache: diskcache.Cache, entries: list[tuple[str, str]]) -> None:
+        if len(entries) == 1:
+            cache.set(*entries[0])
+            return
+        with cache.transact():
+            for key, text in entries:
+                cache.set(key, text)
 
     def entries(self) -> list[Entry]:
         """Every readable entry (for the stats command and replay-miss hints); skips broken ones."""
@@ -778,5 +802,6 @@ class VerdictCache:
             self._identity = None
 
     def close(self) -> None:
+        self._flush_copies()
         self._record_usage()
         self._close_store()
