@@ -246,6 +246,61 @@ def _is_config_error(litellm: Any, exc: BaseException) -> bool:
     return getattr(exc, "status_code", None) in (401, 403, 404)
 
 
+# litellm's own names (litellm_core_utils.error_normalization) for what a provider or a litellm proxy
+# refused a call for.
+BUDGET_SPENT = "429_BUDGET_EXCEEDED"
+RATE_LIMITED = {
+    "429_RATE_LIMIT_EXCEEDED": "rate-limited at its endpoint",
+    "429_NO_HEALTHY_DEPLOYMENTS": "its endpoint has no deployment of it available (a proxy's rate "
+    "limit, or a cooldown after failures)",
+}
+
+
+def error_kind(exc: BaseException) -> str | None:
+    """litellm's classification of a provider's or litellm proxy's error, such as '429_BUDGET_EXCEEDED'
+    (a key's, team's or deployment's budget at a proxy); None where litellm cannot say."""
+    try:
+        from litellm.litellm_core_utils.error_normalization import normalize_error
+    except ImportError:  # an internal module of litellm: without it, the status decides as before
+        return None
+    status = getattr(exc, "status_code", None)
+    try:
+        kind = normalize_error(exc if isinstance(exc, Exception) else None, str(status or ""), str(exc))
+    except Exception:
+        return None
+    return kind if isinstance(kind, str) else None
+
+
+# litellm wraps a proxy's message in its own class names, once per layer it passed through.
+_WRAPPERS = re.compile(r"^(?:(?:litellm\.)?[A-Za-z]+Error: |[A-Za-z]+Exception - )+")
+
+
+def refusal_detail(exc: BaseException) -> str:
+    """The endpoint's own words about a refused call, without litellm's layers of class names."""
+    status = getattr(exc, "status_code", None)
+    text = printable(_WRAPPERS.sub("", str(exc).strip()), 240)
+    return f"HTTP {status}: {text}" if isinstance(status, int) else text
+
+
+def budget_spent_message(model: str, exc: BaseException) -> str:
+    """What a JuryConfigError says when a judge's endpoint refuses calls because a budget is spent."""
+    return (
+        f"judge {model!r} was refused because a budget at its endpoint is spent. Retrying cannot help "
+        "until that budget is raised or resets (a litellm proxy's max_budget and budget_duration, for "
+        f"the key, team or model); this run's own budget is jury_max_cost. ({refusal_detail(exc)})"
+    )
+
+
+def rate_limited_message(model: str, kind: str, exc: BaseException) -> str:
+    """An abstention's reason when a judge stays rate-limited: what happened, what to change, and the
+    endpoint's words last (a long reason is cut at its end)."""
+    return (
+        f"{RATE_LIMITED[kind]}: space this judge's calls with jury_rate_limits (e.g. '{model}=N/min', "
+        "shared by every worker), lower jury_concurrency, or raise the limit at the provider or proxy "
+        f"({refusal_detail(exc)})"
+    )
+
+
 def _is_transient(litellm: Any, exc: BaseException) -> bool:
     if isinstance(exc, (litellm.Timeout, litellm.APIConnectionError, litellm.RateLimitError)):
         return True
@@ -561,7 +616,10 @@ class JudgeCaller:
         with the error kept in `call`. A judge that cannot work as configured raises JuryConfigError."""
         if _is_config_error(litellm, exc):
             raise JuryConfigError(_config_error_message(model, exc)) from None
-        call.error = describe_error(exc)
+        kind = error_kind(exc)
+        if kind == BUDGET_SPENT:
+            raise JuryConfigError(budget_spent_message(model, exc)) from None
+        call.error = rate_limited_message(model, kind, exc) if kind in RATE_LIMITED else describe_error(exc)
         if not _is_transient(litellm, exc) or call.attempts >= MAX_ATTEMPTS:
             return False
         headers = _response_headers(exc)

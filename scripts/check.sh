@@ -4,7 +4,8 @@
 # built, the wheel installed in a fresh virtualenv and run on a small jury suite) and the test suite
 # with two xdist workers, reporting the coverage of pytest_llmonpy/. Works on a fresh machine with only
 # Python 3.10+, the package registry and Debian's (for Chromium, which the HTML report's browser tests
-# drive: scripts/install_chromium.sh, and Redis, which the shared-cache tests start: scripts/install_redis.sh); no API keys, no other network. The first install compiles llama-cpp-python (about 5 minutes on 2 cores).
+# drive: scripts/install_chromium.sh, and Redis, which the shared-cache tests start: scripts/install_redis.sh; a litellm proxy goes into its
+# own .venv-proxy: scripts/install_litellm_proxy.sh); no API keys, no other network. The first install compiles llama-cpp-python (about 5 minutes on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -38,5 +39,8 @@ export LLMONPY_REQUIRE_BROWSER=1  # the browser tests fail, not skip, if Chromiu
 step "Redis for the shared-cache tests (Debian's package, once)"
 bash scripts/install_redis.sh
 export LLMONPY_REQUIRE_REDIS=1  # the Redis tests fail, not skip, if redis-server went missing
+step "a litellm proxy for the gateway tests (litellm[proxy] in .venv-proxy, once)"
+bash scripts/install_litellm_proxy.sh
+export LLMONPY_REQUIRE_PROXY=1  # the proxy tests fail, not skip, if the proxy went missing
 step "tests"
 .venv/bin/python -m pytest -n 2 --dist loadgroup -rs --cov --cov-report=term "$@"

@@ -415,7 +415,12 @@ class FakeLLMServer:
             entry.status = fault.status
             extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
             error = {
-                "error": {"message": f"injected HTTP {fault.status}", "type": "fake", "code": fault.status}
+                # `content` with a status: the error's message (a proxy's own words, say).
+                "error": {
+                    "message": fault.content or f"injected HTTP {fault.status}",
+                    "type": "fake",
+                    "code": fault.status,
+                }
             }
             return fault.status, extra, json.dumps(error).encode()
         rule = self._rule(model, output, criteria, seed, rubric is not None)

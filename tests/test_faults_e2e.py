@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from conftest import FAKE_API_KEY, inprocess_run
+from conftest import FAKE_API_KEY, RunJury, inprocess_run
 from fake_llm_server import FakeLLMServer
 from pytest_llmonpy.report_schema import JuryReport
 
@@ -508,3 +508,44 @@ def test_attempts_in_the_report_are_requests_sent_even_when_a_429_pause_outlasts
     # request reaches the server: at most one such attempt per call that timed out.
     timed_out = result.stdout.str().count(f"{BROKEN}: ABSTAIN - timed out after")
     assert seen <= model.attempts <= seen + timed_out
+
+
+# A litellm proxy's key, team and user budgets need its database; their refusals are worded like these
+# (litellm/proxy/auth/auth_checks.py), as a 400 or a 429. The deployment budget a proxy without a
+# database enforces is tested against a real proxy (test_litellm_proxy_e2e.py).
+@pytest.mark.parametrize(
+    ("status", "words"),
+    [
+        (400, "Budget has been exceeded! Key=sk-...Ab12 Current cost: 1.02, Max budget: 1.0"),
+        (429, "Budget has been exceeded! Team=ml-evals Current cost: 50.1, Max budget: 50.0"),
+    ],
+)
+def test_a_budget_refusal_fails_the_check_at_once_and_says_retrying_cannot_help(
+    pytester: pytest.Pytester,
+    llm_server: FakeLLMServer,
+    run_jury: RunJury,
+    status: int,
+    words: str,
+) -> None:
+    llm_server.inject(model="judge-b", status=status, content=words, times=100)
+    pytester.makepyfile(
+        """
+        import pytest
+        from pytest_llmonpy import JuryConfigError
+
+        def test_refused(jury):
+            with pytest.raises(JuryConfigError) as refused:
+                jury.check("an answer", "anything")
+            print("MESSAGE:", refused.value)
+        """
+    )
+    result = run_jury("--jury-judges=judge-a,judge-b", "-s")
+    result.assert_outcomes(passed=1)
+    assert len(llm_server.calls("judge-b", status=status)) == 1  # not retried
+    result.stdout.fnmatch_lines(
+        [
+            "*MESSAGE: judge 'judge-b' was refused because a budget at its endpoint is spent. Retrying cannot "
+            f"help until that budget is raised or resets (*); this run's own budget is jury_max_cost. "
+            f"(HTTP {status}: {words})"
+        ]
+    )
