@@ -345,7 +345,8 @@ class SharedRateLimiter:
                 return (None if new_state is None else _encode(new_state, now)), result
 
             try:
-                return self._shared.update(slot, change)
+                # Reading (a pause left, for a model without a limit) is on every call: no transaction.
+                return self._shared.update(slot, change) if create else self._shared.read(slot, change)
             except SharedStoreFailed:
                 self._shared = None  # the link warned once; this machine's store keeps the limits
         key = _KEY_PREFIX + slot

@@ -243,6 +243,19 @@ class RedisRateState:
 
         return self.link.run(run)
 
+    def read(self, slot: str, look: TextUpdate[T]) -> T:
+        """`look` at a slot's stored text without changing it: one round trip, no transaction."""
+        key = self.link.key("ratelimit", slot)
+
+        def run(client: redis.Redis) -> T:
+            with client.pipeline(transaction=False) as pipe:
+                pipe.get(key)
+                pipe.time()
+                raw, (seconds, micros) = pipe.execute()
+            return look(None if raw is None else str(raw), seconds + micros / 1_000_000)[1]
+
+        return self.link.run(run)
+
 
 class RedisBudget:
     """What every run given the same `jury_budget_key` has spent, in nano-dollars (INCRBY is atomic)."""

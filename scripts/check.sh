@@ -3,9 +3,10 @@
 # runs ruff, mypy --strict, the docs build (mkdocs --strict), the packaging check (wheel and sdist
 # built, the wheel installed in a fresh virtualenv and run on a small jury suite) and the test suite
 # with two xdist workers, reporting the coverage of pytest_llmonpy/. Works on a fresh machine with only
-# Python 3.10+, the package registry and Debian's (for Chromium, which the HTML report's browser tests
-# drive: scripts/install_chromium.sh, and Redis, which the shared-cache tests start: scripts/install_redis.sh; a litellm proxy goes into its
-# own .venv-proxy: scripts/install_litellm_proxy.sh); no API keys, no other network. The first install compiles llama-cpp-python (about 5 minutes on 2 cores).
+# Python 3.10+, the package registry and Debian's: Chromium, which the HTML report's browser tests
+# drive (scripts/install_chromium.sh); Redis, which the shared-cache tests start on loopback ports
+# (scripts/install_redis.sh); a litellm proxy in its own .venv-proxy (scripts/install_litellm_proxy.sh).
+# No API keys, no other network. The first install compiles llama-cpp-python (about 5 minutes on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
