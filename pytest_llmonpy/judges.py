@@ -250,9 +250,9 @@ def _is_config_error(litellm: Any, exc: BaseException) -> bool:
 # refused a call for.
 BUDGET_SPENT = "429_BUDGET_EXCEEDED"
 RATE_LIMITED = {
-    "429_RATE_LIMIT_EXCEEDED": "rate-limited at its endpoint",
-    "429_NO_HEALTHY_DEPLOYMENTS": "its endpoint has no deployment of it available (a proxy's rate "
-    "limit, or a cooldown after failures)",
+    "429_RATE_LIMIT_EXCEEDED": "rate-limited",
+    "429_NO_HEALTHY_DEPLOYMENTS": "no deployment free at its proxy (a rate limit, or a cooldown after "
+    "failures)",
 }
 
 
@@ -279,7 +279,7 @@ def refusal_detail(exc: BaseException) -> str:
     """The endpoint's own words about a refused call, without litellm's layers of class names."""
     status = getattr(exc, "status_code", None)
     text = printable(_WRAPPERS.sub("", str(exc).strip()), 240)
-    return f"HTTP {status}: {text}" if isinstance(status, int) else text
+    return f"{type(exc).__name__}" + (f" (HTTP {status})" if isinstance(status, int) else "") + f": {text}"
 
 
 def budget_spent_message(model: str, exc: BaseException) -> str:
@@ -295,9 +295,8 @@ def rate_limited_message(model: str, kind: str, exc: BaseException) -> str:
     """An abstention's reason when a judge stays rate-limited: what happened, what to change, and the
     endpoint's words last (a long reason is cut at its end)."""
     return (
-        f"{RATE_LIMITED[kind]}: space this judge's calls with jury_rate_limits (e.g. '{model}=N/min', "
-        "shared by every worker), lower jury_concurrency, or raise the limit at the provider or proxy "
-        f"({refusal_detail(exc)})"
+        f"{RATE_LIMITED[kind]}: space its calls with jury_rate_limits ('{model}=N/min', shared by every "
+        f"worker), lower jury_concurrency, or raise the limit ({refusal_detail(exc)})"
     )
 
 

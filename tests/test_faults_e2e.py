@@ -514,10 +514,18 @@ def test_attempts_in_the_report_are_requests_sent_even_when_a_429_pause_outlasts
 # (litellm/proxy/auth/auth_checks.py), as a 400 or a 429. The deployment budget a proxy without a
 # database enforces is tested against a real proxy (test_litellm_proxy_e2e.py).
 @pytest.mark.parametrize(
-    ("status", "words"),
+    ("status", "error", "words"),
     [
-        (400, "Budget has been exceeded! Key=sk-...Ab12 Current cost: 1.02, Max budget: 1.0"),
-        (429, "Budget has been exceeded! Team=ml-evals Current cost: 50.1, Max budget: 50.0"),
+        (
+            400,
+            "BadRequestError",
+            "Budget has been exceeded! Key=sk-...Ab12 Current cost: 1.02, Max budget: 1.0",
+        ),
+        (
+            429,
+            "RateLimitError",
+            "Budget has been exceeded! Team=ml-evals Current cost: 50.1, Max budget: 50.0",
+        ),
     ],
 )
 def test_a_budget_refusal_fails_the_check_at_once_and_says_retrying_cannot_help(
@@ -525,6 +533,7 @@ def test_a_budget_refusal_fails_the_check_at_once_and_says_retrying_cannot_help(
     llm_server: FakeLLMServer,
     run_jury: RunJury,
     status: int,
+    error: str,
     words: str,
 ) -> None:
     llm_server.inject(model="judge-b", status=status, content=words, times=100)
@@ -544,8 +553,8 @@ def test_a_budget_refusal_fails_the_check_at_once_and_says_retrying_cannot_help(
     assert len(llm_server.calls("judge-b", status=status)) == 1  # not retried
     result.stdout.fnmatch_lines(
         [
-            "*MESSAGE: judge 'judge-b' was refused because a budget at its endpoint is spent. Retrying cannot "
-            f"help until that budget is raised or resets (*); this run's own budget is jury_max_cost. "
-            f"(HTTP {status}: {words})"
+            "*MESSAGE: judge 'judge-b' was refused because a budget at its endpoint is spent. Retrying "
+            f"cannot help until that budget is raised or resets (*); this run's own budget is jury_max_cost. "
+            f"({error} (HTTP {status}): {words})"
         ]
     )

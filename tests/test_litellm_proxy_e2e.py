@@ -82,8 +82,8 @@ def test_a_budget_the_proxy_enforces_stops_the_check_with_a_clear_message(
             "E *pytest_llmonpy.JuryConfigError: judge 'judge-capped' was refused because a budget at its "
             "endpoint is spent. Retrying cannot help until that budget is raised or resets (a litellm "
             "proxy's max_budget and budget_duration, for the key, team or model); this run's own budget is "
-            "jury_max_cost. (HTTP 429: No deployments available - crossed budget: Exceeded budget for "
-            "deployment model_name: judge-capped*"
+            "jury_max_cost. (RateLimitError (HTTP 429): No deployments available - crossed budget: "
+            "Exceeded budget for deployment model_name: judge-capped*"
         ]
     )
 
@@ -104,9 +104,8 @@ def test_the_proxys_rate_limit_becomes_a_reason_that_says_what_to_change(
     assert len(llm_server.calls("judge-b")) == outcomes.get("passed", 0)
     result.stdout.fnmatch_lines(
         [
-            "E *- judge-limited: ABSTAIN - its endpoint has no deployment of it available (a proxy's rate "
-            "limit, or a cooldown after failures): space this judge's calls with jury_rate_limits (e.g. "
-            "'judge-limited=N/min', shared by every worker), lower jury_concurrency, or raise the limit at "
-            "the provider or proxy (HTTP 429: No deployments*"
+            "E *- judge-limited: ABSTAIN - no deployment free at its proxy (a rate limit, or a cooldown "
+            "after failures): space its calls with jury_rate_limits ('judge-limited=N/min', shared by every "
+            "worker), lower jury_concurrency, or raise the limit (RateLimitError (HTTP 429): No deployments*"
         ]
     )
