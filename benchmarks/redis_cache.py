@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmonpy.cache import VerdictCache
-from pytest_llmonpy.config import JurySettings, SharedStoreSettings
+from pytest_llmonpy.config import JurySettings
+from pytest_llmonpy.fleet_settings import SharedStoreSettings
 from pytest_llmonpy.jury import Jury
 from pytest_llmonpy.prompts import Case
 from pytest_llmonpy.ratelimit import Rate, SharedRateLimiter

@@ -81,11 +81,12 @@ class RunBudget:
     def spent(self) -> Cost:
         """What the run's priced live calls cost so far, across every worker (unpriced ones are not
         counted: the budget limits what is known to be spent)."""
-        if self.shared is not None:
+        shared = self.shared  # read once: another thread may drop it when Redis fails
+        if shared is not None:
             from pytest_llmonpy.redis_store import SharedStoreFailed
 
             try:
-                self._fleet_seen = self.shared.spent_nano()
+                self._fleet_seen = shared.spent_nano()
                 return Cost(self._fleet_seen)
             except SharedStoreFailed:
                 self.shared = None  # the link warned once; counted here from now on
@@ -106,11 +107,12 @@ class RunBudget:
         """Add a live call's cost (unpriced calls add nothing) to the spend every worker sees."""
         if cost.nano <= 0:
             return
-        if self.shared is not None:
+        shared = self.shared
+        if shared is not None:
             from pytest_llmonpy.redis_store import SharedStoreFailed
 
             try:
-                self._fleet_seen = self.shared.charge(cost.nano)
+                self._fleet_seen = shared.charge(cost.nano)
                 return
             except SharedStoreFailed:
                 self.shared = None

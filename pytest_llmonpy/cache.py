@@ -626,24 +626,29 @@ class VerdictCache:
                 found[model] = vote
                 self._used.add(key)
         missing = [model for model in keys if model not in found]
-        if self.shared is not None and missing:
-            self._recall_shared(missing, keys, case, found)
+        shared = self.shared  # read once: another thread may drop it when Redis fails
+        if shared is not None and missing:
+            self._recall_shared(shared, missing, keys, case, found)
         return found
 
     def _recall_shared(
-        self, missing: list[str], keys: dict[str, str], case: Question, found: dict[str, Vote]
+        self,
+        shared: RedisVerdicts,
+        missing: list[str],
+        keys: dict[str, str],
+        case: Question,
+        found: dict[str, Vote],
     ) -> None:
         from pytest_llmonpy.redis_store import SharedStoreFailed
 
-        assert self.shared is not None
         try:
-            texts = self.shared.get_many([keys[model] for model in missing])
+            texts = shared.get_many([keys[model] for model in missing])
         except SharedStoreFailed:
             self.shared = None  # the link warned once; the local cache carries the run from here
             return
         copies: list[tuple[str, str]] = []
         for model, raw in zip(missing, texts, strict=True):
-            vote = self._vote(model, case, raw, where=f"Redis at {self.shared.link.settings.shown}")
+            vote = self._vote(model, case, raw, where=f"Redis at {shared.link.settings.shown}")
             if vote is None:
                 continue
             found[model] = vote
@@ -686,11 +691,12 @@ class VerdictCache:
             return  # an error or unparseable answer is not a verdict worth keeping
         key, text = cache_key(vote.model, case, self.api_base), _encode(vote, case)
         self._write_local([(key, text)])
-        if self.shared is not None:
+        shared = self.shared  # read once: another thread may drop it when Redis fails
+        if shared is not None:
             from pytest_llmonpy.redis_store import SharedStoreFailed
 
             try:
-                self.shared.put(key, text)
+                shared.put(key, text)
             except SharedStoreFailed:
                 self.shared = None  # the link warned once; the local cache has this verdict
 

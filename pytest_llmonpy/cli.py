@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pytest_llmonpy.config import DEFAULT_CACHE_DIR
+from pytest_llmonpy.config import DEFAULT_CACHE_DIR, REDIS_MISSING
 
 if TYPE_CHECKING:
     from pytest_llmonpy.redis_store import RedisVerdicts
@@ -74,27 +74,42 @@ _INI_FILES = (
 )
 
 
-def _ini_setting(path: Path, section: str) -> tuple[bool, str | None]:
-    """(whether `path` is a pytest config file, its jury_cache_dir); unreadable files are not."""
+def _ini_settings(path: Path, section: str) -> tuple[bool, dict[str, str]]:
+    """(whether `path` is a pytest config file, its jury_cache_* settings); unreadable files are not."""
     try:
         if path.name == "pyproject.toml":
             tool = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {})
             pytest_table = tool.get("pytest", {}) if isinstance(tool, dict) else {}
             if not isinstance(pytest_table, dict) or not pytest_table:
-                return False, None
+                return False, {}
             options = pytest_table.get("ini_options", pytest_table)
-            value = options.get("jury_cache_dir") if isinstance(options, dict) else None
-            return True, value if isinstance(value, str) else None
+            options = options if isinstance(options, dict) else {}
+            return True, {k: v for k, v in options.items() if k in _CACHE_KEYS and isinstance(v, str)}
         parser = configparser.ConfigParser(interpolation=None)
         parser.read_string(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, configparser.Error):
-        return False, None
-    if path.name in ("pytest.ini", ".pytest.ini"):
-        # pytest takes these even without a [pytest] section.
-        return True, parser.get("pytest", "jury_cache_dir", fallback=None)
+        return False, {}
     if not parser.has_section(section):
-        return False, None
-    return True, parser.get(section, "jury_cache_dir", fallback=None)
+        # pytest takes pytest.ini and .pytest.ini even without a [pytest] section.
+        return path.name in ("pytest.ini", ".pytest.ini"), {}
+    return True, {key: value for key, value in parser.items(section) if key in _CACHE_KEYS}
+
+
+_CACHE_KEYS = ("jury_cache_dir", "jury_cache_namespace", "jury_cache_ttl")
+
+
+def project_config(start: Path) -> tuple[Path, dict[str, str]] | None:
+    """Like pytest: the rootdir (the first directory from `start` upward with a pytest config file) and
+    that file's jury_cache_* settings, with its path under "path"; None when there is no config file."""
+    start = start.resolve()
+    for directory in (start, *start.parents):
+        for name, section in _INI_FILES:
+            path = directory / name
+            if path.is_file():
+                is_config, settings = _ini_settings(path, section)
+                if is_config:
+                    return directory, {**settings, "path": str(path)}
+    return None
 
 
 def cache_candidates(start: Path) -> list[tuple[Path, str]]:
@@ -103,24 +118,17 @@ def cache_candidates(start: Path) -> list[tuple[Path, str]]:
     (relative to it) or `.llmonpy` in it is the cache; then `.llmonpy` in `start` itself."""
     start = start.resolve()
     candidates: list[tuple[Path, str]] = []
-    for directory in (start, *start.parents):
-        for name, section in _INI_FILES:
-            path = directory / name
-            if not path.is_file():
-                continue
-            is_config, value = _ini_setting(path, section)
-            if not is_config:
-                continue
-            if value and value.strip():
-                where = Path(value.strip())
-                candidates.append(
-                    (where if where.is_absolute() else directory / where, f"jury_cache_dir of {path}")
-                )
-            else:
-                candidates.append((directory / DEFAULT_CACHE_DIR, f"the rootdir of {path}"))
-            break
-        if candidates:
-            break
+    found = project_config(start)
+    if found is not None:
+        directory, settings = found
+        value = settings.get("jury_cache_dir", "").strip()
+        if value:
+            where = Path(value)
+            candidates.append(
+                (where if where.is_absolute() else directory / where, f"jury_cache_dir of {settings['path']}")
+            )
+        else:
+            candidates.append((directory / DEFAULT_CACHE_DIR, f"the rootdir of {settings['path']}"))
     if all(path != start / DEFAULT_CACHE_DIR for path, _ in candidates):
         candidates.append((start / DEFAULT_CACHE_DIR, "the current directory"))
     return candidates
@@ -230,12 +238,11 @@ def transfer(
             if shared is not None
             else import_lines(_local(root), entries)
         )
-    except (TransferError, SharedStoreFailed):
-        raise_shared = shared is not None and sys.exc_info()[0] is SharedStoreFailed
-        if raise_shared:
-            raise
-        print(f"llmonpy: cache {action}: {sys.exc_info()[1]}", file=sys.stderr)
+    except TransferError as exc:
+        print(f"llmonpy: cache {action}: {exc}", file=sys.stderr)
         return 1
+    except SharedStoreFailed:
+        raise  # shared_action says which Redis failed
     except Exception as exc:  # sqlite3.Error, diskcache.Timeout, OSError: say it, no traceback
         print(
             f"llmonpy: cache {action}: the verdict cache at {where}: {type(exc).__name__}: {exc}",
@@ -254,44 +261,44 @@ def _local(root: Path | None) -> Path:
     return root
 
 
-def rootdir_of(start: Path) -> Path:
-    """The directory pytest would take as the rootdir: the first upward with a pytest config file."""
-    start = start.resolve()
-    for directory in (start, *start.parents):
-        for name, section in _INI_FILES:
-            if (directory / name).is_file() and _ini_setting(directory / name, section)[0]:
-                return directory
-    return start
-
-
 def shared_action(action: str, url: str, namespace: str | None, path: Path | None) -> int:
-    """`cache stats|clear|export|import --url`: the same actions on a Redis namespace."""
-    from pytest_llmonpy.config import SharedStoreSettings, parse_cache_url, parse_name, rootdir_namespace
+    """`cache stats|clear|export|import --url`: the same actions on a Redis namespace, which (like its
+    verdicts' time to live) is the project's jury_cache_namespace unless --namespace says otherwise."""
+    from pytest_llmonpy.fleet_settings import (
+        SharedStoreSettings,
+        parse_cache_url,
+        parse_duration,
+        parse_name,
+        rootdir_namespace,
+    )
 
+    found = project_config(Path.cwd())
+    rootdir, settings = found if found is not None else (Path.cwd().resolve(), {})
     try:
         checked = parse_cache_url(url) or ""
-        name = parse_name("--namespace", namespace) or rootdir_namespace(rootdir_of(Path.cwd()))
+        name = (
+            parse_name("--namespace", namespace)
+            or parse_name("jury_cache_namespace", settings.get("jury_cache_namespace"))
+            or rootdir_namespace(rootdir)
+        )
+        ttl = parse_duration("jury_cache_ttl", settings.get("jury_cache_ttl"))
     except ValueError as exc:
         print(f"llmonpy: {exc}", file=sys.stderr)
         return 2
     if importlib.util.find_spec("redis") is None:
-        print(
-            "llmonpy: --url needs the Redis client library: pip install 'pytest-llmonpy[redis]'",
-            file=sys.stderr,
-        )
+        print(f"llmonpy: {REDIS_MISSING}", file=sys.stderr)
         return 1
     from pytest_llmonpy.redis_store import RedisLink, RedisVerdicts, SharedStoreFailed
 
-    settings = SharedStoreSettings(checked, name)
-    where = f"Redis {settings.shown} (namespace {name})"
-    link = RedisLink(settings)
+    store = SharedStoreSettings(checked, name, ttl)
+    where = f"Redis {store.shown} (namespace {name})"
+    link = RedisLink(store)
     shared = RedisVerdicts(link)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the failure is said below, once
             if action == "stats":
-                count = len(shared.keys())
-                print(f"verdict cache: {where}\nentries: {count}")
+                print(f"verdict cache: {where}\nentries: {len(shared.keys())}")
                 return 0
             if action == "clear":
                 print(f"cleared {shared.clear()} cached verdicts from {where}")
@@ -351,8 +358,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     cache.add_argument(
         "--namespace",
-        help="with --url: the namespace of the keys (jury_cache_namespace; default: the name of the "
-        "rootdir found from the current directory, as pytest names it)",
+        help="with --url: the namespace of the keys (default: jury_cache_namespace of the pytest config "
+        "file found from the current directory upward, else the name of that file's directory)",
     )
     calibrate = sub.add_parser(
         "calibrate",

@@ -20,6 +20,14 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
+from pytest_llmonpy.fleet_settings import (
+    REDIS_PASSWORD_ENV,
+    SharedStoreSettings,
+    parse_cache_url,
+    parse_duration,
+    parse_name,
+    rootdir_namespace,
+)
 from pytest_llmonpy.money import Cost, parse_usd, typed_usd
 from pytest_llmonpy.quorum import Quorum
 
@@ -34,6 +42,10 @@ DEFAULT_MODE = "record"
 # What a comparison decided only by judges that followed the position does: count as a tie, or hang.
 INCONCLUSIVE_POLICIES = ("tie", "hung")
 DEFAULT_CACHE_DIR = ".llmonpy"
+REDIS_MISSING = (
+    "jury_cache_url needs the Redis client library, which is not installed: "
+    "pip install 'pytest-llmonpy[redis]'"
+)
 # --jury-samples: at most this many answers per judge per check (each is a paid call).
 MAX_JUDGE_SAMPLES = 19
 # Where human labels live (see labels.py), named here so --help can say it without importing them.
@@ -220,76 +232,6 @@ def parse_rate_limits(text: str) -> dict[str, Rate]:
 
 def parse_text(value: str) -> str:
     return value.strip()
-
-
-REDIS_SCHEMES = ("redis", "rediss", "unix")
-# The password of a Redis URL that has none in it (a URL in an ini file is committed; a secret is not).
-REDIS_PASSWORD_ENV = "LLMONPY_REDIS_PASSWORD"
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|h|d)?")
-_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_cache_url(value: str | None) -> str | None:
-    """A Redis URL: redis://host[:port][/db], rediss:// (TLS) or unix:///path/to/socket."""
-    from urllib.parse import urlsplit
-
-    if value is None or not value.strip():
-        return None
-    url = value.strip()
-    shown = mask_password(url)
-    expected = (
-        "give a Redis URL such as redis://localhost:6379/0 (rediss:// for TLS, unix:///path for a socket)"
-    )
-    try:
-        parts = urlsplit(url)
-        port = parts.port  # ValueError when it is not a number in range
-    except ValueError as exc:
-        raise ValueError(f"jury_cache_url {shown!r} is not a URL ({exc}); {expected}") from None
-    if parts.scheme not in REDIS_SCHEMES:
-        raise ValueError(f"jury_cache_url {shown!r} is not a Redis URL; {expected}")
-    if parts.scheme == "unix":
-        if not parts.path:
-            raise ValueError(f"jury_cache_url {shown!r} names no socket; {expected}")
-        return url
-    if not parts.hostname:
-        raise ValueError(f"jury_cache_url {shown!r} names no host; {expected}")
-    database = parts.path.strip("/")
-    if database and not database.isdigit():
-        raise ValueError(f"jury_cache_url {shown!r}: the database after the host must be a number such as /0")
-    del port
-    return url
-
-
-def mask_password(url: str) -> str:
-    """`url` with any password masked: what messages and reports may print."""
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
-
-
-def parse_name(setting: str, value: str | None) -> str | None:
-    """A namespace or budget key: letters, digits, '_', '.', '-' (it becomes part of Redis keys)."""
-    if value is None or not value.strip():
-        return None
-    name = value.strip()
-    if not _NAME.fullmatch(name):
-        raise ValueError(
-            f"{setting} {name!r} must be 1 to 100 letters, digits, '_', '.' or '-', starting with a letter "
-            "or digit, e.g. ci-1234"
-        )
-    return name
-
-
-def parse_duration(setting: str, value: str | None) -> float | None:
-    """A duration such as 3600, 90m, 12h or 30d; None when unset."""
-    if value is None or not value.strip():
-        return None
-    match = _DURATION.fullmatch(value.strip().lower())
-    seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2) or "s"] if match else 0.0
-    if seconds < 1:
-        raise ValueError(
-            f"{setting} must be a duration of at least 1 s such as 3600, 90m, 12h or 30d, got {value!r}"
-        )
-    return seconds
 
 
 # ---- the table of settings ----
@@ -572,19 +514,6 @@ class RunOptions(NamedTuple):
     budget_key: str | None = None  # jury_budget_key: the budget every run with this key draws on
 
 
-class SharedStoreSettings(NamedTuple):
-    """Where a fleet's shared state lives: a Redis URL (its password never shown) and a key prefix."""
-
-    url: str
-    namespace: str
-    verdict_ttl_s: float | None = None
-
-    @property
-    def shown(self) -> str:
-        """The URL with any password masked: what messages and reports may print."""
-        return mask_password(self.url)
-
-
 # ---- reading flags and ini keys ----
 
 Values = Callable[[str], "str | None"]
@@ -700,18 +629,9 @@ def _shared_store(
     import importlib.util
 
     if importlib.util.find_spec("redis") is None:
-        raise ValueError(
-            "jury_cache_url needs the Redis client library, which is not installed: "
-            "pip install 'pytest-llmonpy[redis]'"
-        )
+        raise ValueError(REDIS_MISSING)
     namespace = parsed("jury_cache_namespace") or rootdir_namespace(rootdir)
     return SharedStoreSettings(url, namespace, parsed("jury_cache_ttl")), budget_key
-
-
-def rootdir_namespace(rootdir: Path) -> str:
-    """The default jury_cache_namespace: the rootdir's name, with what a namespace may not hold replaced."""
-    name = re.sub(r"[^A-Za-z0-9_.-]", "-", rootdir.name).lstrip("_.-")[:100]
-    return name or "default"
 
 
 def resolve_cache_dir(rootdir: Path, value: str | None) -> Path:

@@ -249,6 +249,9 @@ def _is_config_error(litellm: Any, exc: BaseException) -> bool:
 # litellm's own names (litellm_core_utils.error_normalization) for what a provider or a litellm proxy
 # refused a call for.
 BUDGET_SPENT = "429_BUDGET_EXCEEDED"
+# The statuses a litellm proxy refuses a spent budget with; litellm classifies by words first, and a
+# 5xx that mentions a budget is the provider failing, to be retried.
+BUDGET_STATUSES = (400, 429)
 RATE_LIMITED = {
     "429_RATE_LIMIT_EXCEEDED": "rate-limited",
     "429_NO_HEALTHY_DEPLOYMENTS": "no deployment free at its proxy (a rate limit, or a cooldown after "
@@ -282,7 +285,7 @@ def refusal_detail(exc: BaseException) -> str:
     return f"{type(exc).__name__}" + (f" (HTTP {status})" if isinstance(status, int) else "") + f": {text}"
 
 
-def budget_spent_message(model: str, exc: BaseException) -> str:
+def proxy_budget_message(model: str, exc: BaseException) -> str:
     """What a JuryConfigError says when a judge's endpoint refuses calls because a budget is spent."""
     return (
         f"judge {model!r} was refused because a budget at its endpoint is spent. Retrying cannot help "
@@ -616,8 +619,8 @@ class JudgeCaller:
         if _is_config_error(litellm, exc):
             raise JuryConfigError(_config_error_message(model, exc)) from None
         kind = error_kind(exc)
-        if kind == BUDGET_SPENT:
-            raise JuryConfigError(budget_spent_message(model, exc)) from None
+        if kind == BUDGET_SPENT and getattr(exc, "status_code", None) in BUDGET_STATUSES:
+            raise JuryConfigError(proxy_budget_message(model, exc)) from None
         call.error = rate_limited_message(model, kind, exc) if kind in RATE_LIMITED else describe_error(exc)
         if not _is_transient(litellm, exc) or call.attempts >= MAX_ATTEMPTS:
             return False

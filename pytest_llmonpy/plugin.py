@@ -23,7 +23,6 @@ from pytest_llmonpy.config import (
     OPTIONS,
     JurySettings,
     RunOptions,
-    SharedStoreSettings,
     build_settings,
     describe,
     jury_config_problem,
@@ -31,6 +30,7 @@ from pytest_llmonpy.config import (
     run_options,
     settings_problem,
 )
+from pytest_llmonpy.fleet_settings import SharedStoreSettings
 
 if TYPE_CHECKING:
     from pytest_llmonpy.baselines import BaselineChecks
@@ -56,6 +56,8 @@ BASELINE_ATTRIBUTE = "llmonpy_baselines"
 COLLECTED_OUTPUT = "llmonpy_baseline_tests"
 # xdist: each worker sends the controller the records of its jury_factory juries.
 SHARED_OUTPUT = "llmonpy_shared_juries"
+# Redis outages a worker could not warn about (filterwarnings = error), for the controller's summary.
+OUTAGE_OUTPUT = "llmonpy_redis_outages"
 # Name of the TestReport attribute that carries a test's verdicts to the controller. pytest serialises
 # a report's attributes for xdist, so the same data arrives with and without `-n N`.
 REPORT_ATTRIBUTE = "llmonpy_jury"
@@ -177,8 +179,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(JuryReporting(config, run), "llmonpy-reporting")
     if run.options.cache_clear:
         clear_cache(run.options.cache_root)
-    if run.options.shared is not None and run.settings.mode == "replay":
-        check_replay_store(run.options.shared)
+    if run.options.shared is not None and (run.settings.mode == "replay" or run.options.budget_key):
+        check_shared_store(run.options.shared, run.options.budget_key, run.settings.mode)
     if run.options.calibrate:
         if getattr(config.option, "dist", "no") != "no":
             config.option.dist = "no"  # before xdist's own configure: its cases run concurrently here
@@ -228,18 +230,26 @@ def clear_cache(root: Path) -> None:
         raise pytest.UsageError(f"pytest-llmonpy: --jury-cache-clear: {exc}") from None
 
 
-def check_replay_store(shared: SharedStoreSettings) -> None:
-    """A replay run reads the fleet's verdicts from Redis: when it cannot, every check would fail as a
-    miss, so say the real cause once, before any test."""
+def check_shared_store(shared: SharedStoreSettings, budget_key: str | None, mode: str) -> None:
+    """What cannot fall back to this machine must find Redis before any test: a replay run reads the
+    fleet's verdicts there (each check would fail as a miss), and a budget key's budget is the fleet's
+    spend (this runner alone would spend a whole budget again)."""
     from pytest_llmonpy.redis_store import unreachable
 
     problem = unreachable(shared)
-    if problem is not None:
+    if problem is None:
+        return
+    if mode == "replay":
         raise pytest.UsageError(
             f"pytest-llmonpy: jury_mode is replay and the verdicts are in Redis at {shared.shown}, which "
             f"cannot be used ({problem}). Start Redis or fix jury_cache_url; to replay from this machine's "
             "cache only, run without jury_cache_url."
         )
+    raise pytest.UsageError(
+        f"pytest-llmonpy: jury_budget_key {budget_key!r} is a budget kept in Redis at {shared.shown}, which "
+        f"cannot be used ({problem}). Start Redis or fix jury_cache_url; for a budget of this run alone, "
+        "run without jury_budget_key."
+    )
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
@@ -453,6 +463,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     workeroutput[COLLECTED_OUTPUT] = run.baseline_tests
     if run.started:
         workeroutput[SHARED_OUTPUT] = run.session().shared_records()
+        workeroutput[OUTAGE_OUTPUT] = run.session().undelivered_warnings()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -673,6 +684,7 @@ class JuryReporting:
         self.display_ids: dict[str, str] = {}
         self.passed: list[str] = []  # tests whose call passed, for the search for unused baselines
         self.collected: dict[str, list[str]] = {}  # xdist workers' baseline files and their tests
+        self.outages: list[str] = []  # xdist workers' Redis warnings that filterwarnings made errors
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Merge what a test's report carries: notices, its jury record, its baseline record."""
@@ -715,6 +727,7 @@ class JuryReporting:
             self.collected.setdefault(path, []).extend(tests)
         for label, record in output.get(SHARED_OUTPUT, {}).items():
             self.run.session().ledger.add_test(label, record)
+        self.outages += output.get(OUTAGE_OUTPUT, [])
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
@@ -726,7 +739,7 @@ class JuryReporting:
 
     def needs_session(self) -> bool:
         """Is there anything to merge, write or clean up at the end of the run?"""
-        if self.run.started or self.run.options.report_path is not None:
+        if self.run.started or self.run.options.report_path is not None or self.outages:
             return True
         options = self.run.options
         if any(
@@ -790,6 +803,13 @@ class JuryReporting:
                 self.run.options.html_path,
             )
         self.warn_position_bias(session, jury_session)
+        for message in dict.fromkeys([*self.outages, *jury_session.undelivered_warnings()]):
+            # `filterwarnings = error` made Redis's warning an error, which must not fail the test that
+            # met the outage: the summary says it, and the run fails, as warnings-as-errors asks.
+            said = message.removeprefix("pytest-llmonpy: ")
+            self.problems.append(f"CacheWarning (an error by filterwarnings): {said}")
+            if session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def warn_position_bias(self, session: pytest.Session, jury_session: JurySession) -> None:
         """PositionBiasWarning naming the judges that followed the position (the run's merged ledger)."""

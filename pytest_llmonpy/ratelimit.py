@@ -67,6 +67,9 @@ MAX_PAUSE_S = 600.0
 # A state written more than this many seconds "in the future" means the wall clock stepped back: it is
 # dropped, or every process would wait out the step. (A long backlog of slots ahead is legitimate.)
 CLOCK_STEP_S = 2.0
+# The furthest ahead a model's schedule of reserved slots can plausibly reach (a day of slots already
+# taken); a state claiming more is dropped.
+MAX_BACKLOG_S = 86400.0
 
 _KEY_PREFIX = "ratelimit:v1:"
 _UNITS: dict[str, float] = {
@@ -192,6 +195,8 @@ def _decode(raw: Any, now: float) -> _State:
     if updated_at is None or updated_at > now + CLOCK_STEP_S:
         return _State()
     last = _number(data.get("last"))
+    if last is not None and last > updated_at + MAX_BACKLOG_S:
+        last = None  # not a schedule any run reserved: a forged or corrupt state would stop every call
     paused_until = _number(data.get("paused_until")) or 0.0
     if paused_until > updated_at + MAX_PAUSE_S:
         paused_until = 0.0
@@ -337,7 +342,8 @@ class SharedRateLimiter:
 
     def _update(self, slot: str, update: _Update, create: bool) -> float | None:
         """Run `update` on a slot's state in one cross-process transaction; None if the store failed."""
-        if self._shared is not None:
+        shared = self._shared  # read once: another thread may drop it when Redis fails
+        if shared is not None:
             from pytest_llmonpy.redis_store import SharedStoreFailed
 
             def change(raw: str | None, now: float) -> tuple[str | None, float]:
@@ -346,7 +352,7 @@ class SharedRateLimiter:
 
             try:
                 # Reading (a pause left, for a model without a limit) is on every call: no transaction.
-                return self._shared.update(slot, change) if create else self._shared.read(slot, change)
+                return shared.update(slot, change) if create else shared.read(slot, change)
             except SharedStoreFailed:
                 self._shared = None  # the link warned once; this machine's store keeps the limits
         key = _KEY_PREFIX + slot

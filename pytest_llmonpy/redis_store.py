@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, TypeVar
 
-from pytest_llmonpy.config import REDIS_PASSWORD_ENV, SharedStoreSettings
+from pytest_llmonpy.fleet_settings import REDIS_PASSWORD_ENV, SharedStoreSettings, has_password
 from pytest_llmonpy.untrusted import printable, redact_secrets
 from pytest_llmonpy.warning_types import CacheWarning
 
@@ -66,6 +66,7 @@ class RedisLink:
         self._client: redis.Redis | None = None
         self._down: str | None = None
         self._lock = threading.Lock()
+        self.undelivered: str | None = None  # the warning `filterwarnings = error` turned into an error
 
     @property
     def down(self) -> str | None:
@@ -83,14 +84,15 @@ class RedisLink:
                 from redis.retry import Retry
 
                 url = self.settings.url
-                has_password = "@" in url.split("://", 1)[-1].split("/", 1)[0]
-                password = None if has_password else os.environ.get(REDIS_PASSWORD_ENV) or None
+                password = None if has_password(url) else os.environ.get(REDIS_PASSWORD_ENV) or None
                 self._client = redis.Redis.from_url(
                     url,
                     password=password,
                     socket_connect_timeout=CONNECT_TIMEOUT_S,
                     socket_timeout=COMMAND_TIMEOUT_S,
-                    retry=Retry(NoBackoff(), 1),
+                    # One retry for a pooled connection Redis closed since (a restart); none after a
+                    # timeout, which would double the wait and could apply a write twice.
+                    retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
                     decode_responses=True,
                     client_name="pytest-llmonpy",
                 )
@@ -104,19 +106,27 @@ class RedisLink:
 
         try:
             return operation(self._connect())
-        except (redis.RedisError, OSError) as exc:
+        except (redis.RedisError, OSError, ValueError, TypeError) as exc:
+            # ValueError and TypeError: a URL redis-py cannot use, or a value in Redis that is not what
+            # the plugin wrote (see RedisBudget): the store cannot be trusted for the rest of the run.
             reason = _describe(exc)
             with self._lock:
                 first, self._down = self._down is None, self._down or reason
             if first:
-                warnings.warn(
-                    CacheWarning(
-                        f"pytest-llmonpy: Redis at {self.settings.shown} failed ({reason}). For the rest of "
-                        f"this run, this process {self._instead or 'uses its local stores'}."
-                    ),
-                    stacklevel=3,
-                )
+                self._warn(reason)
             raise SharedStoreFailed(reason) from None
+
+    def _warn(self, reason: str) -> None:
+        message = (
+            f"pytest-llmonpy: Redis at {self.settings.shown} failed ({reason}). For the rest of this run, "
+            f"this process {self._instead or 'uses its local stores'}."
+        )
+        try:
+            warnings.warn(CacheWarning(message), stacklevel=4)
+        except CacheWarning:
+            # `filterwarnings = error`: a Redis outage must still not fail the test that met it, nor
+            # end the run in a traceback. Kept for the run's summary (the pytest wiring says it there).
+            self.undelivered = message
 
     def close(self) -> None:
         with self._lock:
@@ -154,9 +164,13 @@ class RedisVerdicts:
 
         return self.link.run(fetch)
 
-    def put(self, key: str, text: str) -> None:
+    @property
+    def _ttl(self) -> int | None:
         ttl = self.link.settings.verdict_ttl_s
-        self.link.run(lambda client: client.set(self._prefix + key, text, ex=int(ttl) if ttl else None))
+        return int(ttl) if ttl else None
+
+    def put(self, key: str, text: str) -> None:
+        self.link.run(lambda client: client.set(self._prefix + key, text, ex=self._ttl))
 
     def keys(self) -> list[str]:
         """Every verdict key of the namespace (SCAN: Redis stays responsive while it lists)."""
@@ -179,7 +193,6 @@ class RedisVerdicts:
 
     def put_many(self, entries: Iterable[tuple[str, str]]) -> None:
         """Write (key, text) pairs, a pipeline per batch (one round trip each)."""
-        ttl = self.link.settings.verdict_ttl_s
         pending = list(entries)
         for start in range(0, len(pending), BATCH):
 
@@ -188,7 +201,7 @@ class RedisVerdicts:
             ) -> None:
                 with client.pipeline(transaction=False) as pipe:
                     for key, text in chunk:
-                        pipe.set(self._prefix + key, text, ex=int(ttl) if ttl else None)
+                        pipe.set(self._prefix + key, text, ex=self._ttl)
                     pipe.execute()
 
             self.link.run(write)
@@ -257,6 +270,15 @@ class RedisRateState:
         return self.link.run(run)
 
 
+def _count(value: object) -> int:
+    """A budget's spend as Redis holds it: a whole, non-negative number of nano-dollars; ValueError for
+    anything else (a key someone else wrote), which takes the link down rather than trusting it."""
+    text = "0" if value is None else str(value)
+    if not text.isdigit():
+        raise ValueError(f"the budget's key holds {text[:40]!r}, not a spend in nano-dollars")
+    return int(text)
+
+
 class RedisBudget:
     """What every run given the same `jury_budget_key` has spent, in nano-dollars (INCRBY is atomic)."""
 
@@ -266,7 +288,7 @@ class RedisBudget:
         self._key = link.key("budget", name)
 
     def spent_nano(self) -> int:
-        return int(self.link.run(lambda client: client.get(self._key)) or 0)
+        return self.link.run(lambda client: _count(client.get(self._key)))
 
     def charge(self, nano: int) -> int:
         """Add `nano`; the fleet's total after it."""
@@ -276,6 +298,6 @@ class RedisBudget:
                 pipe.incrby(self._key, nano)
                 pipe.expire(self._key, BUDGET_TTL_S)
                 total, _ = pipe.execute()
-            return int(total)
+            return _count(total)
 
         return self.link.run(add)

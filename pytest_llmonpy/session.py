@@ -65,14 +65,20 @@ class JurySession:
         if self._link is None and self.options.shared is not None:
             from pytest_llmonpy.redis_store import RedisLink
 
+            stored = "" if self.settings.mode == "replay" else " (new verdicts are stored there)"
             instead = (
-                f"uses the local verdict cache at {self.options.cache_root} (new verdicts are stored there), "
+                f"uses the local verdict cache at {self.options.cache_root}{stored}, "
                 "keeps rate limits and 429 pauses on this machine only"
             )
             if self.options.budget_key is not None:
                 instead += ", and counts the budget from the fleet's spend last seen plus its own"
             self._link = RedisLink(self.options.shared, instead=instead)
         return self._link
+
+    def undelivered_warnings(self) -> list[str]:
+        """The Redis warning this process could not give (filterwarnings = error), if any."""
+        link = self._link
+        return [link.undelivered] if link is not None and link.undelivered else []
 
     def cache(self) -> VerdictCache:
         if self._cache is None:
@@ -132,12 +138,12 @@ class JurySession:
         if self._budget is None and self.options.max_cost is not None:
             from pytest_llmonpy.budget import RunBudget
 
-            link = self.shared_link() if self.options.budget_key is not None else None
+            key, link = self.options.budget_key, self.shared_link()
             shared = None
-            if link is not None and self.options.budget_key is not None:
+            if key is not None and link is not None:
                 from pytest_llmonpy.redis_store import RedisBudget
 
-                shared = RedisBudget(link, self.options.budget_key)
+                shared = RedisBudget(link, key)
             self._budget = RunBudget(self.options.max_cost, self.options.run_id, shared)
         return self._budget
 

@@ -91,7 +91,13 @@ def running_redis(password: str | None = None) -> Iterator[RedisServer]:
     binary = redis_binary()
     if binary is None:
         raise FileNotFoundError("no redis-server on PATH (scripts/install_redis.sh installs Debian's)")
-    server = RedisServer(binary, password).start()
+    for attempt in range(3):  # another process may take the free port before redis-server binds it
+        try:
+            server = RedisServer(binary, password).start()
+            break
+        except RuntimeError:
+            if attempt == 2:
+                raise
     try:
         yield server
     finally:

@@ -54,8 +54,10 @@ def _runner(base: Path, name: str, *, common: int, own: int, redis_url: str) -> 
 def _start(root: Path, server: FakeLLMServer, *args: str) -> subprocess.Popen[str]:
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", "-n", "2"]
     command += [f"--jury-api-base={server.url}", "-rA", "-W", "default", *args]
+    # Each runner is its own machine: its own rate-limit store, which Redis must make unnecessary.
+    environment = {**os.environ, "LLMONPY_RATELIMIT_DIR": str(root / "local-ratelimits")}
     return subprocess.Popen(
-        command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ)
+        command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment
     )
 
 
@@ -108,6 +110,9 @@ def test_a_fleet_shares_verdicts_and_one_rate_limit_through_redis(
     assert sorted(asked.values()) == [1] * 24
     arrivals = [call.at for call in llm_server.calls("judge-a")]
     assert max_in_any_window(arrivals) <= 5  # the fleet's six workers together
+    # The schedule was Redis's: no runner's own rate-limit store was ever opened.
+    assert redis_server.client().exists("llmonpy:fleet:ratelimit:judge-a @ " + llm_server.url) == 1
+    assert not [root for root in roots if (root / "local-ratelimits").exists()]
 
     # Each runner's local cache holds every verdict its run used: those it asked for, and copies of
     # those Redis answered. The namespace's keys are JSON text under llmonpy:fleet:.

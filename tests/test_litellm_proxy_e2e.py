@@ -74,9 +74,12 @@ def test_a_budget_the_proxy_enforces_stops_the_check_with_a_clear_message(
     llm_server.judge("pass", "numbered", usage=(1000, 100))
     _suite(pytester, "judge-capped", 5)
     result = run_jury("--jury-judges=judge-capped", f"--jury-api-base={litellm_proxy.url}", api_base=False)
-    # $0.003 at $0.0012 a call: three checks start under the budget, then the proxy refuses.
-    result.assert_outcomes(passed=3, failed=2)
-    assert len(llm_server.calls("judge-c")) == 3
+    # $0.003 at $0.0012 a call: three checks start under the budget, then the proxy refuses (a fourth
+    # may start while the proxy is still recording the third's spend, which it does after replying).
+    outcomes = result.parseoutcomes()
+    assert 3 <= outcomes.get("passed", 0) <= 4
+    assert outcomes.get("failed", 0) == 5 - outcomes["passed"]
+    assert len(llm_server.calls("judge-c")) == outcomes["passed"]
     result.stdout.fnmatch_lines(
         [
             "E *pytest_llmonpy.JuryConfigError: judge 'judge-capped' was refused because a budget at its "

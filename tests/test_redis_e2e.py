@@ -54,6 +54,7 @@ def test_a_fresh_runner_replays_what_another_recorded_without_importing_litellm(
     # A recording runner keeps local copies of what Redis answered.
     run_jury(JUDGES, url, "--jury-cache-dir=runner3").assert_outcomes(passed=4)
     assert len(llm_server.calls()) == 8
+    assert litellm_imported(probe) == {"False"}
     assert len(list((pytester.path / "runner3" / "verdicts").iterdir())) > 0
 
 
@@ -240,3 +241,61 @@ def test_verdicts_move_between_a_local_cache_and_redis_as_json_lines(
         main(["cache", "prune", "--keep-runs", "1", "--url", redis_server.url])
     assert exited.value.code == 2
     assert "--url acts on Redis: prune and --dir are for a local cache" in capsys.readouterr().err
+
+
+def test_a_budget_key_whose_redis_cannot_be_reached_is_a_usage_error(
+    pytester: pytest.Pytester, run_inprocess: RunJury, redis_server: RedisServer
+) -> None:
+    pytester.makepyfile(SUITE)
+    redis_server.kill()
+    result = run_inprocess(
+        JUDGES, f"--jury-cache-url={redis_server.url}", "--jury-max-cost=1", "--jury-budget-key=ci-7"
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: pytest-llmonpy: jury_budget_key 'ci-7' is a budget kept in Redis at "
+            f"{redis_server.url}, which cannot be used (ConnectionError: *). Start Redis or fix "
+            "jury_cache_url; for a budget of this run alone, run without jury_budget_key."
+        ]
+    )
+
+
+@pytest.mark.xdist_merge
+def test_with_warnings_as_errors_a_redis_outage_still_fails_no_test(
+    pytester: pytest.Pytester, llm_server: FakeLLMServer, run_jury: RunJury, redis_server: RedisServer
+) -> None:
+    pytester.makepyfile(SUITE)
+    redis_server.kill()
+    result = run_jury(
+        JUDGES, f"--jury-cache-url={redis_server.url}", "-W", "error::pytest_llmonpy.CacheWarning"
+    )
+    result.assert_outcomes(passed=4)
+    assert len(llm_server.calls()) == 8
+    # The run fails, as warnings-as-errors asks, with the warning in its summary, not a traceback.
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    said = f"pytest-llmonpy: CacheWarning (an error by filterwarnings): Redis at {redis_server.url} failed"
+    result.stdout.fnmatch_lines([said + " (ConnectionError*"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_the_cache_command_takes_the_projects_namespace_and_ttl(
+    pytester: pytest.Pytester,
+    run_inprocess: RunJury,
+    redis_server: RedisServer,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    pytester.makeini("[pytest]\njury_cache_namespace = shop\njury_cache_ttl = 2h\n")
+    pytester.makepyfile(SUITE)
+    run_inprocess(JUDGES).assert_outcomes(passed=4)
+    exported = tmp_path / "local.jsonl"
+    assert _llmonpy(capsys, "cache", "export", str(exported))[0] == 0
+    code, out, _ = _llmonpy(capsys, "cache", "import", str(exported), "--url", redis_server.url)
+    assert code == 0
+    assert out.startswith(f"imported 8 of 8 cached verdicts into Redis {redis_server.url} (namespace shop)")
+    client = redis_server.client()
+    keys = [str(key) for key in client.keys("*")]
+    assert len(keys) == 8
+    assert all(key.startswith("llmonpy:shop:verdict:v2:") for key in keys)
+    assert all(0 < client.ttl(key) <= 7200 for key in keys)

@@ -16,7 +16,7 @@ import pytest
 from pytest_llmonpy import ratelimit
 from pytest_llmonpy.budget import RunBudget
 from pytest_llmonpy.cache import VerdictCache, cache_key
-from pytest_llmonpy.config import SharedStoreSettings
+from pytest_llmonpy.fleet_settings import SharedStoreSettings, has_password, mask_password, parse_cache_url
 from pytest_llmonpy.money import Cost
 from pytest_llmonpy.prompts import Case
 from pytest_llmonpy.ratelimit import Rate, SharedRateLimiter
@@ -57,7 +57,7 @@ def test_a_verdict_stored_by_one_runner_is_found_by_another_and_kept_locally(
     client = redis_server.client()
     stored = json.loads(str(client.get(f"llmonpy:unit:verdict:{key}")))
     assert (stored["vote"], stored["case"]["output"]) == ("pass", CASE.output)
-    assert 3590 < client.ttl(f"llmonpy:unit:verdict:{key}") <= 3600  # jury_cache_ttl
+    assert 0 < client.ttl(f"llmonpy:unit:verdict:{key}") <= 3600  # jury_cache_ttl
 
     second = VerdictCache(tmp_path / "runner2", shared=RedisVerdicts(link))
     found = second.get_many(["judge-a", "judge-b"], CASE)
@@ -221,21 +221,75 @@ def test_rate_limit_slots_are_shared_and_spaced_by_the_servers_clock(
     assert all(abs(wait - round(wait / rate.interval) * rate.interval) < 5 for wait in waits)
     # A 429 pause one runner hits holds the others, also for a model with no limit.
     limiters[0].pause("judge-b", 30)
-    assert 25 < limiters[3].paused_for("judge-b") <= 30
+    assert 0 < limiters[3].paused_for("judge-b") <= 30
     assert not any(path.exists() for path in tmp_path.iterdir())  # nothing went to the local stores
     for limiter in limiters:
         limiter.close()
 
 
 def test_the_limiter_keeps_limits_on_this_machine_when_redis_fails(
-    link: RedisLink, redis_server: RedisServer, tmp_path: Path
+    link: RedisLink, redis_server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     limiter = SharedRateLimiter(tmp_path / "local", {"judge-a": Rate(1, 60.0)}, shared=RedisRateState(link))
     assert limiter.reserve("judge-a") == 0.0
     redis_server.kill()
+    monkeypatch.setattr(ratelimit, "_now", lambda: 1_000_000.0)  # this machine's clock, frozen
     with pytest.warns(CacheWarning, match="Redis at"):
         first_local = limiter.reserve("judge-a")
-    second_local = limiter.reserve("judge-a")
     assert first_local == 0.0  # the local store starts afresh
-    assert 60 < second_local <= 66  # and spaces this machine's requests from there
+    assert limiter.reserve("judge-a") == pytest.approx(66.0)  # and spaces this machine's requests
     limiter.close()
+
+
+def test_a_forged_schedule_in_redis_is_dropped_not_obeyed(
+    link: RedisLink, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    server_now = float(redis_server.client().time()[0])
+    forged = json.dumps({"last": server_now + 1e9, "paused_until": 0.0, "updated_at": server_now})
+    redis_server.client().set("llmonpy:unit:ratelimit:judge-a", forged)
+    limiter = SharedRateLimiter(tmp_path / "local", {"judge-a": Rate(1, 60.0)}, shared=RedisRateState(link))
+    assert limiter.reserve("judge-a") < 5  # not a billion seconds
+    limiter.close()
+
+
+def test_a_budget_key_redis_holds_something_else_in_is_not_trusted(
+    link: RedisLink, redis_server: RedisServer
+) -> None:
+    redis_server.client().set("llmonpy:unit:budget:pipeline-9", "-500")  # not a spend the plugin wrote
+    budget = RunBudget(Cost(1000), "run-forged", RedisBudget(link, "pipeline-9"))
+    with pytest.warns(CacheWarning, match="not a spend in nano-dollars"):
+        assert budget.spent().nano == 0
+    budget.charge(Cost(400))  # counted locally from here
+    assert budget.spent().nano == 400
+    budget.close(remove=True)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown", "has"),
+    [
+        ("redis://:s3cret@host:6379/0", "redis://:***@host:6379/0", True),
+        ("redis://ci:p@ss:w/rd@host:6379/0", "redis://ci:***@host:6379/0", True),  # unescaped @ : /
+        ("redis://ci@host:6379/0", "redis://ci@host:6379/0", False),  # an ACL user; password from env
+        ("rediss://host:6380/0", "rediss://host:6380/0", False),
+        ("unix:///run/redis.sock", "unix:///run/redis.sock", False),
+    ],
+)
+def test_a_password_in_the_url_is_never_shown(url: str, shown: str, has: bool) -> None:
+    assert (mask_password(url), has_password(url)) == (shown, has)
+    assert SharedStoreSettings(url, "x").shown == shown
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://host:6379/0?password=hunter2",
+        "redis://:hunt?er2@host:99999/0",
+        "redis://:hunter2@host:port/0",
+        "http://:hunter2@host/0",
+    ],
+)
+def test_a_bad_url_is_refused_without_quoting_its_password(url: str) -> None:
+    with pytest.raises(ValueError, match="jury_cache_url") as refused:
+        parse_cache_url(url)
+    assert "hunter2" not in str(refused.value)
+    assert "hunt" not in str(refused.value)
