@@ -43,6 +43,8 @@ from pytest_llmonpy.verdict import Vote
 
 TESTS_DIR = Path(__file__).resolve().parent.parent / "tests"
 sys.path.insert(0, str(TESTS_DIR))
+from rate_limit import max_in_any_window  # noqa: E402  (benchmarks/, this script's own directory)
+
 CRITERIA = "Correctly names the capital of Australia"
 QUESTION = "What is the capital of Australia?"
 GOAL_CHECK_MS = 1.0
@@ -105,16 +107,6 @@ def worker(url: str, namespace: str, server_url: str, limit: int, requests: int,
         with urllib.request.urlopen(request, timeout=30) as reply:
             reply.read()
     limiter.close()
-
-
-def max_in_any_window(times: list[float], window: float = 1.0) -> int:
-    ordered = sorted(times)
-    best, start = 0, 0
-    for end, at in enumerate(ordered):
-        while at - ordered[start] >= window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 def fleet_throughput(url: str, limit: int, workers: int, requests: int) -> tuple[int, float]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -157,15 +157,13 @@ def _newer(existing: Any, recorded_at: float) -> bool | None:
         return True  # a broken entry is worth replacing
 
 
-def import_shared_lines(shared: RedisVerdicts, entries: list[tuple[str, str, float]]) -> Imported:
-    """Merge checked entries into a Redis namespace, the later recorded vote winning. Not one
-    transaction, unlike a local import: a runner may record the same key meanwhile, and either entry is
-    a verdict recorded for that very question."""
-    existing = dict(shared.items(key for key, _, _ in entries))
-    writes = []
+def _merge(
+    entries: list[tuple[str, str, float]], existing: Callable[[str], Any], write: Callable[[str, str], None]
+) -> Imported:
+    """Write each entry that the store lacks, or holds an older vote for (the later recorded wins)."""
     added = replaced = kept = 0
     for key, stored, recorded_at in entries:
-        newer = _newer(existing.get(key), recorded_at)
+        newer = _newer(existing(key), recorded_at)
         if newer is False:
             kept += 1
             continue
@@ -173,28 +171,31 @@ def import_shared_lines(shared: RedisVerdicts, entries: list[tuple[str, str, flo
             added += 1
         else:
             replaced += 1
-        writes.append((key, stored))
-    shared.put_many(writes)
+        write(key, stored)
     return Imported(added, replaced, kept)
+
+
+def import_shared_lines(shared: RedisVerdicts, entries: list[tuple[str, str, float]]) -> Imported:
+    """Merge checked entries into a Redis namespace, the later recorded vote winning. Not one
+    transaction, unlike a local import: a runner may record the same key meanwhile, and either entry is
+    a verdict recorded for that very question."""
+    existing = dict(shared.items(key for key, _, _ in entries))
+    writes: list[tuple[str, str]] = []
+    done = _merge(entries, existing.get, lambda key, stored: writes.append((key, stored)))
+    shared.put_many(writes)
+    return done
 
 
 def import_lines(root: Path, entries: list[tuple[str, str, float]]) -> Imported:
     """Merge checked entries into the cache at `root` (created if needed), in one transaction."""
     prepare_directory(root)
     cache = open_writer(root / VERDICTS_SUBDIR)
-    added = replaced = kept = 0
+
+    def write(key: str, stored: str) -> None:
+        cache.set(key, stored)
+
     try:
         with cache.transact():
-            for key, stored, recorded_at in entries:
-                newer = _newer(cache.get(key), recorded_at)
-                if newer is False:
-                    kept += 1
-                    continue
-                if newer is None:
-                    added += 1
-                else:
-                    replaced += 1
-                cache.set(key, stored)
+            return _merge(entries, cache.get, write)
     finally:
         cache.close()
-    return Imported(added, replaced, kept)

@@ -15,6 +15,7 @@ from fake_llm_server import FakeLLMServer
 from pytest_llmonpy.cli import main
 from redis_server import RedisServer, running_redis
 from test_cache_e2e import litellm_imported, litellm_probe
+from test_cache_transfer_e2e import _llmonpy
 
 JUDGES = "--jury-judges=judge-a,judge-b"
 SUITE = """
@@ -178,13 +179,6 @@ def test_bad_shared_store_settings_are_usage_errors(
     assert "topsecret" not in result.stderr.str()
 
 
-def _llmonpy(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_verdicts_move_between_a_local_cache_and_redis_as_json_lines(
     pytester: pytest.Pytester,
     llm_server: FakeLLMServer,
@@ -197,11 +191,14 @@ def test_verdicts_move_between_a_local_cache_and_redis_as_json_lines(
     run_inprocess(JUDGES, "--jury-cache-dir=local").assert_outcomes(passed=4)  # a local cache only
     assert len(llm_server.calls()) == 8
     exported = tmp_path / "local.jsonl"
-    assert _llmonpy(capsys, "cache", "export", str(exported), "--dir", str(pytester.path / "local"))[0] == 0
+    assert (
+        _llmonpy("cache", "export", str(exported), "--dir", str(pytester.path / "local"), capsys=capsys)[0]
+        == 0
+    )
 
     # Into Redis (namespace "fleet"); a fresh runner then replays from there.
     code, out, _ = _llmonpy(
-        capsys, "cache", "import", str(exported), "--url", redis_server.url, "--namespace", "fleet"
+        "cache", "import", str(exported), "--url", redis_server.url, "--namespace", "fleet", capsys=capsys
     )
     assert (code, out.strip()) == (
         0,
@@ -211,26 +208,30 @@ def test_verdicts_move_between_a_local_cache_and_redis_as_json_lines(
     url = [f"--jury-cache-url={redis_server.url}", "--jury-cache-namespace=fleet"]
     run_inprocess(JUDGES, *url, "--jury-cache-dir=fresh", "--jury-mode=replay").assert_outcomes(passed=4)
     assert len(llm_server.calls()) == 8
-    code, out, _ = _llmonpy(capsys, "cache", "stats", "--url", redis_server.url, "--namespace", "fleet")
+    code, out, _ = _llmonpy(
+        "cache", "stats", "--url", redis_server.url, "--namespace", "fleet", capsys=capsys
+    )
     assert out.splitlines()[1] == "entries: 8"
 
     # And back out of Redis: the same lines, byte for byte.
     back = tmp_path / "redis.jsonl"
     code, out, _ = _llmonpy(
-        capsys, "cache", "export", str(back), "--url", redis_server.url, "--namespace", "fleet"
+        "cache", "export", str(back), "--url", redis_server.url, "--namespace", "fleet", capsys=capsys
     )
     assert code == 0
     assert back.read_text() == exported.read_text()
     assert [json.loads(line)["key"][:3] for line in back.read_text().splitlines()] == ["v2:"] * 8
 
-    code, out, _ = _llmonpy(capsys, "cache", "clear", "--url", redis_server.url, "--namespace", "fleet")
+    code, out, _ = _llmonpy(
+        "cache", "clear", "--url", redis_server.url, "--namespace", "fleet", capsys=capsys
+    )
     assert out.strip() == f"cleared 8 cached verdicts from Redis {redis_server.url} (namespace fleet)"
     assert redis_server.client().dbsize() == 0
 
     # Redis gone: one line that says so, exit 1, no traceback.
     redis_server.kill()
     code, _, err = _llmonpy(
-        capsys, "cache", "export", str(back), "--url", redis_server.url, "--namespace", "x"
+        "cache", "export", str(back), "--url", redis_server.url, "--namespace", "x", capsys=capsys
     )
     assert code == 1
     assert err.startswith(
@@ -290,8 +291,8 @@ def test_the_cache_command_takes_the_projects_namespace_and_ttl(
     pytester.makepyfile(SUITE)
     run_inprocess(JUDGES).assert_outcomes(passed=4)
     exported = tmp_path / "local.jsonl"
-    assert _llmonpy(capsys, "cache", "export", str(exported))[0] == 0
-    code, out, _ = _llmonpy(capsys, "cache", "import", str(exported), "--url", redis_server.url)
+    assert _llmonpy("cache", "export", str(exported), capsys=capsys)[0] == 0
+    code, out, _ = _llmonpy("cache", "import", str(exported), "--url", redis_server.url, capsys=capsys)
     assert code == 0
     assert out.startswith(f"imported 8 of 8 cached verdicts into Redis {redis_server.url} (namespace shop)")
     client = redis_server.client()
