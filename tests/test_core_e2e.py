@@ -542,6 +542,7 @@ PLUGIN_WIRING = {
     "pytest_llmonpy",
     "pytest_llmonpy.baseline_files",
     "pytest_llmonpy.config",
+    "pytest_llmonpy.fleet_settings",  # the shared store's settings are parsed with the others
     "pytest_llmonpy.money",
     "pytest_llmonpy.plugin",
     "pytest_llmonpy.quorum",
