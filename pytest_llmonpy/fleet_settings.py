@@ -34,6 +34,12 @@ def mask_password(url: str) -> str:
     return f"{scheme}://{user}:***@{host}" if colon else f"{scheme}://{user}@{host}"
 
 
+def url_password(url: str) -> str:
+    """The password the URL itself holds, as written; '' when it has none."""
+    credentials, at, _ = url.partition("://")[2].rpartition("@")
+    return credentials.partition(":")[2] if at else ""
+
+
 def has_password(url: str) -> bool:
     """Whether the URL itself holds a password (else it comes from $LLMONPY_REDIS_PASSWORD)."""
     credentials, at, _ = url.partition("://")[2].rpartition("@")

@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, TypeVar
 
-from pytest_llmonpy.fleet_settings import REDIS_PASSWORD_ENV, SharedStoreSettings, has_password
+from pytest_llmonpy.fleet_settings import REDIS_PASSWORD_ENV, SharedStoreSettings, has_password, url_password
 from pytest_llmonpy.untrusted import printable, redact_secrets
 from pytest_llmonpy.warning_types import CacheWarning
 
@@ -44,12 +44,16 @@ class SharedStoreFailed(Exception):
     """Redis cannot be reached, or failed a command; the message says why (never the password)."""
 
 
-def _describe(exc: BaseException) -> str:
+def _describe(exc: BaseException, settings: SharedStoreSettings) -> str:
     import redis
 
     if isinstance(exc, redis.AuthenticationError) or "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
         return f"it refused the credentials ({type(exc).__name__}); put the password in ${REDIS_PASSWORD_ENV}"
-    text = printable(redact_secrets(str(exc)), 200)
+    text = str(exc)
+    password = url_password(settings.url)
+    if password:
+        text = text.replace(password, "***")  # an error that quotes the URL must not show it
+    text = printable(redact_secrets(text), 200)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
@@ -109,7 +113,7 @@ class RedisLink:
         except (redis.RedisError, OSError, ValueError, TypeError) as exc:
             # ValueError and TypeError: a URL redis-py cannot use, or a value in Redis that is not what
             # the plugin wrote (see RedisBudget): the store cannot be trusted for the rest of the run.
-            reason = _describe(exc)
+            reason = _describe(exc, self.settings)
             with self._lock:
                 first, self._down = self._down is None, self._down or reason
             if first:
@@ -143,7 +147,7 @@ def unreachable(settings: SharedStoreSettings) -> str | None:
     try:
         link._connect().ping()
     except (redis.RedisError, OSError) as exc:
-        return _describe(exc)
+        return _describe(exc, settings)
     finally:
         link.close()
     return None

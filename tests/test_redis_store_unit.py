@@ -293,3 +293,19 @@ def test_a_bad_url_is_refused_without_quoting_its_password(url: str) -> None:
         parse_cache_url(url)
     assert "hunter2" not in str(refused.value)
     assert "hunt" not in str(refused.value)
+
+
+def test_an_error_that_quotes_the_url_does_not_show_its_password() -> None:
+    import redis
+
+    url = "redis://ci:pa55-word@127.0.0.1:1/0"
+    link = RedisLink(SharedStoreSettings(url, "unit"))
+
+    def failing(client: redis.Redis) -> None:
+        raise redis.ConnectionError(f"cannot use {url}")
+
+    with pytest.warns(CacheWarning) as warned, pytest.raises(SharedStoreFailed) as failed:
+        link.run(failing)
+    assert "pa55-word" not in str(failed.value) + str(warned[0].message)
+    assert "cannot use redis://ci:***@127.0.0.1:1/0" in str(failed.value)
+    link.close()
