@@ -43,8 +43,8 @@ DEFAULT_MODE = "record"
 INCONCLUSIVE_POLICIES = ("tie", "hung")
 DEFAULT_CACHE_DIR = ".llmonpy"
 REDIS_MISSING = (
-    "jury_cache_url needs the Redis client library, which is not installed: "
-    "pip install 'pytest-llmonpy[redis]'"
+    "jury_cache_url needs the Redis client library, which is not installed: pip install redis "
+    "(or install the plugin with its redis extra)"
 )
 # --jury-samples: at most this many answers per judge per check (each is a paid call).
 MAX_JUDGE_SAMPLES = 19
