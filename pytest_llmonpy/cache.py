@@ -608,11 +608,19 @@ class VerdictCache:
         """The cached votes on `case` of those `models` that have one: the local cache first, then the
         shared one (Redis) for the rest, whose finds are kept locally too."""
         keys = cache_keys(models, case, self.api_base)
-        found: dict[str, Vote] = {}
+        found = self._recall_local(keys, case)
+        missing = [model for model in keys if model not in found]
+        shared = self.shared  # read once: another thread may drop it when Redis fails
+        if shared is not None and missing:
+            self._recall_shared(shared, missing, keys, case, found)
+        return found
+
+    def _recall_local(self, keys: dict[str, str], case: Question) -> dict[str, Vote]:
         cache = self._current(create=False)
+        if cache is None:
+            return {}
+        found: dict[str, Vote] = {}
         for model, key in keys.items():
-            if cache is None:
-                break
             try:
                 raw = cache.get(key)
             except RefusedEntry as exc:
@@ -625,10 +633,6 @@ class VerdictCache:
             if vote is not None:
                 found[model] = vote
                 self._used.add(key)
-        missing = [model for model in keys if model not in found]
-        shared = self.shared  # read once: another thread may drop it when Redis fails
-        if shared is not None and missing:
-            self._recall_shared(shared, missing, keys, case, found)
         return found
 
     def _recall_shared(
@@ -720,7 +724,7 @@ class VerdictCache:
 
     @staticmethod
     def _set_all(cache: diskcache.Cache, entries: list[tuple[str, str]]) -> None:
-        if len(entries) == 1:
+        if len(entries) == 1:  # a `set` is its own transaction: a recorded vote's write stays one
             cache.set(*entries[0])
             return
         with cache.transact():

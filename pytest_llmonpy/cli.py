@@ -204,11 +204,9 @@ def stats(root: Path) -> str:
     return "\n".join(lines)
 
 
-def transfer(
-    action: str, path: Path, where: str, *, root: Path | None = None, shared: RedisVerdicts | None = None
-) -> int:
-    """`cache export PATH` / `cache import PATH` for the local cache at `root`, or a Redis namespace
-    (`shared`); what it did on stdout, what went wrong on stderr."""
+def transfer(action: str, path: Path, where: str, store: Path | RedisVerdicts) -> int:
+    """`cache export PATH` / `cache import PATH` for the local cache at `store` (its directory), or a
+    Redis namespace; what it did on stdout, what went wrong on stderr."""
     from pytest_llmonpy.cache_transfer import (
         TransferError,
         checked_lines,
@@ -222,7 +220,7 @@ def transfer(
 
     try:
         if action == "export":
-            lines, skipped = export_shared_lines(shared) if shared is not None else export_lines(_local(root))
+            lines, skipped = export_lines(store) if isinstance(store, Path) else export_shared_lines(store)
             write_atomically(path, "".join(line + "\n" for line in lines))
             unreadable = f" ({skipped} unreadable entries skipped)" if skipped else ""
             print(f"exported {len(lines)} cached verdicts from {where} to {path}{unreadable}")
@@ -234,9 +232,7 @@ def transfer(
         # Lines end at \n only: str.splitlines would also break inside a text at U+2028 or \x85.
         entries = checked_lines((line.removesuffix("\r") for line in text.split("\n")), str(path))
         done = (
-            import_shared_lines(shared, entries)
-            if shared is not None
-            else import_lines(_local(root), entries)
+            import_lines(store, entries) if isinstance(store, Path) else import_shared_lines(store, entries)
         )
     except TransferError as exc:
         print(f"llmonpy: cache {action}: {exc}", file=sys.stderr)
@@ -254,11 +250,6 @@ def transfer(
         f"({done.added} added, {done.replaced} replaced, {done.kept} already there)"
     )
     return 0
-
-
-def _local(root: Path | None) -> Path:
-    assert root is not None
-    return root
 
 
 def shared_action(action: str, url: str, namespace: str | None, path: Path | None) -> int:
@@ -304,7 +295,7 @@ def shared_action(action: str, url: str, namespace: str | None, path: Path | Non
                 print(f"cleared {shared.clear()} cached verdicts from {where}")
                 return 0
             assert path is not None
-            return transfer(action, path, where, shared=shared)
+            return transfer(action, path, where, shared)
     except SharedStoreFailed as exc:
         print(f"llmonpy: cache {action}: {where} failed: {exc}", file=sys.stderr)
         return 1
@@ -436,7 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(stats(root))
         return 0
     if args.action in ("export", "import"):
-        return transfer(args.action, args.path, str(root), root=root)
+        return transfer(args.action, args.path, str(root), root)
     if args.action == "prune":
         from pytest_llmonpy.cache import prune
 

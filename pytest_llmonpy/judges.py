@@ -280,9 +280,7 @@ _WRAPPERS = re.compile(r"^(?:(?:litellm\.)?[A-Za-z]+Error: |[A-Za-z]+Exception -
 
 def refusal_detail(exc: BaseException) -> str:
     """The endpoint's own words about a refused call, without litellm's layers of class names."""
-    status = getattr(exc, "status_code", None)
-    text = printable(_WRAPPERS.sub("", str(exc).strip()), 240)
-    return f"{type(exc).__name__}" + (f" (HTTP {status})" if isinstance(status, int) else "") + f": {text}"
+    return f"{_error_prefix(exc)}: {printable(_WRAPPERS.sub('', str(exc).strip()), 240)}"
 
 
 def proxy_budget_message(model: str, exc: BaseException) -> str:
@@ -327,11 +325,15 @@ def _response_headers(exc: BaseException) -> Any:
     return headers if headers is not None else getattr(getattr(exc, "response", None), "headers", None)
 
 
+def _error_prefix(exc: BaseException) -> str:
+    """`RateLimitError (HTTP 429)`: the error's class and, when it has one, its status."""
+    status = getattr(exc, "status_code", None)
+    return f"{type(exc).__name__}" + (f" (HTTP {status})" if isinstance(status, int) else "")
+
+
 def describe_error(exc: BaseException) -> str:
     """A short, secret-free, single-line description of a provider error."""
-    status = getattr(exc, "status_code", None)
-    prefix = f"{type(exc).__name__}" + (f" (HTTP {status})" if isinstance(status, int) else "")
-    return f"{prefix}: {printable(str(exc), 240)}"
+    return f"{_error_prefix(exc)}: {printable(str(exc), 240)}"
 
 
 class JudgeCaller:

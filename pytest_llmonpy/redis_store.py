@@ -38,6 +38,7 @@ RATE_STATE_TTL_S = 3600
 BATCH = 500
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 class SharedStoreFailed(Exception):
@@ -71,11 +72,6 @@ class RedisLink:
         self._down: str | None = None
         self._lock = threading.Lock()
         self.undelivered: str | None = None  # the warning `filterwarnings = error` turned into an error
-
-    @property
-    def down(self) -> str | None:
-        """Why the link is down for the rest of the run, or None while it works."""
-        return self._down
 
     def key(self, kind: str, name: str) -> str:
         return f"llmonpy:{self.settings.namespace}:{kind}:{name}"
@@ -186,23 +182,15 @@ class RedisVerdicts:
         return self.link.run(scan)
 
     def items(self, keys: Iterable[str]) -> Iterator[tuple[str, str | None]]:
-        batch: list[str] = []
-        for key in keys:
-            batch.append(key)
-            if len(batch) == BATCH:
-                yield from zip(batch, self.get_many(batch), strict=True)
-                batch = []
-        if batch:
+        """(key, stored text or None) for each key, one MGET per batch."""
+        for batch in _batches(keys):
             yield from zip(batch, self.get_many(batch), strict=True)
 
     def put_many(self, entries: Iterable[tuple[str, str]]) -> None:
         """Write (key, text) pairs, a pipeline per batch (one round trip each)."""
-        pending = list(entries)
-        for start in range(0, len(pending), BATCH):
+        for batch in _batches(entries):
 
-            def write(
-                client: redis.Redis, chunk: list[tuple[str, str]] = pending[start : start + BATCH]
-            ) -> None:
+            def write(client: redis.Redis, chunk: list[tuple[str, str]] = batch) -> None:
                 with client.pipeline(transaction=False) as pipe:
                     for key, text in chunk:
                         pipe.set(self._prefix + key, text, ex=self._ttl)
@@ -213,14 +201,25 @@ class RedisVerdicts:
     def clear(self) -> int:
         """Delete every verdict of the namespace; how many there were."""
         keys = self.keys()
-        for start in range(0, len(keys), BATCH):
-            chunk = [self._prefix + key for key in keys[start : start + BATCH]]
+        for batch in _batches(self._prefix + key for key in keys):
 
-            def delete(client: redis.Redis, chunk: list[str] = chunk) -> None:
+            def delete(client: redis.Redis, chunk: list[str] = batch) -> None:
                 client.unlink(*chunk)
 
             self.link.run(delete)
         return len(keys)
+
+
+def _batches(items: Iterable[U]) -> Iterator[list[U]]:
+    """`items` in lists of at most BATCH (one round trip each)."""
+    batch: list[U] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 # Changes a stored text at the server's time `now`: the new text (None: unchanged), and a result.
@@ -288,7 +287,6 @@ class RedisBudget:
 
     def __init__(self, link: RedisLink, name: str) -> None:
         self.link = link
-        self.name = name
         self._key = link.key("budget", name)
 
     def spent_nano(self) -> int:

@@ -83,19 +83,15 @@ class JurySession:
     def cache(self) -> VerdictCache:
         if self._cache is None:
             from pytest_llmonpy.cache import VerdictCache  # diskcache is imported only when judging
+            from pytest_llmonpy.redis_store import RedisVerdicts  # redis itself only on connecting
 
             link = self.shared_link()
-            shared = None
-            if link is not None:
-                from pytest_llmonpy.redis_store import RedisVerdicts
-
-                shared = RedisVerdicts(link)
             self._cache = VerdictCache(
                 self.options.cache_root,
                 self.settings.api_base,
                 run_id=self.options.run_id,  # shared by xdist workers: one run for `cache prune`
                 mode=self.settings.mode,
-                shared=shared,
+                shared=RedisVerdicts(link) if link is not None else None,
             )
         return self._cache
 
@@ -106,15 +102,12 @@ class JurySession:
             # Imported here: judges.py pulls in pydantic, and litellm on the first live call.
             from pytest_llmonpy.judges import JudgeCaller
             from pytest_llmonpy.ratelimit import SharedRateLimiter, default_directory
+            from pytest_llmonpy.redis_store import RedisRateState
 
             # Always present: even without jury_rate_limits, a provider's 429 Retry-After pauses that
             # model for every worker and run on this machine.
             link = self.shared_link()
-            shared = None
-            if link is not None:
-                from pytest_llmonpy.redis_store import RedisRateState
-
-                shared = RedisRateState(link)
+            shared = RedisRateState(link) if link is not None else None
             self._caller = JudgeCaller(
                 self.settings.concurrency,
                 SharedRateLimiter(default_directory(), self.options.rate_limits, shared=shared),
@@ -137,13 +130,10 @@ class JurySession:
     def budget(self) -> RunBudget | None:
         if self._budget is None and self.options.max_cost is not None:
             from pytest_llmonpy.budget import RunBudget
+            from pytest_llmonpy.redis_store import RedisBudget
 
             key, link = self.options.budget_key, self.shared_link()
-            shared = None
-            if key is not None and link is not None:
-                from pytest_llmonpy.redis_store import RedisBudget
-
-                shared = RedisBudget(link, key)
+            shared = RedisBudget(link, key) if key is not None and link is not None else None
             self._budget = RunBudget(self.options.max_cost, self.options.run_id, shared)
         return self._budget
 
